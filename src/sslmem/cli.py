@@ -1,0 +1,176 @@
+"""`sslmem <verb>`: the command every Snakemake rule calls. `sslmem <verb> --help` documents each verb.
+
+Every verb reads params.yaml (``--params``, default ./params.yaml) with the preset chosen there or by
+``--preset``, validates it, and only then touches data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def _settings(args, check_roots: bool = True) -> dict:
+    from sslmem import config
+
+    settings = config.load(args.params, preset=args.preset)
+    return settings
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", default="params.yaml", help="params file (default: ./params.yaml)")
+    parser.add_argument("--preset", default=None, help="preset to merge over `common` (default: params.yaml's `preset`)")
+
+
+def cmd_check(args) -> None:
+    settings = _settings(args)
+    setups = ", ".join(f"{s['method']}-{s['arch']}" for s in settings["experiment"]["setups"])
+    print(f"params OK: preset {settings['preset']!r}; datasets {settings['experiment']['datasets']}; setups {setups}; "
+          f"seeds {settings['experiment']['seeds']}")
+
+
+def cmd_show_config(args) -> None:
+    print(yaml.safe_dump(_settings(args), sort_keys=False))
+
+
+def cmd_split(args) -> None:
+    from sslmem.pipeline import run_split
+
+    digest = run_split(_settings(args), args.dataset, Path(args.out))
+    print(f"{args.out}: sha256 {digest}")
+
+
+def cmd_train(args) -> None:
+    from sslmem.config import RunSpec
+    from sslmem.pipeline import run_train
+
+    spec = RunSpec(args.dataset, args.method, args.arch, args.seed, args.role)
+    run_train(
+        _settings(args), spec, Path(args.split), Path(args.out), Path(args.log), Path(args.resume),
+        stop_after_epochs=args.stop_after_epochs,
+    )
+
+
+def cmd_align(args) -> None:
+    from sslmem.pipeline import run_align
+
+    run_align(_settings(args), Path(args.checkpoint), Path(args.split), Path(args.out))
+
+
+def cmd_score(args) -> None:
+    from sslmem.pipeline import run_score
+
+    run_score([Path(p) for p in args.align], Path(args.out))
+
+
+def cmd_probe(args) -> None:
+    from sslmem.pipeline import run_probe
+
+    run_probe(_settings(args), Path(args.checkpoint), Path(args.out))
+
+
+def cmd_table(args) -> None:
+    from sslmem.report import tables
+
+    settings = _settings(args)
+    scores = [Path(p) for p in args.scores]
+    if args.name == "table1":
+        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out))
+    elif args.name == "table2":
+        tables.table2(scores, Path(args.out), settings["stats"]["alpha"])
+    elif args.name == "table16":
+        tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
+    elif args.name == "subsets":
+        tables.subset_summary(scores, Path(args.out))
+
+
+def cmd_figure(args) -> None:
+    from sslmem.report import figures
+
+    scores = [Path(p) for p in args.scores]
+    {"fig2a": figures.fig2a, "fig2c": figures.fig2c}[args.name](scores, Path(args.out))
+
+
+def cmd_versions(args) -> None:
+    from sslmem.pipeline import environment_versions
+
+    print(json.dumps(environment_versions(), indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sslmem", description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name, func, help_text):
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        _add_common(sub)
+        sub.set_defaults(func=func)
+        return sub
+
+    verb("check", cmd_check, "validate params.yaml (schema, cross-field rules, dataset roots) and exit")
+    verb("show-config", cmd_show_config, "print the merged, validated settings of the chosen preset")
+    verb("versions", cmd_versions, "print the versions of python, torch, timm, opacus and the device")
+
+    sub = verb("split", cmd_split, "draw the S_S/S_C/S_I/S_E split of a dataset and write it with its hash")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--out", required=True, help="split CSV; its hash goes to the .json beside it")
+
+    sub = verb("train", cmd_train, "train one encoder (f on S_S ∪ S_C, g on S_S ∪ S_I), resuming if possible")
+    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--method", required=True)
+    sub.add_argument("--arch", required=True)
+    sub.add_argument("--seed", type=int, required=True)
+    sub.add_argument("--role", choices=["f", "g"], required=True)
+    sub.add_argument("--split", required=True, help="split CSV written by `sslmem split`")
+    sub.add_argument("--out", required=True, help="final checkpoint (written only when training completes)")
+    sub.add_argument("--log", required=True, help="per-epoch training log CSV")
+    sub.add_argument("--resume", required=True, help="resumable checkpoint, written every training.checkpoint_every epochs")
+    sub.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
+
+    sub = verb("align", cmd_align, "measure one encoder's alignment loss on every scored point")
+    sub.add_argument("--checkpoint", required=True)
+    sub.add_argument("--split", required=True)
+    sub.add_argument("--out", required=True, help="per-point alignment (Parquet)")
+
+    sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem scores")
+    sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")
+    sub.add_argument("--out", required=True, help="per-point scores (Parquet)")
+
+    sub = verb("probe", cmd_probe, "linear-probe accuracy of one encoder on the held-out test split")
+    sub.add_argument("--checkpoint", required=True)
+    sub.add_argument("--out", required=True)
+
+    sub = verb("table", cmd_table, "build a results table from tidy per-point files")
+    sub.add_argument("name", choices=["table1", "table2", "table16", "subsets"])
+    sub.add_argument("--scores", nargs="+", required=True)
+    sub.add_argument("--probes", nargs="*", default=[])
+    sub.add_argument("--out", required=True)
+
+    sub = verb("figure", cmd_figure, "draw a figure from tidy per-point files")
+    sub.add_argument("name", choices=["fig2a", "fig2c"])
+    sub.add_argument("--scores", nargs="+", required=True)
+    sub.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sslmem.config import ConfigError
+    from sslmem.data.datasets import DatasetNotFoundError
+    from sslmem.data.splits import SplitError
+    from sslmem.io import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, DatasetNotFoundError, SplitError, CheckpointError) as error:
+        print(f"sslmem {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

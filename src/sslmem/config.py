@@ -1,0 +1,231 @@
+"""Settings: params.yaml → one validated, merged settings tree.
+
+params.yaml holds `preset`, `common` and `presets`; the settings in effect are `common` deep-merged with
+`presets[preset]`. Validation happens in two layers, both before any compute:
+
+1. the JSON schema (workflow/schemas/params.schema.yaml), for types, ranges and enums;
+2. :func:`check_rules`, for what a schema cannot say (fractions sum to 1, names refer to existing entries,
+   patch sizes divide image sizes, dataset roots exist).
+
+Every failure raises :class:`ConfigError` whose message names the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMA_PATH_CANDIDATES = (
+    PACKAGE_DIR / "params.schema.yaml",  # installed copy (wheel)
+    PACKAGE_DIR.parents[1] / "workflow" / "schemas" / "params.schema.yaml",  # source checkout
+)
+
+
+class ConfigError(ValueError):
+    """A setting in params.yaml is invalid; the message names the key and what is allowed."""
+
+
+def schema_path() -> Path:
+    for candidate in SCHEMA_PATH_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"params schema not found in {[str(c) for c in SCHEMA_PATH_CANDIDATES]}")
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(schema_path().read_text())
+
+
+def deep_merge(base: Mapping, override: Mapping) -> dict:
+    """Return `base` with `override` merged in; nested mappings merge, everything else is replaced."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _key_path(error_path) -> str:
+    return ".".join(str(part) for part in error_path) or "<top level>"
+
+
+def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    messages = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        where = _key_path([prefix, *error.absolute_path] if prefix else error.absolute_path)
+        messages.append(f"{where}: {error.message}")
+    return messages
+
+
+def validate_file_shape(raw: Mapping) -> None:
+    """Check params.yaml's top level (preset/common/presets) against the schema."""
+    errors = _schema_errors(raw, load_schema(), "")
+    if errors:
+        raise ConfigError("params.yaml is invalid:\n  " + "\n  ".join(errors))
+
+
+def resolve(raw: Mapping, preset: str | None = None) -> dict:
+    """Merge `common` with the chosen preset and validate the result (schema + cross-field rules)."""
+    validate_file_shape(raw)
+    preset = preset or raw["preset"]
+    presets = raw["presets"]
+    if preset not in presets:
+        raise ConfigError(
+            f"preset: unknown preset {preset!r}; params.yaml defines {sorted(presets)}"
+        )
+    settings = deep_merge(raw["common"], presets[preset])
+    schema = load_schema()
+    settings_schema = {"$ref": "#/$defs/settings", "$defs": schema["$defs"]}
+    errors = _schema_errors(settings, settings_schema, f"presets.{preset}")
+    if errors:
+        raise ConfigError(
+            f"params.yaml (preset {preset!r} merged over common) is invalid:\n  " + "\n  ".join(errors)
+        )
+    settings["preset"] = preset
+    check_rules(settings)
+    return settings
+
+
+def load(path: str | Path = "params.yaml", preset: str | None = None, overrides: Mapping | None = None) -> dict:
+    """Read params.yaml, apply `overrides` (e.g. Snakemake --config), and return validated settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path.resolve()}")
+    raw = yaml.safe_load(path.read_text())
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    return resolve(raw, preset)
+
+
+def check_rules(settings: Mapping, check_roots: bool = True) -> None:
+    """Cross-field rules the schema cannot express. Raises ConfigError naming the key."""
+    from sslmem import models
+    from sslmem.data import datasets
+    from sslmem.methods import METHODS
+
+    fractions = settings["splits"]["fractions"]
+    total = sum(fractions.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise ConfigError(
+            f"splits.fractions: shared + candidate + independent = {total:g} "
+            f"({fractions}); they must sum to 1"
+        )
+    pool = settings["splits"]["pool_size"]
+    if pool is not None:
+        for name, fraction in fractions.items():
+            if int(round(pool * fraction)) < 2:
+                raise ConfigError(
+                    f"splits.fractions.{name}: {fraction} of splits.pool_size={pool} leaves fewer than 2 points"
+                )
+
+    experiment = settings["experiment"]
+    for index, setup in enumerate(experiment["setups"]):
+        method, arch = setup["method"], setup["arch"]
+        if method not in METHODS:
+            raise ConfigError(
+                f"experiment.setups[{index}].method: unknown method {method!r}; known: {sorted(METHODS)}"
+            )
+        if method not in settings["methods"]:
+            raise ConfigError(
+                f"experiment.setups[{index}].method: {method!r} has no recipe under `methods`"
+            )
+        if arch not in models.ARCHS:
+            raise ConfigError(
+                f"experiment.setups[{index}].arch: unknown arch {arch!r}; known: {sorted(models.ARCHS)}"
+            )
+        if arch not in settings["archs"]:
+            raise ConfigError(f"experiment.setups[{index}].arch: {arch!r} has no entry under `archs`")
+        if METHODS[method].needs_vit and not models.ARCHS[arch].is_vit:
+            raise ConfigError(
+                f"experiment.setups[{index}]: method {method!r} needs a ViT backbone, got {arch!r}"
+            )
+        augment = settings["methods"][method]["augment"]
+        if augment not in settings["augmentations"]:
+            raise ConfigError(
+                f"methods.{method}.augment: {augment!r} is not a key of `augmentations` "
+                f"({sorted(settings['augmentations'])})"
+            )
+        for dataset in experiment["datasets"]:
+            info = datasets.dataset_info(dataset)
+            size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
+            arch_cfg = settings["archs"][arch]
+            if models.ARCHS[arch].is_vit and size % arch_cfg.get("patch_size", 16) != 0:
+                raise ConfigError(
+                    f"archs.{arch}.patch_size: {arch_cfg.get('patch_size')} does not divide the "
+                    f"{size}px images of {dataset}"
+                )
+
+    for name, aug in settings["augmentations"].items():
+        low, high = aug["crop_scale"]
+        if low > high:
+            raise ConfigError(f"augmentations.{name}.crop_scale: {aug['crop_scale']} must be [low, high] with low <= high")
+        if aug["jitter"][3] > 0.5:
+            raise ConfigError(f"augmentations.{name}.jitter: hue strength {aug['jitter'][3]} must be <= 0.5")
+
+    for name, recipe in settings["methods"].items():
+        if recipe["warmup_epochs"] > recipe["epochs"]:
+            raise ConfigError(
+                f"methods.{name}.warmup_epochs: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}"
+            )
+    if settings["probe"]["warmup_epochs"] > settings["probe"]["epochs"]:
+        raise ConfigError("probe.warmup_epochs: exceeds probe.epochs")
+
+    if check_roots:
+        for dataset in experiment["datasets"]:
+            root = settings["data"]["roots"].get(dataset)
+            if root is None:
+                raise ConfigError(f"data.roots.{dataset}: no root configured for dataset {dataset!r}")
+            if not settings["data"]["download"]:
+                try:
+                    datasets.check_root(dataset, root)
+                except datasets.DatasetNotFoundError as error:
+                    raise ConfigError(f"data.roots.{dataset}: {error}") from None
+
+
+def fingerprint(obj: Any) -> str:
+    """Stable short hash of a JSON-able object (settings sections, split contents)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One encoder training run: (dataset, method, arch, seed, role) and the settings that shape it."""
+
+    dataset: str
+    method: str
+    arch: str
+    seed: int
+    role: str  # "f" (trained on S_S ∪ S_C) or "g" (trained on S_S ∪ S_I)
+
+    @property
+    def setup(self) -> str:
+        return f"{self.method}-{self.arch}"
+
+    def training_settings(self, settings: Mapping) -> dict:
+        """The part of the settings that determines this run's weights (hashed into checkpoints)."""
+        recipe = settings["methods"][self.method]
+        return {
+            "method": self.method,
+            "recipe": recipe,
+            "augment": settings["augmentations"][recipe["augment"]],
+            "arch": self.arch,
+            "arch_cfg": settings["archs"][self.arch],
+            "coupling": settings["training"]["coupling"],
+            "seed": self.seed,
+            "role": self.role,
+        }

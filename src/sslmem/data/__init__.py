@@ -1,0 +1,1 @@
+"""Datasets (`datasets.py`: registry and loaders) and membership splits (`splits.py`)."""

@@ -1,0 +1,640 @@
+"""Image datasets as whole-split uint8 tensors, behind one registry.
+
+Every dataset the workflow knows is a key of :data:`DATASETS`; :func:`load_split` returns one split of it
+as an :class:`ImageSet`: all images as a contiguous ``uint8`` tensor ``[N, 3, H, W]`` (grayscale sets are
+repeated to three channels) and ``int64`` labels. Loading the whole split at once keeps later stages simple
+(splits index rows, augmentations run on batches) and is cheap at the sizes used here (CIFAR-10's training
+set is 150 MiB as uint8). Pixels stay uint8 on purpose: augmentation happens before normalisation (SPEC 1.1),
+so :class:`DatasetInfo` carries the mean/std that the caller applies *after* augmenting.
+
+The paper's datasets are read from the standard on-disk formats, in torchvision's layout under ``root``,
+through torchvision's own dataset classes (which can also download them, where a machine has internet).
+Fashion-MNIST, the default dataset here, is parsed from its IDX files directly, so that the Debian package
+``dataset-fashion-mnist`` (files in ``/usr/share/datasets/fashion-mnist/``) works as a root as it is.
+
+Usage::
+
+    train = load_split("fashion_mnist", FASHION_MNIST_SYSTEM_ROOT, "train")
+    train.images.shape   # torch.Size([60000, 3, 28, 28]), torch.uint8
+    train.info.mean      # normalise with this after augmenting
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import gzip
+import os
+import pickle
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASETS",
+    "DEFAULT_FOLDER_IMAGE_SIZE",
+    "FASHION_MNIST_SYSTEM_ROOT",
+    "IMAGE_FILE_SUFFIXES",
+    "SPLITS",
+    "DatasetInfo",
+    "DatasetNotFoundError",
+    "DatasetSpec",
+    "ImageSet",
+    "UnreadableImageError",
+    "check_root",
+    "dataset_info",
+    "load_split",
+]
+
+SPLITS = ("train", "test")
+
+# Where the Debian package `dataset-fashion-mnist` installs the IDX files (gzipped).
+FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
+
+# Side length of image_folder images when the caller gives none: the usual ImageNet input size.
+DEFAULT_FOLDER_IMAGE_SIZE = 224
+
+# Files with other suffixes in an image folder (README, .DS_Store, label files) are not images and are ignored.
+IMAGE_FILE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp"}
+)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a consumer needs to know about a dataset without loading it.
+
+    Attributes:
+        name: Registry key (a key of :data:`DATASETS`).
+        image_size: Side length of the images as :func:`load_split` returns them (native size, or the
+            requested size for ``image_folder``).
+        num_classes: Number of label values; labels are ``0 .. num_classes - 1``.
+        mean: Per-channel pixel mean in [0, 1] units, to normalise with *after* augmentation.
+        std: Per-channel pixel standard deviation in [0, 1] units, likewise.
+    """
+
+    name: str
+    image_size: int
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass
+class ImageSet:
+    """One whole split of a dataset in memory.
+
+    Attributes:
+        images: ``uint8`` tensor ``[N, 3, H, W]``, contiguous; grayscale images are repeated to 3 channels.
+        labels: ``int64`` tensor ``[N]``.
+        info: The dataset's :class:`DatasetInfo` (for ``image_folder``: the size and class count loaded).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    info: DatasetInfo
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are not where the configuration says.
+
+    The message names the dataset and split, the root that was checked, every expected file that is
+    missing, and how to get the data. Attributes: ``dataset``, ``split``, ``root`` and ``missing`` (the
+    expected paths not found; for a requirement that several paths can satisfy, the first of them).
+    """
+
+    def __init__(self, message: str, *, dataset: str, split: str, root: Path, missing: Sequence[Path]):
+        super().__init__(message)
+        self.dataset = dataset
+        self.split = split
+        self.root = root
+        self.missing = list(missing)
+
+
+class UnreadableImageError(OSError):
+    """An image file in an image folder cannot be decoded (truncated, corrupt, not an image).
+
+    ``paths`` lists every such file found in the split, so that one run shows all of them.
+    """
+
+    def __init__(self, message: str, *, paths: Sequence[Path]):
+        super().__init__(message)
+        self.paths = list(paths)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Expected files. A requirement is a tuple of alternative paths: it is met when any one of them is a file
+# (Fashion-MNIST's IDX files may be gzipped or not, flat or in torchvision's FashionMNIST/raw/ folder).
+# ---------------------------------------------------------------------------------------------------------
+
+_Requirement = tuple[Path, ...]
+
+_CIFAR10_FOLDER = "cifar-10-batches-py"
+_CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_CIFAR10_META = "batches.meta"
+_CIFAR100_FOLDER = "cifar-100-python"
+_CIFAR100_FILES = {"train": ["train"], "test": ["test"]}
+_CIFAR100_META = "meta"
+_SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+_STL10_FOLDER = "stl10_binary"
+_STL10_FILES = {"train": ["train_X.bin", "train_y.bin"], "test": ["test_X.bin", "test_y.bin"]}
+# The IDX file stems as published (and as torchvision and the Debian package name them); "t10k" is the test set.
+_FASHION_MNIST_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _cifar10_requirements(root: Path, split: str) -> list[_Requirement]:
+    folder = root / _CIFAR10_FOLDER
+    return [(folder / name,) for name in [*_CIFAR10_FILES[split], _CIFAR10_META]]
+
+
+def _cifar100_requirements(root: Path, split: str) -> list[_Requirement]:
+    folder = root / _CIFAR100_FOLDER
+    return [(folder / name,) for name in [*_CIFAR100_FILES[split], _CIFAR100_META]]
+
+
+def _svhn_requirements(root: Path, split: str) -> list[_Requirement]:
+    return [(root / _SVHN_FILES[split],)]
+
+
+def _stl10_requirements(root: Path, split: str) -> list[_Requirement]:
+    return [(root / _STL10_FOLDER / name,) for name in _STL10_FILES[split]]
+
+
+def _fashion_mnist_requirements(root: Path, split: str) -> list[_Requirement]:
+    requirements = []
+    for stem in _FASHION_MNIST_STEMS[split]:
+        alternatives = []
+        for folder in (root, root / "FashionMNIST" / "raw"):
+            alternatives += [folder / f"{stem}.gz", folder / stem]
+        requirements.append(tuple(alternatives))
+    return requirements
+
+
+def _image_folder_requirements(root: Path, split: str) -> list[_Requirement]:
+    # Checked specially in check_root (a directory with class sub-directories); listed here for messages.
+    return [(root / split,)]
+
+
+_HOW_TO_GET_TORCHVISION = (
+    "Put the files there in torchvision's layout, or set `data.download: true` in params.yaml on a machine "
+    "with internet access (torchvision then downloads them into this root)."
+)
+_HOW_TO_GET = {
+    "fashion_mnist": (
+        "On Debian/Ubuntu, `apt-get install dataset-fashion-mnist` puts the IDX files in "
+        f"{FASHION_MNIST_SYSTEM_ROOT}/ (point the root there). Elsewhere set `data.download: true` in "
+        "params.yaml on a machine with internet access (torchvision then downloads them into "
+        "<root>/FashionMNIST/raw/)."
+    ),
+    "cifar10": _HOW_TO_GET_TORCHVISION,
+    "cifar100": _HOW_TO_GET_TORCHVISION,
+    "svhn": _HOW_TO_GET_TORCHVISION,
+    "stl10": _HOW_TO_GET_TORCHVISION,
+    "image_folder": (
+        "Arrange the images ImageNet-style as <root>/<split>/<class name>/<image file> "
+        "(e.g. an extracted ImageNet with train/ and val/ renamed or linked to test/). "
+        "There is nothing to download."
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loaders
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _uint8_nchw(array: np.ndarray) -> torch.Tensor:
+    """A contiguous uint8 tensor of an [N, C, H, W] array; grayscale (C = 1) repeated to three channels."""
+    if array.dtype != np.uint8:
+        raise TypeError(f"expected uint8 pixels, got {array.dtype}")
+    if array.shape[1] == 1:
+        array = np.repeat(array, 3, axis=1)  # copies, so the result is contiguous too
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _labels_tensor(labels: Any) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(labels, dtype=np.int64).reshape(-1).copy())
+
+
+@functools.cache
+def _torchvision_readers() -> dict[str, type]:
+    """torchvision's dataset classes, with the md5 check replaced by an existence check.
+
+    torchvision verifies the md5 of every file before reading (``_check_integrity``; for CIFAR also
+    ``_load_meta``). That rejects any file that is not byte-for-byte the published one: the small
+    real-format files the tests write, a set re-pickled by a user, and for STL10 it needs the 2.6 GB
+    ``unlabeled_X.bin`` even to read the labelled split (and hashes it on every load). The readers below
+    keep torchvision's parsing and downloading and only require that the requested split's files exist
+    (and SVHN then no longer re-downloads a present file); downloads are still verified, since
+    torchvision checks the md5 of what it fetches.
+    Built lazily because importing torchvision costs about a second.
+    """
+    import torchvision.datasets as tvd
+
+    class CIFAR10Reader(tvd.CIFAR10):
+        _split_files = _CIFAR10_FILES
+        _meta_file = _CIFAR10_META
+
+        def _check_integrity(self) -> bool:
+            split = "train" if self.train else "test"
+            names = [*self._split_files[split], self._meta_file]
+            return all(os.path.isfile(os.path.join(self.root, self.base_folder, n)) for n in names)
+
+        def _load_meta(self) -> None:
+            # Same as torchvision's, less the md5 check (see the factory's docstring).
+            with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as file:
+                self.classes = pickle.load(file, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {name: index for index, name in enumerate(self.classes)}
+
+    class CIFAR100Reader(CIFAR10Reader, tvd.CIFAR100):
+        # CIFAR100's class attributes (folder, file lists, meta key) come from tvd.CIFAR100 through the MRO.
+        _split_files = _CIFAR100_FILES
+        _meta_file = _CIFAR100_META
+
+    class SVHNReader(tvd.SVHN):
+        def _check_integrity(self) -> bool:
+            return os.path.isfile(os.path.join(self.root, self.filename))
+
+        def download(self) -> None:
+            # torchvision's SVHN re-downloads any file whose md5 differs; keep a file that is already there.
+            if not self._check_integrity():
+                super().download()
+
+    class STL10Reader(tvd.STL10):
+        def _check_integrity(self) -> bool:
+            names = _STL10_FILES["train" if self.split == "train" else "test"]
+            return all(os.path.isfile(os.path.join(self.root, self.base_folder, n)) for n in names)
+
+    return {
+        "cifar10": CIFAR10Reader,
+        "cifar100": CIFAR100Reader,
+        "svhn": SVHNReader,
+        "stl10": STL10Reader,
+        "fashion_mnist": tvd.FashionMNIST,
+    }
+
+
+def _load_cifar(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
+    reader = _torchvision_readers()[name](str(root), train=split == "train", download=download)
+    # torchvision holds CIFAR as [N, H, W, C]; back to channels-first.
+    images = _uint8_nchw(reader.data.transpose(0, 3, 1, 2))
+    return ImageSet(images, _labels_tensor(reader.targets), dataset_info(name))
+
+
+def _load_svhn(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
+    # torchvision already maps label 10 to digit 0 and transposes X [H, W, C, N] to [N, C, H, W].
+    reader = _torchvision_readers()["svhn"](str(root), split=split, download=download)
+    return ImageSet(_uint8_nchw(reader.data), _labels_tensor(reader.labels), dataset_info(name))
+
+
+def _load_stl10(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
+    # "train" is the labelled 5000-image split; the 100k unlabelled images are not loaded.
+    reader = _torchvision_readers()["stl10"](str(root), split=split, download=download)
+    return ImageSet(_uint8_nchw(reader.data), _labels_tensor(reader.labels), dataset_info(name))
+
+
+_IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
+_IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
+
+
+def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
+    """Parse an IDX file (gzipped or plain) of unsigned bytes into an array of its declared shape."""
+    with open(path, "rb") as file:
+        raw = file.read()
+    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file's name says
+        raw = gzip.decompress(raw)
+    magic = int.from_bytes(raw[:4], "big")
+    if magic != expected_magic:
+        raise ValueError(f"{path}: IDX magic number {magic}, expected {expected_magic}")
+    ndim = magic & 0xFF
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(shape)):
+        raise ValueError(f"{path}: IDX header declares shape {shape} but holds {len(raw) - offset} bytes")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
+
+
+def _first_existing(alternatives: _Requirement) -> Path | None:
+    return next((path for path in alternatives if path.is_file()), None)
+
+
+def _load_fashion_mnist(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
+    requirements = _fashion_mnist_requirements(root, split)
+    if download and not all(_first_existing(r) for r in requirements):
+        # torchvision fetches the IDX files into <root>/FashionMNIST/raw/, where the parser below finds them.
+        _torchvision_readers()["fashion_mnist"](str(root), train=split == "train", download=True)
+        check_root(name, root, split)
+    image_path, label_path = (_first_existing(r) for r in requirements)
+    images = _read_idx(image_path, _IDX_IMAGES_MAGIC)
+    labels = _read_idx(label_path, _IDX_LABELS_MAGIC)
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{image_path} holds {images.shape[0]} images but {label_path} {labels.shape[0]} labels")
+    return ImageSet(_uint8_nchw(images[:, None]), _labels_tensor(labels), dataset_info(name))
+
+
+def _folder_classes(root: Path, split: str) -> list[str]:
+    """Class names of an image folder split: sorted sub-directory names.
+
+    Labels come from the training split's classes whenever it exists, so that a test split with fewer
+    classes (or a missing one) still maps each class name to the same label as in training.
+    """
+    reference = root / "train" if (root / "train").is_dir() else root / split
+    classes = sorted(entry.name for entry in os.scandir(reference) if entry.is_dir() and not entry.name.startswith("."))
+    if reference != root / split:
+        extra = sorted(
+            entry.name
+            for entry in os.scandir(root / split)
+            if entry.is_dir() and not entry.name.startswith(".") and entry.name not in set(classes)
+        )
+        if extra:
+            raise ValueError(
+                f"image folder {root / split} has classes not in {reference}: {', '.join(extra[:10])}"
+                f"{' …' if len(extra) > 10 else ''}; the label of each class is its index among the "
+                "training classes, so every class needs a training folder"
+            )
+    return classes
+
+
+def _resize_and_center_crop(image: Any, size: int) -> Any:
+    """Resize the shorter side to ``size`` and crop the centre ``size × size``.
+
+    Same geometry and filter as torchvision's ``Resize(size)`` + ``CenterCrop(size)`` on a PIL image
+    (bilinear; the longer side is truncated; crop offsets rounded), so that the folder loader and a
+    torchvision pipeline see identical pixels.
+    """
+    from PIL import Image
+
+    width, height = image.size
+    if min(width, height) != size:
+        if width <= height:
+            new_size = (size, int(size * height / width))
+        else:
+            new_size = (int(size * width / height), size)
+        image = image.resize(new_size, Image.Resampling.BILINEAR)
+        width, height = image.size
+    top = int(round((height - size) / 2.0))
+    left = int(round((width - size) / 2.0))
+    return image.crop((left, top, left + size, top + size))
+
+
+def _load_image_folder(
+    name: str,
+    root: Path,
+    split: str,
+    download: bool,
+    *,
+    image_size: int | None = None,
+    skip_bad: bool = False,
+    num_workers: int | None = None,
+    **_: Any,
+) -> ImageSet:
+    from PIL import Image
+
+    size = DEFAULT_FOLDER_IMAGE_SIZE if image_size is None else int(image_size)
+    if size <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    classes = _folder_classes(root, split)
+    split_dir = root / split
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, class_name in enumerate(classes):
+        class_dir = split_dir / class_name
+        if not class_dir.is_dir():  # a training class absent from this split
+            continue
+        for path in sorted(class_dir.iterdir()):
+            if path.suffix.lower() in IMAGE_FILE_SUFFIXES and not path.name.startswith(".") and path.is_file():
+                files.append(path)
+                labels.append(label)
+    if not files:
+        raise DatasetNotFoundError(
+            f"image_folder '{split}' split: no image files ({', '.join(sorted(IMAGE_FILE_SUFFIXES))}) in the "
+            f"class folders of {split_dir}. {_HOW_TO_GET['image_folder']}",
+            dataset=name,
+            split=split,
+            root=root,
+            missing=[split_dir],
+        )
+
+    # Workers decode straight into their row of one preallocated array (no per-image list, no extra copy).
+    images = np.empty((len(files), 3, size, size), dtype=np.uint8)
+
+    def decode_into(index: int) -> str | None:
+        path = files[index]
+        try:
+            with Image.open(path) as image:
+                # convert() forces a full decode, so truncated files fail here rather than later.
+                rgb = image.convert("RGB")  # grayscale, palette, RGBA (alpha dropped), CMYK -> RGB
+            images[index] = np.asarray(_resize_and_center_crop(rgb, size)).transpose(2, 0, 1)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    # PIL releases the GIL while decoding and resizing, so threads give a real speed-up.
+    workers = num_workers or min(32, (os.cpu_count() or 1) + 4)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        errors = list(pool.map(decode_into, range(len(files))))
+
+    bad = [(files[i], error) for i, error in enumerate(errors) if error is not None]
+    if bad and not skip_bad:
+        listing = "\n".join(f"  {path}: {error}" for path, error in bad[:20])
+        more = f"\n  … and {len(bad) - 20} more" if len(bad) > 20 else ""
+        raise UnreadableImageError(
+            f"{len(bad)} unreadable image file(s) in {split_dir}:\n{listing}{more}\n"
+            "Fix or remove them, or pass skip_bad=True to skip them.",
+            paths=[path for path, _ in bad],
+        )
+    for path, error in bad:
+        warnings.warn(f"skipping unreadable image {path} ({error})", stacklevel=3)
+    keep = np.array([error is None for error in errors])
+    if bad:
+        images = images[keep]
+    info = dataclasses.replace(dataset_info(name), image_size=size, num_classes=len(classes))
+    return ImageSet(torch.from_numpy(images), _labels_tensor(np.asarray(labels)[keep]), info)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Registry
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registry entry: static info, the files a split needs, and the loader."""
+
+    info: DatasetInfo
+    requirements: Callable[[Path, str], list[_Requirement]]
+    load: Callable[..., ImageSet]
+    how_to_get: str
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+# Fashion-MNIST: mean and (population) standard deviation of all pixels of the 60000 training images,
+# scaled to [0, 1], computed from the published train-images-idx3-ubyte.gz (0.286041, 0.353024), repeated per
+# channel because the grayscale images are repeated to three channels.
+_FASHION_MNIST_MEAN = (0.2860, 0.2860, 0.2860)
+_FASHION_MNIST_STD = (0.3530, 0.3530, 0.3530)
+
+
+def _spec(info: DatasetInfo, requirements, load) -> DatasetSpec:
+    return DatasetSpec(info, requirements, load, _HOW_TO_GET[info.name])
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.info.name: spec
+    for spec in [
+        _spec(
+            DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD),
+            _fashion_mnist_requirements,
+            _load_fashion_mnist,
+        ),
+        _spec(
+            DatasetInfo("cifar10", 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+            _cifar10_requirements,
+            _load_cifar,
+        ),
+        _spec(
+            DatasetInfo("cifar100", 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+            _cifar100_requirements,
+            _load_cifar,
+        ),
+        _spec(
+            DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+            _svhn_requirements,
+            _load_svhn,
+        ),
+        _spec(
+            DatasetInfo("stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
+            _stl10_requirements,
+            _load_stl10,
+        ),
+        # num_classes is ImageNet's until loaded; load_split's info carries the folder's real class count.
+        _spec(
+            DatasetInfo("image_folder", DEFAULT_FOLDER_IMAGE_SIZE, 1000, _IMAGENET_MEAN, _IMAGENET_STD),
+            _image_folder_requirements,
+            _load_image_folder,
+        ),
+    ]
+}
+
+
+def _spec_for(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Static facts about dataset ``name`` (size, classes, normalisation); loads nothing.
+
+    Raises:
+        ValueError: ``name`` is not a key of :data:`DATASETS` (the message lists the known names).
+    """
+    return _spec_for(name).info
+
+
+def check_root(name: str, root: str | Path, split: str = "train") -> None:
+    """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
+
+    For ``image_folder`` this checks that ``root/<split>`` is a directory with at least one class
+    sub-directory; the images themselves are only looked at when loading.
+
+    Raises:
+        ValueError: unknown dataset or split.
+        DatasetNotFoundError: something is missing; the message names the dataset, the root checked, the
+            expected files that are missing and how to get them.
+    """
+    spec = _spec_for(name)
+    _check_split(split)
+    root = Path(root).expanduser()
+    if name == "image_folder":
+        split_dir = root / split
+        has_class_dir = split_dir.is_dir() and any(
+            entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(split_dir)
+        )
+        if not has_class_dir:
+            raise DatasetNotFoundError(
+                f"image_folder '{split}' split not found: expected class folders <class name>/<image file> "
+                f"in {split_dir}, which {'has none' if split_dir.is_dir() else 'does not exist'}. "
+                f"{spec.how_to_get}",
+                dataset=name,
+                split=split,
+                root=root,
+                missing=[split_dir],
+            )
+        return
+    missing = [alternatives for alternatives in spec.requirements(root, split) if not _first_existing(alternatives)]
+    if missing:
+        lines = []
+        for alternatives in missing:
+            first, *others = alternatives
+            lines.append(f"  {first}" + (f" (or {', '.join(map(str, others))})" if others else ""))
+        root_state = "" if root.is_dir() else f" (the root {root} does not exist)"
+        raise DatasetNotFoundError(
+            f"{name} '{split}' split not found under {root}{root_state}; missing file(s):\n"
+            + "\n".join(lines)
+            + f"\n{spec.how_to_get}",
+            dataset=name,
+            split=split,
+            root=root,
+            missing=[alternatives[0] for alternatives in missing],
+        )
+
+
+def load_split(
+    name: str,
+    root: str | Path,
+    split: str,
+    *,
+    download: bool = False,
+    image_size: int | None = None,
+    skip_bad: bool = False,
+    num_workers: int | None = None,
+) -> ImageSet:
+    """Load one whole split of a dataset as uint8 tensors.
+
+    Args:
+        name: A key of :data:`DATASETS`.
+        root: Directory holding the dataset in its standard layout (torchvision's for cifar10/100, svhn,
+            stl10; IDX files flat or in ``FashionMNIST/raw/`` for fashion_mnist; ``<split>/<class>/<image>``
+            for image_folder).
+        split: ``"train"`` or ``"test"`` (stl10's train is the labelled 5000 images).
+        download: Let torchvision download missing files into ``root`` (needs internet). Ignored by
+            image_folder, which has nothing to download.
+        image_size: image_folder only: resize the shorter side to this and centre-crop a square of it
+            (default :data:`DEFAULT_FOLDER_IMAGE_SIZE`). The other datasets keep their native size.
+        skip_bad: image_folder only: skip unreadable images with a warning naming each, instead of raising.
+        num_workers: image_folder only: decoding threads (default: a few more than the CPU count).
+
+    Returns:
+        An :class:`ImageSet` with images ``uint8 [N, 3, H, W]`` (contiguous) and labels ``int64 [N]``.
+
+    Raises:
+        ValueError: unknown dataset or split.
+        DatasetNotFoundError: the files are missing (checked before any file is read, unless ``download``).
+        UnreadableImageError: image_folder holds images that cannot be decoded and ``skip_bad`` is false.
+    """
+    spec = _spec_for(name)
+    _check_split(split)
+    root = Path(root).expanduser()
+    if not download or name == "image_folder":
+        check_root(name, root, split)
+    return spec.load(name, root, split, download, image_size=image_size, skip_bad=skip_bad, num_workers=num_workers)

@@ -1,0 +1,148 @@
+"""The S_S / S_C / S_I / S_E split (SSLMem Sec. 4): a pure function of (dataset, seed, sizes, fractions).
+
+f trains on S_S ∪ S_C, g on S_S ∪ S_I; S_E comes from the test split and is seen by neither. The split is
+written as a tidy CSV (point_id, source, subset, label) with a sidecar JSON holding its SHA-256; every later
+step checks that hash, so an encoder is never scored against a split it was not trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from sslmem.io import atomic_write_bytes, atomic_write_text
+
+SUBSETS = ("S_S", "S_C", "S_I", "S_E")
+
+
+class SplitError(ValueError):
+    """A split file is missing, inconsistent with its hash, or its subsets overlap."""
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    shared: int
+    candidate: int
+    independent: int
+    extra: int
+
+
+def split_sizes(pool_size: int, fractions: Mapping[str, float], extra_size: int | None) -> SplitSizes:
+    """Sizes of the four subsets; the independent set takes the rounding remainder so sizes sum to the pool."""
+    total = sum(fractions.values())
+    if abs(total - 1) > 1e-9:
+        raise SplitError(f"fractions must sum to 1, got {dict(fractions)} (sum {total:g})")
+    shared = int(round(pool_size * fractions["shared"]))
+    candidate = int(round(pool_size * fractions["candidate"]))
+    independent = pool_size - shared - candidate
+    if min(shared, candidate, independent) < 1:
+        raise SplitError(f"pool of {pool_size} with fractions {dict(fractions)} leaves an empty subset")
+    return SplitSizes(shared, candidate, independent, extra_size if extra_size is not None else candidate)
+
+
+def _dataset_key(dataset: str) -> int:
+    # A stable integer per dataset name (Python's hash() is salted per process).
+    return zlib.crc32(dataset.encode())
+
+
+def make_split(
+    dataset: str,
+    seed: int,
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    pool_size: int | None,
+    fractions: Mapping[str, float],
+    extra_size: int | None,
+) -> pd.DataFrame:
+    """Draw the split. Same arguments → same table, on any machine."""
+    num_train, num_test = len(train_labels), len(test_labels)
+    pool_size = num_train if pool_size is None else pool_size
+    if pool_size > num_train:
+        raise SplitError(f"splits.pool_size={pool_size} exceeds the {num_train} training images of {dataset}")
+    sizes = split_sizes(pool_size, fractions, extra_size)
+    if sizes.extra > num_test:
+        raise SplitError(f"S_E of {sizes.extra} points exceeds the {num_test} test images of {dataset}")
+    rng = np.random.default_rng([seed, _dataset_key(dataset)])
+    pool = rng.permutation(num_train)[:pool_size]
+    extra = rng.permutation(num_test)[: sizes.extra]
+    bounds = np.cumsum([sizes.shared, sizes.candidate])
+    parts = {
+        "S_S": pool[: bounds[0]],
+        "S_C": pool[bounds[0]: bounds[1]],
+        "S_I": pool[bounds[1]:],
+    }
+    frames = [
+        pd.DataFrame({"point_id": ids, "source": "train", "subset": subset, "label": train_labels[ids]})
+        for subset, ids in parts.items()
+    ]
+    frames.append(pd.DataFrame({"point_id": extra, "source": "test", "subset": "S_E", "label": test_labels[extra]}))
+    table = pd.concat(frames, ignore_index=True)
+    table["point_id"] = table["point_id"].astype(np.int64)
+    table["label"] = table["label"].astype(np.int64)
+    check_disjoint(table)
+    return table
+
+
+def check_disjoint(table: pd.DataFrame) -> None:
+    """Every (source, point_id) belongs to exactly one subset, and S_E comes from the test split only."""
+    duplicated = table[table.duplicated(["source", "point_id"], keep=False)]
+    if len(duplicated):
+        example = duplicated.head(3).to_dict("records")
+        raise SplitError(f"subsets overlap in {len(duplicated)} rows, e.g. {example}")
+    if (table.loc[table.subset == "S_E", "source"] != "test").any():
+        raise SplitError("S_E must hold test-split points only")
+    if (table.loc[table.subset != "S_E", "source"] != "train").any():
+        raise SplitError("S_S, S_C and S_I must hold train-split points only")
+
+
+def split_hash(csv_bytes: bytes) -> str:
+    return hashlib.sha256(csv_bytes).hexdigest()
+
+
+def write_split(table: pd.DataFrame, csv_path: Path, meta: Mapping) -> str:
+    """Write the split CSV and its sidecar JSON (hash, sizes, how it was drawn); return the hash."""
+    csv_bytes = table.to_csv(index=False).encode()
+    digest = split_hash(csv_bytes)
+    counts = table["subset"].value_counts().reindex(SUBSETS, fill_value=0).to_dict()
+    sidecar = {**meta, "sha256": digest, "counts": {k: int(v) for k, v in counts.items()}}
+    atomic_write_bytes(Path(csv_path), csv_bytes)
+    atomic_write_text(sidecar_path(csv_path), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return digest
+
+
+def sidecar_path(csv_path: Path) -> Path:
+    return Path(csv_path).with_suffix(".json")
+
+
+def read_split(csv_path: Path) -> tuple[pd.DataFrame, str]:
+    """Read a split and verify it against its sidecar hash; return (table, hash)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise SplitError(f"split file not found: {csv_path} (run `sslmem split` / the `split` rule first)")
+    sidecar = sidecar_path(csv_path)
+    if not sidecar.is_file():
+        raise SplitError(f"split hash file not found: {sidecar}")
+    csv_bytes = csv_path.read_bytes()
+    expected = json.loads(sidecar.read_text())["sha256"]
+    digest = split_hash(csv_bytes)
+    if digest != expected:
+        raise SplitError(
+            f"{csv_path}: content hash {digest[:12]} does not match {sidecar.name} ({expected[:12]}); "
+            "the split was modified or truncated — regenerate it"
+        )
+    import io
+
+    table = pd.read_csv(io.BytesIO(csv_bytes))
+    check_disjoint(table)
+    return table, digest
+
+
+def subset_ids(table: pd.DataFrame, subset: str) -> np.ndarray:
+    return table.loc[table.subset == subset, "point_id"].to_numpy(np.int64)

@@ -1,0 +1,66 @@
+"""The one interface every SSL method implements.
+
+A method owns the heads it trains (projection head, MAE decoder, ...) and the encoder; the training loop
+(`sslmem.train`) owns optimisation, schedules, precision, checkpoints and data. A method answers:
+
+- how many augmented views of each image one step needs (``views_per_sample``) and with which augmentation
+  family (params.yaml `methods.<name>.augment`);
+- its loss **per sample** (``loss_per_sample``), so DP-SGD can clip per example and the loop can add extra
+  per-sample terms such as the alignment regulariser of Eq. 3;
+- the output of its projection head (``projection``), an optional representation to score on;
+- what to do after each optimiser step (``after_step``; e.g. a teacher EMA).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from sslmem.models import Encoder
+
+
+class SSLMethod(nn.Module):
+    """Base class: subclasses set the class attributes and implement ``loss_per_sample``.
+
+    Attributes:
+        name: registry key used in params.yaml.
+        needs_vit: whether the method only works with a ViT backbone (MAE masks patches).
+        views_per_sample: augmented views of each image per training step.
+        recipe_keys: the method-specific keys read from params.yaml `methods.<name>`.
+    """
+
+    name: ClassVar[str] = ""
+    needs_vit: ClassVar[bool] = False
+    views_per_sample: ClassVar[int] = 2
+    recipe_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    @classmethod
+    def from_recipe(cls, encoder: Encoder, recipe: Mapping) -> "SSLMethod":
+        missing = [key for key in cls.recipe_keys if key not in recipe]
+        if missing:
+            raise ValueError(f"methods.{cls.name}: missing keys {missing}")
+        return cls(encoder, **{key: recipe[key] for key in cls.recipe_keys})
+
+    def make_views(self, images: torch.Tensor, generator: torch.Generator, augment) -> list[torch.Tensor]:
+        """The augmented, normalised views one training step needs (override for multi-crop)."""
+        return [augment(images, generator) for _ in range(self.views_per_sample)]
+
+    def loss_per_sample(self, views: list[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+        """Loss of each sample of the batch, shape [B]; `views` holds ``views_per_sample`` tensors [B, 3, H, W]."""
+        raise NotImplementedError
+
+    def loss(self, views: list[torch.Tensor], generator: torch.Generator) -> torch.Tensor:
+        return self.loss_per_sample(views, generator).mean()
+
+    def projection(self, images: torch.Tensor) -> torch.Tensor:
+        """Projection-head output [B, P] (measure.representation = projection)."""
+        raise NotImplementedError(f"{self.name} has no projection head")
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimiser step (EMA teachers etc.)."""

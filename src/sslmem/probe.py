@@ -1,0 +1,76 @@
+"""Linear probing (Table 6, right half): a linear classifier on frozen, pooled encoder features.
+
+Features are extracted once per encoder (eval mode, clean normalised images), standardised with the training
+features' statistics (the role of MAE's affine-free BatchNorm before its probe head), and the classifier is
+trained with the configured optimiser, warm-up and cosine decay.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sslmem.augment import BatchAugment, make_generator
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, normalizer: BatchAugment, images: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    """Pooled features [N, feature_dim] of clean images (uint8 [N, 3, H, W])."""
+    encoder.eval()
+    chunks = []
+    for start in range(0, images.shape[0], batch_size):
+        batch = normalizer.clean(images[start: start + batch_size].to(device))
+        chunks.append(encoder(batch).float().cpu())
+    return torch.cat(chunks)
+
+
+def standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = train.mean(dim=0, keepdim=True)
+    std = train.std(dim=0, keepdim=True).clamp_min(1e-6)
+    return (train - mean) / std, (test - mean) / std
+
+
+def linear_probe(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    *,
+    num_classes: int,
+    epochs: int,
+    warmup_epochs: int,
+    batch_size: int,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    device="cpu",
+) -> float:
+    """Train a linear classifier on the features; return top-1 accuracy on the test features (in [0, 1])."""
+    from sslmem.train import build_optimizer, warmup_cosine
+
+    device = torch.device(device)
+    train_x, test_x = standardize(train_features, test_features)
+    train_x, train_y = train_x.to(device), train_labels.to(device)
+    torch.manual_seed(seed)
+    head = nn.Linear(train_x.shape[1], num_classes).to(device)
+    opt = build_optimizer(head, optimizer, lr, weight_decay, momentum=0.9)
+    num = train_x.shape[0]
+    batch_size = min(batch_size, num)
+    steps_per_epoch = max(1, num // batch_size)
+    total, warmup = steps_per_epoch * epochs, steps_per_epoch * warmup_epochs
+    for epoch in range(epochs):
+        order = torch.randperm(num, generator=make_generator("cpu", seed, epoch)).to(device)
+        for index in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + index
+            for group in opt.param_groups:
+                group["lr"] = warmup_cosine(step, total, warmup, lr)
+            rows = order[index * batch_size: (index + 1) * batch_size]
+            loss = F.cross_entropy(head(train_x[rows]), train_y[rows])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        predictions = head(test_x.to(device)).argmax(dim=1).cpu()
+    return float((predictions == test_labels).float().mean())

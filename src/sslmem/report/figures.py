@@ -1,0 +1,139 @@
+"""Figures 2a and 2c of the SSLMem paper from the tidy per-point score files.
+
+Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, so no global backend state and
+no display needed), one panel per (dataset, setup), and written atomically (temporary file in the target
+folder, then ``os.replace``). The same input gives the same PNG bytes: no timestamps or software tags are
+written into the file.
+
+Example::
+
+    from sslmem.report.figures import fig2c
+    caption = fig2c(["results/scores/fashion_mnist/simclr-resnet18.parquet"], "results/fig2c.png")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from sslmem.report.tables import SETUP_KEYS, read_scores, temporary_sibling
+from sslmem.stats import SUBSETS
+
+DPI = 120
+PANEL_SIZE = (4.2, 3.2)  # inches per panel; small files, readable labels
+MAX_COLUMNS = 3
+# Fixed colours per subset so every panel and every run reads the same way.
+SUBSET_COLOURS = {"S_C": "tab:red", "S_S": "tab:gray", "S_I": "tab:blue", "S_E": "tab:green"}
+# PNG metadata matplotlib would otherwise add ("Software: matplotlib version ..."); None drops it.
+PNG_METADATA = {"Software": None}
+
+FIGURE_CAPTIONS = {
+    "fig2a": (
+        "Alignment loss of each candidate in S_C on the f encoders (x) against the g encoders (y), "
+        "coloured by its normalised memorisation score m (ensemble estimate); points above the line y = x are "
+        "aligned better by the encoders that trained on them."
+    ),
+    "fig2c": (
+        "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
+        "shared S_S, independent S_I and extra S_E points per dataset and setup, with each subset's mean in "
+        "the legend."
+    ),
+}
+
+
+def _setup_groups(scores):
+    """(title, rows) per (dataset, method, arch), sorted, from the ensemble rows."""
+    ensemble = scores[scores["estimate"] == "ensemble"]
+    for (dataset, method, arch), group in ensemble.groupby(SETUP_KEYS, sort=True):
+        yield f"{dataset} / {method}-{arch}", group
+
+
+def _panel_grid(n_panels: int) -> tuple[Figure, list]:
+    n_columns = min(n_panels, MAX_COLUMNS)
+    n_rows = math.ceil(n_panels / n_columns)
+    figure = Figure(figsize=(PANEL_SIZE[0] * n_columns, PANEL_SIZE[1] * n_rows), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(n_rows, n_columns, squeeze=False).ravel().tolist()
+    for unused in axes[n_panels:]:
+        unused.set_visible(False)
+    return figure, axes[:n_panels]
+
+
+def save_figure_atomic(figure: Figure, out_png) -> Path:
+    """Write `figure` as PNG to `out_png` through a temporary file and os.replace; creates the folder."""
+    out_path = Path(out_png)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_sibling(out_path)
+    try:
+        with open(temporary, "wb") as handle:
+            figure.savefig(handle, format="png", dpi=DPI, metadata=PNG_METADATA)
+        os.replace(temporary, out_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return out_path
+
+
+def fig2c(score_paths, out_png, bins: int = 40) -> str:
+    """Fig. 2c: overlaid step histograms (density) of m per subset, one panel per (dataset, setup).
+
+    Uses the ensemble estimate; every subset of a panel shares the same bins so the shapes compare; the
+    legend gives each subset's n and mean m. Writes `out_png` atomically and returns the caption.
+    """
+    scores = read_scores(score_paths, require_estimate="ensemble")
+    groups = list(_setup_groups(scores))
+    figure, axes = _panel_grid(len(groups))
+    for ax, (title, group) in zip(axes, groups):
+        low, high = float(group["m"].min()), float(group["m"].max())
+        if low == high:  # a constant score still needs a bin of some width
+            low, high = low - 0.5, high + 0.5
+        edges = np.linspace(low, high, bins + 1)
+        for subset in SUBSETS:
+            m = group.loc[group["subset"] == subset, "m"].to_numpy(dtype=float)
+            if m.size == 0:
+                continue
+            ax.hist(m, bins=edges, density=True, histtype="step", linewidth=1.4, color=SUBSET_COLOURS[subset],
+                    label=f"{subset} (n={m.size}, mean {m.mean():+.4f})")
+        ax.axvline(0.0, color="black", linewidth=0.6, linestyle=":")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("memorisation score m")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7, frameon=False)
+    save_figure_atomic(figure, out_png)
+    return FIGURE_CAPTIONS["fig2c"]
+
+
+def fig2a(score_paths, out_png) -> str:
+    """Fig. 2a: alignment loss on f (x) vs on g (y) for the candidates S_C, colour = m, with the line y = x.
+
+    One panel per (dataset, setup), ensemble estimate (align_f/align_g averaged over the f/g encoders).
+    Writes `out_png` atomically and returns the caption.
+    """
+    scores = read_scores(score_paths, require_estimate="ensemble")
+    groups = list(_setup_groups(scores))
+    figure, axes = _panel_grid(len(groups))
+    for ax, (title, group) in zip(axes, groups):
+        candidates = group[group["subset"] == "S_C"]
+        if candidates.empty:
+            raise ValueError(f"{group['source_file'].iat[0]}: no S_C rows with estimate 'ensemble' for fig2a")
+        # Sort so the most memorised points are drawn last (on top); stable sort keeps the output deterministic.
+        candidates = candidates.sort_values("m", kind="stable")
+        align_f = candidates["align_f"].to_numpy(dtype=float)
+        align_g = candidates["align_g"].to_numpy(dtype=float)
+        points = ax.scatter(align_f, align_g, c=candidates["m"].to_numpy(dtype=float), cmap="viridis", s=5,
+                            linewidths=0)
+        low = float(min(align_f.min(), align_g.min()))
+        high = float(max(align_f.max(), align_g.max()))
+        ax.plot([low, high], [low, high], color="black", linewidth=0.8, linestyle="--", label="y = x")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("alignment loss on f")
+        ax.set_ylabel("alignment loss on g")
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+        figure.colorbar(points, ax=ax, label="m")
+    save_figure_atomic(figure, out_png)
+    return FIGURE_CAPTIONS["fig2a"]

@@ -1,0 +1,231 @@
+"""Tables and figures from small synthetic score and probe files with known numbers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sslmem.report import CAPTIONS, fig2a, fig2c, subset_summary, table1, table2, table16
+from sslmem.report.tables import load_paper_values
+from sslmem.stats import one_sample, one_sided_welch
+
+# Points per subset and the spread around each subset's mean (mean of SPREAD is 0, so subset means are exact).
+N_PER_SUBSET = 6
+SPREAD = np.array([-0.05, -0.02, 0.0, 0.0, 0.02, 0.05])
+ENSEMBLE_MEANS = {"S_C": 0.30, "S_S": 0.01, "S_I": -0.30, "S_E": 0.10}
+SEED_MEANS = {  # per pair seed: the S_C mean differs, so the mean/std over seeds is known
+    0: {"S_C": 0.20, "S_S": 0.02, "S_I": -0.25, "S_E": 0.08},
+    1: {"S_C": 0.40, "S_S": 0.00, "S_I": -0.35, "S_E": 0.12},
+}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def subset_values(mean):
+    return mean + SPREAD
+
+
+def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True):
+    """One score Parquet with ensemble rows (seed -1) and pair rows per seed."""
+    rows = []
+    blocks = [("ensemble", -1, ENSEMBLE_MEANS)] if ensemble else []
+    blocks += [("pair", seed, means) for seed, means in seeds.items()]
+    for estimate, seed, means in blocks:
+        for subset_index, (subset, mean) in enumerate(means.items()):
+            for i, m in enumerate(subset_values(mean)):
+                align_f = 1.0 - 0.1 * i
+                rows.append(dict(
+                    dataset=dataset, method=method, arch=arch, estimate=estimate, seed=seed,
+                    point_id=100 * subset_index + i, source="test" if subset == "S_E" else "train",
+                    subset=subset, label=i % 3, align_f=align_f, align_g=align_f + m, m_raw=m, m=m,
+                ))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def write_probe(root, dataset, method, arch, role, seed, top1):
+    path = root / "probe" / dataset / f"{method}-{arch}" / f"{role}{seed}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([dict(dataset=dataset, method=method, arch=arch, seed=seed, role=role, train_size=500,
+                       test_size=200, top1=top1)]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """Two setups: the paper's (cifar10, mae, vit_tiny) and one the paper lacks (fashion_mnist, simclr, resnet18)."""
+    scores = [
+        write_scores(tmp_path / "scores" / "cifar10" / "mae-vit_tiny.parquet", "cifar10", "mae", "vit_tiny"),
+        write_scores(tmp_path / "scores" / "fashion_mnist" / "simclr-resnet18.parquet", "fashion_mnist",
+                     "simclr", "resnet18"),
+    ]
+    probes = [
+        write_probe(tmp_path, "cifar10", "mae", "vit_tiny", "f", 0, 0.60),
+        write_probe(tmp_path, "cifar10", "mae", "vit_tiny", "f", 1, 0.70),
+        write_probe(tmp_path, "cifar10", "mae", "vit_tiny", "g", 0, 0.10),  # g encoders are not in Table 1
+        write_probe(tmp_path, "fashion_mnist", "simclr", "resnet18", "f", 0, 0.80),
+    ]
+    return tmp_path, scores, probes
+
+
+def row_of(table, **keys):
+    mask = np.ones(len(table), dtype=bool)
+    for column, value in keys.items():
+        mask &= table[column] == value
+    assert mask.sum() == 1, f"expected one row for {keys}, found {mask.sum()}"
+    return table[mask].iloc[0]
+
+
+def test_table1_numbers_and_paper_columns(inputs):
+    root, scores, probes = inputs
+    out = root / "tables" / "table1.csv"
+    table = table1(scores, probes, out, n_boot=200)
+    written = pd.read_csv(out)
+    assert len(written) == 2
+    pd.testing.assert_frame_equal(written, table, check_dtype=False)
+
+    mae = row_of(written, dataset="cifar10", method="mae", arch="vit_tiny")
+    seed_means = [SEED_MEANS[0]["S_C"], SEED_MEANS[1]["S_C"]]  # 0.2 and 0.4
+    assert mae["n_seeds"] == 2
+    assert mae["sslmem_mean"] == pytest.approx(np.mean(seed_means))
+    assert mae["sslmem_std"] == pytest.approx(np.std(seed_means, ddof=1))
+    assert mae["sslmem_ensemble"] == pytest.approx(ENSEMBLE_MEANS["S_C"])
+    assert mae["sslmem_ensemble_ci_low"] <= ENSEMBLE_MEANS["S_C"] <= mae["sslmem_ensemble_ci_high"]
+    assert mae["offset_m_S_S"] == pytest.approx(ENSEMBLE_MEANS["S_S"])
+    assert mae["n_candidates"] == N_PER_SUBSET
+    assert mae["probe_top1_mean"] == pytest.approx(65.0)  # f encoders only, in percent
+    assert mae["probe_top1_std"] == pytest.approx(np.std([60.0, 70.0], ddof=1))
+    assert (mae["paper_sslmem"], mae["paper_sslmem_std"], mae["paper_top1"], mae["paper_top1_std"]) == (
+        0.307, 0.013, 67.40, 1.10)
+
+    fmnist = row_of(written, dataset="fashion_mnist")
+    assert fmnist["probe_top1_mean"] == pytest.approx(80.0)
+    assert math.isnan(fmnist["probe_top1_std"])  # one encoder: no spread
+    for column in ("paper_sslmem", "paper_sslmem_std", "paper_top1", "paper_top1_std"):
+        assert math.isnan(fmnist[column])
+    assert not list(out.parent.glob("*.tmp"))  # the atomic write left nothing behind
+
+
+def test_table1_maps_image_folder_to_the_papers_imagenet(tmp_path):
+    scores = [write_scores(tmp_path / "image_folder" / "dino-vit_base.parquet", "image_folder", "dino", "vit_base")]
+    table = table1(scores, None, tmp_path / "table1.csv", n_boot=50)
+    assert table.loc[0, "paper_sslmem"] == 0.309 and table.loc[0, "paper_top1"] == 68.21
+
+
+def _subset_arrays(means):
+    return {subset: subset_values(mean) for subset, mean in means.items()}
+
+
+def test_table2_tests_and_paper_values(inputs):
+    root, scores, _ = inputs
+    out = root / "table2.csv"
+    table = table2(scores, out, alpha=0.01)
+    written = pd.read_csv(out)
+    assert len(written) == 8  # 2 setups x 4 hypotheses
+    assert list(written.columns[:16]) == [
+        "dataset", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+        "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
+    ]
+    arrays = _subset_arrays(ENSEMBLE_MEANS)
+    row = row_of(written, dataset="cifar10", hypothesis="H0: m(S_C) <= m(S_S)")
+    expected = one_sided_welch(arrays["S_C"], arrays["S_S"], alternative="larger")
+    assert row["t_statistic"] == pytest.approx(expected.t)
+    assert row["p_value"] == pytest.approx(expected.p_value)
+    assert row["cohens_d"] == pytest.approx(expected.cohens_d)
+    assert (row["n_1"], row["n_2"]) == (N_PER_SUBSET, N_PER_SUBSET)
+    assert row["mean_1"] == pytest.approx(0.30) and row["mean_2"] == pytest.approx(0.01)
+    assert bool(row["reject_h0"]) == (expected.p_value < 0.01)
+    assert row["offset_m_S_S"] == pytest.approx(ENSEMBLE_MEANS["S_S"])
+    # The paper's values stand beside every row of the same hypothesis, whatever our setup.
+    for dataset in ("cifar10", "fashion_mnist"):
+        other = row_of(written, dataset=dataset, hypothesis="H0: m(S_E) <= m(S_I)")
+        assert (other["paper_p_value"], other["paper_effect_size"]) == (0, 113.56)
+        assert other["paper_setup"] == "mae-vit_tiny cifar10"
+    assert set(table["estimate"]) == {"ensemble"} and set(table["seed"]) == {-1}
+
+
+def test_table16_one_sample_rows(inputs):
+    root, scores, _ = inputs
+    table = table16(scores, root / "table16.csv", alpha=0.01)
+    assert len(table) == 10
+    cifar = table[table["dataset"] == "cifar10"].set_index("hypothesis_key")
+    arrays = _subset_arrays(ENSEMBLE_MEANS)
+    shared = one_sample(arrays["S_S"], 0.0, alternative="two-sided")
+    assert cifar.loc["0_eq_SS", "t_statistic"] == pytest.approx(shared.t)
+    assert cifar.loc["0_eq_SS", "p_value"] == pytest.approx(shared.p_value)
+    assert cifar.loc["0_eq_SS", "paper_p_value"] == 0.471
+    assert cifar.loc["0_eq_SS", "paper_effect_size"] == 0.821
+    independent = one_sample(arrays["S_I"], 0.0, alternative="smaller")
+    assert cifar.loc["0_le_SI", "p_value"] == pytest.approx(independent.p_value)
+    assert pd.isna(cifar.loc["SC_le_0", "n_2"]) and cifar.loc["SC_le_0", "mean_2"] == 0.0
+    assert cifar.loc["SC_le_SE", "n_2"] == N_PER_SUBSET
+    assert cifar.loc["SC_le_SE", "test"] == "Welch t"
+    assert cifar.loc["SC_le_SE", "paper_effect_size"] == 60.44
+
+
+def test_subset_summary(inputs):
+    root, scores, _ = inputs
+    table = subset_summary(scores, root / "subset_summary.csv", n_boot=100)
+    assert len(table) == 2 * 3 * 4  # setups x (ensemble + 2 seeds) x subsets
+    row = row_of(table, dataset="cifar10", estimate="pair", seed=1, subset="S_C")
+    assert row["n"] == N_PER_SUBSET
+    assert row["mean_m"] == pytest.approx(SEED_MEANS[1]["S_C"])
+    assert row["std_m"] == pytest.approx(np.std(SPREAD, ddof=1))
+    assert row["mean_align_g"] - row["mean_align_f"] == pytest.approx(row["mean_m"])
+    assert row["paper_mean_m"] == 0.30723
+    fmnist = row_of(table, dataset="fashion_mnist", estimate="ensemble", subset="S_I")
+    assert math.isnan(fmnist["paper_mean_m"]) and fmnist["paper_setup"] == ""
+    first = table[table["dataset"] == "cifar10"].head(4)
+    assert list(first["subset"]) == ["S_C", "S_S", "S_I", "S_E"] and set(first["estimate"]) == {"ensemble"}
+
+
+def test_missing_inputs_name_the_file(inputs):
+    root, scores, probes = inputs
+    missing = root / "scores" / "svhn" / "mae-vit_tiny.parquet"
+    with pytest.raises(FileNotFoundError, match="svhn/mae-vit_tiny.parquet"):
+        table2(scores + [missing], root / "t2.csv")
+    with pytest.raises(FileNotFoundError, match="g7.csv"):
+        table1(scores, probes + [root / "probe" / "g7.csv"], root / "t1.csv")
+    broken = root / "broken.parquet"
+    pd.read_parquet(scores[0]).drop(columns=["align_g"]).to_parquet(broken)
+    with pytest.raises(ValueError, match=r"broken\.parquet.*align_g"):
+        subset_summary([broken], root / "s.csv")
+    pair_only = write_scores(root / "pair_only.parquet", "svhn", "mae", "vit_tiny", ensemble=False)
+    with pytest.raises(ValueError, match="pair_only.parquet.*ensemble"):
+        table2([pair_only], root / "t2.csv")
+    assert not (root / "t2.csv").exists()
+
+
+def test_paper_values_file_is_complete():
+    paper = load_paper_values()
+    assert len(paper["table1"]) == 16
+    assert paper["subset_means"]["means"] == {"S_C": 0.30723, "S_S": -0.00136, "S_E": 0.09958, "S_I": -0.31182}
+    assert [r["effect_size"] for r in paper["table2"]["rows"].values()] == [86.82, 60.44, 85.48, 113.56]
+    assert [r["p_value"] for r in paper["table16"]["rows"].values()] == [0, 0, 0.471, 0, 0]
+
+
+def test_figures_are_deterministic_pngs(inputs):
+    root, scores, _ = inputs
+    for make, name in ((fig2a, "fig2a"), (fig2c, "fig2c")):
+        out = root / "figures" / f"{name}.png"
+        caption = make(scores, out)
+        assert caption == CAPTIONS[name] and caption.endswith(".")
+        first = out.read_bytes()
+        assert first.startswith(PNG_MAGIC) and len(first) > 1000
+        make(scores, out)
+        assert out.read_bytes() == first  # same input, same bytes
+        assert not list(out.parent.glob("*.tmp"))
+    assert set(CAPTIONS) >= {"fig2a", "fig2c", "table1", "table2", "table16"}
+
+
+def test_written_csv_is_readable_by_others_and_counts_are_integers(inputs):
+    root, scores, _ = inputs
+    out = root / "table16.csv"
+    table16(scores, out)
+    assert out.stat().st_mode & 0o044  # not left private (mode 0600) by the temporary file
+    header, first_line = out.read_text().splitlines()[:2]
+    fields = dict(zip(header.split(","), first_line.split(",")))
+    assert (fields["n_1"], fields["n_2"]) == (str(N_PER_SUBSET), "")  # "6", not "6.0"; no n_2 for one sample
+    first_one_sample = pd.read_csv(out).iloc[0]
+    assert first_one_sample["n_1"] == N_PER_SUBSET and pd.isna(first_one_sample["n_2"])

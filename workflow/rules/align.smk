@@ -1,0 +1,21 @@
+# Stage: align — each encoder's alignment loss on the scored points (S_C, a sample of S_S, S_I, S_E),
+# averaged over measure.num_views augmented views.
+
+
+rule align:
+    input:
+        checkpoint="results/checkpoints/{dataset}/{method}-{arch}/{role}{seed}.pt",
+        split="results/splits/{dataset}.csv",
+    output:
+        "results/align/{dataset}/{method}-{arch}/{role}{seed}.parquet",
+    log:
+        "results/logs/align/{dataset}/{method}-{arch}/{role}{seed}.log",
+    params:
+        settings=align_fingerprint,
+    threads: SETTINGS["training"]["num_threads"]
+    resources:
+        gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
+        mem_mb=16000,
+        runtime=120,
+    shell:
+        "{SSLMEM} align --checkpoint {input.checkpoint} --split {input.split} --out {output} > {log} 2>&1"

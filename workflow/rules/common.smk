@@ -1,0 +1,90 @@
+# Settings and target lists shared by every rule file.
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
+from sslmem import config as sslmem_config  # noqa: E402
+
+try:
+    SETTINGS = sslmem_config.resolve(config)
+except sslmem_config.ConfigError as error:
+    raise WorkflowError(f"params.yaml: {error}") from None
+
+PRESET = SETTINGS["preset"]
+# Every sslmem call gets the same params file and preset the workflow was validated with.
+SSLMEM = f"sslmem --params params.yaml --preset {PRESET}"
+EXPERIMENT = SETTINGS["experiment"]
+DATASETS = EXPERIMENT["datasets"]
+SETUPS = [f"{s['method']}-{s['arch']}" for s in EXPERIMENT["setups"]]
+SEEDS = EXPERIMENT["seeds"]
+ROLES = ["f", "g"]
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    method="[a-z0-9_]+",
+    arch="[a-z0-9_]+",
+    setup="[a-z0-9_]+-[a-z0-9_]+",
+    role="[fg]",
+    seed="[0-9]+",
+
+
+def encoder_files(pattern, dataset, setup):
+    method, arch = setup.split("-", 1)
+    return [
+        pattern.format(dataset=dataset, method=method, arch=arch, role=role, seed=seed)
+        for seed in SEEDS
+        for role in ROLES
+    ]
+
+
+def all_score_files():
+    return [f"results/scores/{d}/{s}.parquet" for d in DATASETS for s in SETUPS]
+
+
+def all_probe_files():
+    return [
+        path
+        for d in DATASETS
+        for s in SETUPS
+        for path in encoder_files("results/probe/{dataset}/{method}-{arch}/{role}{seed}.csv", d, s)
+    ]
+
+
+TABLE_TARGETS = [
+    "results/table1.csv",
+    "results/table2.csv",
+    "results/table16.csv",
+    "results/subsets.csv",
+    "results/fig2a.png",
+    "results/fig2c.png",
+]
+DEFAULT_TARGETS = TABLE_TARGETS
+
+
+# Settings fingerprints, passed to rules as `params` so that Snakemake's params rerun-trigger reruns exactly
+# the jobs whose settings changed (see workflow/profiles/default/config.yaml).
+def split_fingerprint(wildcards):
+    return sslmem_config.fingerprint(
+        {"splits": SETTINGS["splits"], "split_seed": EXPERIMENT["split_seed"], "dataset": wildcards.dataset}
+    )
+
+
+def train_fingerprint(wildcards):
+    spec = sslmem_config.RunSpec(
+        wildcards.dataset, wildcards.method, wildcards.arch, int(wildcards.seed), wildcards.role
+    )
+    return sslmem_config.fingerprint(spec.training_settings(SETTINGS))
+
+
+def align_fingerprint(wildcards):
+    augment = SETTINGS["methods"][wildcards.method]["augment"]
+    return sslmem_config.fingerprint(
+        {"measure": SETTINGS["measure"], "augment": SETTINGS["augmentations"][augment]}
+    )
+
+
+def probe_fingerprint(wildcards):
+    return sslmem_config.fingerprint({"probe": SETTINGS["probe"], "batch": SETTINGS["measure"]["batch_size"]})

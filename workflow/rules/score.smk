@@ -1,0 +1,15 @@
+# Stage: score — SSLMem per point from all f and g alignments of one setup (ensemble and per-pair estimates).
+
+
+rule score:
+    input:
+        lambda w: encoder_files("results/align/{dataset}/{method}-{arch}/{role}{seed}.parquet", w.dataset, w.setup),
+    output:
+        "results/scores/{dataset}/{setup}.parquet",
+    log:
+        "results/logs/score/{dataset}/{setup}.log",
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "{SSLMEM} score --align {input} --out {output} > {log} 2>&1"
