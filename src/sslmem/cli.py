@@ -21,9 +21,13 @@ def _settings(args, check_roots: bool = True) -> dict:
     return settings
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default="params.yaml", help="params file (default: ./params.yaml)")
-    parser.add_argument("--preset", default=None, help="preset to merge over `common` (default: params.yaml's `preset`)")
+def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    # Accepted before or after the verb; the verb's copy must not overwrite a value given before it.
+    default = (lambda value: value) if top_level else (lambda value: argparse.SUPPRESS)
+    parser.add_argument("--params", default=default("params.yaml"), help="params file (default: ./params.yaml)")
+    parser.add_argument(
+        "--preset", default=default(None), help="preset to merge over `common` (default: params.yaml's `preset`)"
+    )
 
 
 def cmd_check(args) -> None:
@@ -103,6 +107,7 @@ def cmd_versions(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslmem", description=__doc__.splitlines()[0])
+    _add_common(parser, top_level=True)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name, func, help_text):

@@ -32,14 +32,15 @@ def environment_versions(device: torch.device | str = "cpu") -> dict:
     versions = {
         "sslmem": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "timm": timm.__version__,
+        # str(): torch.__version__ is a TorchVersion object, which weights_only loading rejects.
+        "torch": str(torch.__version__),
+        "timm": str(timm.__version__),
         "device": str(device),
     }
     try:
         import opacus
 
-        versions["opacus"] = opacus.__version__
+        versions["opacus"] = str(opacus.__version__)
     except ImportError:
         versions["opacus"] = None
     if torch.device(device).type == "cuda":
@@ -153,8 +154,8 @@ def run_train(
         stop_after_epochs=stop_after_epochs,
     )
     log = pd.DataFrame(result.log)
-    for key in ("dataset", "method", "arch", "seed", "role"):
-        log.insert(0, key, meta[key])
+    for position, key in enumerate(("dataset", "method", "arch", "seed", "role")):
+        log.insert(position, key, meta[key])
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
 
@@ -231,8 +232,8 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
         device=device,
     )
     frame = points.copy()
-    for key in ("dataset", "method", "arch", "seed", "role"):
-        frame.insert(0, key, meta[key])
+    for position, key in enumerate(("dataset", "method", "arch", "seed", "role")):
+        frame.insert(position, key, meta[key])
     frame["align"] = align.numpy().astype(np.float64)
     sio.atomic_to_parquet(frame, out_parquet)
 
