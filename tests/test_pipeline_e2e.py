@@ -1,0 +1,121 @@
+"""End to end: the whole workflow through Snakemake on the `test` preset (every stage, both methods).
+
+The workflow is copied into a temporary directory so the test never touches the checkout's results/.
+It runs once per test session (module fixture); the tests then check the files' content.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sslmem.data.splits import read_split
+from sslmem.io import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+pytestmark = pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    command = ["snakemake", "--profile", "workflow/profiles/default", "--config", "preset=test", "--cores", "2", *args]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("workflow")
+    for name in ("Snakefile", "params.yaml"):
+        shutil.copy(REPO / name, workdir / name)
+    shutil.copytree(REPO / "workflow", workdir / "workflow")
+    snakemake(workdir)
+    return workdir
+
+
+def test_every_default_target_is_built(workflow_run):
+    for name in ("table1.csv", "table2.csv", "table16.csv", "subsets.csv", "fig2a.png", "fig2c.png"):
+        path = workflow_run / "results" / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for name in ("fig2a.png", "fig2c.png"):
+        assert (workflow_run / "results" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_split_is_disjoint_and_sized_by_the_preset(workflow_run):
+    table, _ = read_split(workflow_run / "results/splits/fashion_mnist.csv")
+    counts = table.subset.value_counts().to_dict()
+    assert counts == {"S_S": 160, "S_C": 20, "S_I": 20, "S_E": 20}
+    assert not table.duplicated(["source", "point_id"]).any()
+
+
+def test_checkpoints_record_their_provenance(workflow_run):
+    split_hash = read_split(workflow_run / "results/splits/fashion_mnist.csv")[1]
+    for setup in ("simclr-resnet18", "mae-vit_tiny"):
+        for role in ("f", "g"):
+            payload = load_checkpoint(workflow_run / f"results/checkpoints/fashion_mnist/{setup}/{role}0.pt")
+            meta = payload["meta"]
+            assert meta["split_hash"] == split_hash
+            assert meta["role"] == role and f"{meta['method']}-{meta['arch']}" == setup
+            assert {"torch", "timm", "opacus", "device"} <= set(meta["versions"])
+            log = pd.read_csv(workflow_run / f"results/train_logs/fashion_mnist/{setup}/{role}0.csv")
+            assert list(log.epoch) == [1, 2] and np.isfinite(log.loss).all()
+
+
+def test_scores_follow_the_definition(workflow_run):
+    scores = pd.read_parquet(workflow_run / "results/scores/fashion_mnist/simclr-resnet18.parquet")
+    ensemble = scores[scores.estimate == "ensemble"]
+    assert set(ensemble.subset) == {"S_C", "S_S", "S_I", "S_E"}
+    assert ensemble.groupby("subset").size().to_dict() == {"S_C": 20, "S_S": 20, "S_I": 20, "S_E": 20}
+    np.testing.assert_allclose(ensemble.m_raw, ensemble.align_g - ensemble.align_f, rtol=1e-6)
+    spread = ensemble.m_raw.max() - ensemble.m_raw.min()
+    np.testing.assert_allclose(ensemble.m, ensemble.m_raw / spread, rtol=1e-6)
+    assert ensemble.m.max() - ensemble.m.min() == pytest.approx(1.0)
+    # Alignment of unit vectors: distances lie in [0, 2].
+    assert ((ensemble.align_f >= 0) & (ensemble.align_f <= 2)).all()
+    f_align = pd.read_parquet(workflow_run / "results/align/fashion_mnist/simclr-resnet18/f0.parquet")
+    np.testing.assert_allclose(ensemble.align_f.to_numpy(), f_align.align.to_numpy())
+
+
+def test_tables_carry_our_numbers_and_the_papers(workflow_run):
+    table2 = pd.read_csv(workflow_run / "results/table2.csv")
+    assert len(table2) == 8  # 4 hypotheses x 2 setups
+    assert table2.p_value.between(0, 1).all()
+    assert set(table2.paper_effect_size) == {86.82, 60.44, 85.48, 113.56}
+    scores = pd.read_parquet(workflow_run / "results/scores/fashion_mnist/mae-vit_tiny.parquet")
+    ensemble = scores[scores.estimate == "ensemble"]
+    row = table2[(table2.method == "mae") & (table2.hypothesis == "H0: m(S_C) <= m(S_S)")].iloc[0]
+    assert row.mean_1 == pytest.approx(ensemble[ensemble.subset == "S_C"].m.mean())
+    assert row.mean_2 == pytest.approx(ensemble[ensemble.subset == "S_S"].m.mean())
+    table16 = pd.read_csv(workflow_run / "results/table16.csv")
+    assert len(table16) == 10
+    table1 = pd.read_csv(workflow_run / "results/table1.csv")
+    assert set(zip(table1.method, table1.arch)) == {("simclr", "resnet18"), ("mae", "vit_tiny")}
+    probe = pd.read_csv(workflow_run / "results/probe/fashion_mnist/simclr-resnet18/f0.csv")
+    simclr = table1[table1.method == "simclr"].iloc[0]
+    assert simclr.probe_top1_mean == pytest.approx(100 * probe.top1.iloc[0])
+    assert 0 <= simclr.probe_top1_mean <= 100
+
+
+def test_second_run_has_nothing_to_do(workflow_run):
+    result = snakemake(workflow_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_losing_an_alignment_file_recomputes_only_what_depends_on_it(workflow_run):
+    (workflow_run / "results/align/fashion_mnist/mae-vit_tiny/g0.parquet").unlink()
+    result = snakemake(workflow_run, "-n")
+    out = result.stdout
+    assert "rule align:" in out and "rule train:" not in out and "rule probe:" not in out
+    snakemake(workflow_run)
+    assert (workflow_run / "results/align/fashion_mnist/mae-vit_tiny/g0.parquet").is_file()
