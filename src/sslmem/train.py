@@ -208,7 +208,8 @@ def train_encoder(
         result.log = list(state["log"])
         result.resumed_from = start_epoch
 
-    step_model = torch.compile(method) if (compile_model and device.type == "cuda") else method
+    # Compile the loss function itself: compiling the module would only cover forward(), which no method uses.
+    loss_fn = torch.compile(method.loss_per_sample) if (compile_model and device.type == "cuda") else method.loss_per_sample
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
     epochs = range(start_epoch, recipe["epochs"])
     bar = None
@@ -234,7 +235,7 @@ def train_encoder(
             if device.type == "cuda" and not encoder.is_vit:
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
             with autocast:
-                per_sample = step_model.loss_per_sample(views, generator)
+                per_sample = loss_fn(views, generator)
                 loss = per_sample.mean()
                 if extra_loss is not None:
                     loss = loss + extra_loss(method, views, per_sample)
