@@ -18,6 +18,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -84,7 +84,7 @@ def test_scores_follow_the_definition(workflow_run):
     # Alignment of unit vectors: distances lie in [0, 2].
     assert ((ensemble.align_f >= 0) & (ensemble.align_f <= 2)).all()
     f_align = pd.read_parquet(workflow_run / "results/align/fashion_mnist/simclr-resnet18/f0.parquet")
-    np.testing.assert_allclose(ensemble.align_f.to_numpy(), f_align.align.to_numpy())
+    np.testing.assert_allclose(ensemble.align_f.to_numpy(), f_align["align"].to_numpy())
 
 
 def test_tables_carry_our_numbers_and_the_papers(workflow_run):

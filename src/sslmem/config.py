@@ -64,21 +64,37 @@ def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
 
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
+    errors = list(validator.iter_errors(instance))
+    # A bad value inside an `allOf` (the method recipes) drops that branch's annotations, so
+    # unevaluatedProperties then also lists every valid key of the object as "unexpected". Report only the
+    # real error in that case; an unevaluatedProperties error on its own (a typo'd key) is kept.
+    paths = [tuple(e.absolute_path) for e in errors]
+    errors = [
+        error
+        for error, path in zip(errors, paths)
+        if error.validator != "unevaluatedProperties"
+        or not any(other != path and other[: len(path)] == path for other in paths)
+    ]
     messages = []
-    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         where = _key_path([prefix, *error.absolute_path] if prefix else error.absolute_path)
         messages.append(f"{where}: {error.message}")
     return messages
+
+
+def _join_errors(header: str, errors: list[str]) -> str:
+    # One error: one line (what `sslmem check` prints); several: one indented line each.
+    return f"{header}: {errors[0]}" if len(errors) == 1 else f"{header}:\n  " + "\n  ".join(errors)
 
 
 def validate_file_shape(raw: Mapping) -> None:
     """Check params.yaml's top level (preset/common/presets) against the schema."""
     errors = _schema_errors(raw, load_schema(), "")
     if errors:
-        raise ConfigError("params.yaml is invalid:\n  " + "\n  ".join(errors))
+        raise ConfigError(_join_errors("params.yaml is invalid", errors))
 
 
-def resolve(raw: Mapping, preset: str | None = None) -> dict:
+def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -> dict:
     """Merge `common` with the chosen preset and validate the result (schema + cross-field rules)."""
     validate_file_shape(raw)
     preset = preset or raw["preset"]
@@ -92,11 +108,9 @@ def resolve(raw: Mapping, preset: str | None = None) -> dict:
     settings_schema = {"$ref": "#/$defs/settings", "$defs": schema["$defs"]}
     errors = _schema_errors(settings, settings_schema, f"presets.{preset}")
     if errors:
-        raise ConfigError(
-            f"params.yaml (preset {preset!r} merged over common) is invalid:\n  " + "\n  ".join(errors)
-        )
+        raise ConfigError(_join_errors(f"params.yaml (preset {preset!r} merged over common) is invalid", errors))
     settings["preset"] = preset
-    check_rules(settings)
+    check_rules(settings, check_roots=check_roots)
     return settings
 
 
@@ -105,7 +119,10 @@ def load(path: str | Path = "params.yaml", preset: str | None = None, overrides:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path.resolve()}")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if overrides:
         raw = deep_merge(raw, overrides)
     return resolve(raw, preset)
@@ -153,6 +170,19 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
             raise ConfigError(
                 f"experiment.setups[{index}]: method {method!r} needs a ViT backbone, got {arch!r}"
             )
+        arch_cfg = {**models.ARCHS[arch].defaults, **settings["archs"][arch]}
+        if models.ARCHS[arch].is_vit and arch_cfg["embed_dim"] % arch_cfg["heads"]:
+            raise ConfigError(
+                f"archs.{arch}.embed_dim: {arch_cfg['embed_dim']} is not divisible by heads={arch_cfg['heads']}"
+            )
+        if not models.ARCHS[arch].is_vit and arch_cfg["width"] % 2:
+            raise ConfigError(f"archs.{arch}.width: {arch_cfg['width']} must be even (ResNet stems use width/2)")
+        recipe = settings["methods"][method]
+        if "decoder_dim" in recipe and recipe["decoder_dim"] % recipe["decoder_heads"]:
+            raise ConfigError(
+                f"methods.{method}.decoder_dim: {recipe['decoder_dim']} is not divisible by "
+                f"decoder_heads={recipe['decoder_heads']}"
+            )
         augment = settings["methods"][method]["augment"]
         if augment not in settings["augmentations"]:
             raise ConfigError(
@@ -182,7 +212,29 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                 f"methods.{name}.warmup_epochs: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}"
             )
     if settings["probe"]["warmup_epochs"] > settings["probe"]["epochs"]:
-        raise ConfigError("probe.warmup_epochs: exceeds probe.epochs")
+        raise ConfigError(
+            f"probe.warmup_epochs: {settings['probe']['warmup_epochs']} exceeds "
+            f"probe.epochs={settings['probe']['epochs']}"
+        )
+
+    if settings["training"]["coupling"] == "common-random-numbers":
+        # CRN gives the k-th S_C point of f the slot of the k-th S_I point of g: |S_C| must equal |S_I|.
+        if not math.isclose(fractions["candidate"], fractions["independent"], abs_tol=1e-9):
+            raise ConfigError(
+                f"training.coupling: common-random-numbers pairs each S_C point with one S_I point, so "
+                f"splits.fractions.candidate ({fractions['candidate']}) must equal splits.fractions.independent "
+                f"({fractions['independent']}); make them equal or set training.coupling: independent"
+            )
+        if pool is not None:
+            from sslmem.data.splits import split_sizes
+
+            sizes = split_sizes(pool, fractions, None)
+            if sizes.candidate != sizes.independent:
+                raise ConfigError(
+                    f"splits.pool_size: {pool} with fractions {dict(fractions)} rounds to |S_C|={sizes.candidate} "
+                    f"but |S_I|={sizes.independent}; common-random-numbers (training.coupling) needs them equal — "
+                    "choose a pool size that the fractions split evenly"
+                )
 
     if check_roots:
         for dataset in experiment["datasets"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,8 +73,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"{path}: refused to load — it holds objects that would need arbitrary code to unpickle "
             f"(only tensors and plain Python values are allowed): {error}"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt?): {error}") from None
+    except Exception as error:  # noqa: BLE001 — corrupt bytes surface as KeyError, IndexError, struct.error, ...
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or corrupt?): {type(error).__name__}: {error}"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an sslmem checkpoint (missing format tag {CHECKPOINT_FORMAT!r})")
     return payload

@@ -136,7 +136,7 @@ def run_train(
         arch=spec.arch,
         arch_cfg=settings["archs"][spec.arch],
         augment_spec=AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]),
-        data=TrainData(train_set.images[torch.from_numpy(ids)], ids),
+        data=TrainData(train_set.images[torch.from_numpy(ids)], ids, labels=train_set.labels[torch.from_numpy(ids)]),
         image_size=image_size_of(settings, spec.dataset),
         mean=train_set.info.mean,
         std=train_set.info.std,
@@ -220,7 +220,7 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
         AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]), meta["image_size"], info.mean, info.std
     )
     measure = settings["measure"]
-    represent = method.encoder.representation if measure["representation"] == "encoder" else method.projection
+    represent = method.scoring_encoder.representation if measure["representation"] == "encoder" else method.projection
     align = measure_alignment(
         represent,
         images,
@@ -299,8 +299,8 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
     test_images, test_labels = subset(test, cfg["test_size"])
     normalizer = BatchAugment(AugmentSpec(), meta["image_size"], train.info.mean, train.info.std)
     batch = settings["measure"]["batch_size"]
-    train_features = extract_features(method.encoder, normalizer, train_images, batch, device)
-    test_features = extract_features(method.encoder, normalizer, test_images, batch, device)
+    train_features = extract_features(method.scoring_encoder, normalizer, train_images, batch, device)
+    test_features = extract_features(method.scoring_encoder, normalizer, test_images, batch, device)
     top1 = linear_probe(
         train_features,
         train_labels,

@@ -126,6 +126,7 @@ class TrainData:
 
     images: torch.Tensor  # uint8 [N, 3, H, W]
     point_ids: np.ndarray  # train-split id of each slot
+    labels: torch.Tensor | None = None  # int64 [N], only for methods that need labels (supervised)
 
 
 def coupled_training_ids(shared: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -186,6 +187,9 @@ def train_encoder(
     optimizer = build_optimizer(method, recipe["optimizer"], recipe["lr"], recipe["weight_decay"], recipe["momentum"])
     augment = BatchAugment(augment_spec, image_size, mean, std)
     images = data.images.to(device)
+    if method.needs_labels and data.labels is None:
+        raise ValueError(f"method {method_name!r} trains on labels, but none were given")
+    labels = data.labels.to(device) if method.needs_labels else None
     num_slots = images.shape[0]
     batch_size = min(recipe["batch_size"], num_slots)
     steps_per_epoch = batches_per_epoch(num_slots, batch_size)
@@ -235,7 +239,8 @@ def train_encoder(
             if device.type == "cuda" and not encoder.is_vit:
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
             with autocast:
-                per_sample = loss_fn(views, generator)
+                extra = {"labels": labels[slots]} if labels is not None else {}
+                per_sample = loss_fn(views, generator, **extra)
                 loss = per_sample.mean()
                 if extra_loss is not None:
                     loss = loss + extra_loss(method, views, per_sample)

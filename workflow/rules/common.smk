@@ -7,8 +7,11 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
 from sslmem import config as sslmem_config  # noqa: E402
 
+# A dry run only plans jobs, so it may be done where the data is not (e.g. planning the paper preset here).
+# workflow.dryrun is not known yet while the Snakefile is parsed, hence the look at the command line.
+DRY_RUN = workflow.dryrun or any(arg in ("-n", "--dry-run", "--dryrun") for arg in sys.argv)
 try:
-    SETTINGS = sslmem_config.resolve(config)
+    SETTINGS = sslmem_config.resolve(config, check_roots=not DRY_RUN)
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
 

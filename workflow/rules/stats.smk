@@ -1,4 +1,5 @@
 # Stage: stats — tables and figures from the tidy per-point scores (never from typed numbers).
+# Each output is flagged for `snakemake --report` with its caption in workflow/report/<target>.rst.
 
 
 rule table1:
@@ -6,28 +7,37 @@ rule table1:
         scores=all_score_files(),
         probes=all_probe_files(),
     output:
-        "results/table1.csv",
+        report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
     shell:
         "{SSLMEM} table table1 --scores {input.scores} --probes {input.probes} --out {output}"
 
 
-rule significance_table:
-    input:
-        all_score_files(),
-    output:
-        "results/{table}.csv",
-    wildcard_constraints:
-        table="table2|table16|subsets",
-    shell:
-        "{SSLMEM} table {wildcards.table} --scores {input} --out {output}"
+# One rule per target (not one rule with a wildcard) so that each output carries its own caption file.
+for _table in ["table2", "table16", "subsets"]:
+
+    rule:
+        name:
+            f"significance_{_table}"
+        input:
+            all_score_files(),
+        output:
+            report(f"results/{_table}.csv", caption=f"../report/{_table}.rst", category="Tables"),
+        params:
+            table=_table,
+        shell:
+            "{SSLMEM} table {params.table} --scores {input} --out {output}"
 
 
-rule score_figure:
-    input:
-        all_score_files(),
-    output:
-        "results/{figure}.png",
-    wildcard_constraints:
-        figure="fig2a|fig2c",
-    shell:
-        "{SSLMEM} figure {wildcards.figure} --scores {input} --out {output}"
+for _figure in ["fig2a", "fig2c"]:
+
+    rule:
+        name:
+            f"score_{_figure}"
+        input:
+            all_score_files(),
+        output:
+            report(f"results/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),
+        params:
+            figure=_figure,
+        shell:
+            "{SSLMEM} figure {params.figure} --scores {input} --out {output}"

@@ -108,6 +108,7 @@ def split_hash(csv_bytes: bytes) -> str:
 
 def write_split(table: pd.DataFrame, csv_path: Path, meta: Mapping) -> str:
     """Write the split CSV and its sidecar JSON (hash, sizes, how it was drawn); return the hash."""
+    check_disjoint(table)  # never put a hash on a split that read_split would refuse
     csv_bytes = table.to_csv(index=False).encode()
     digest = split_hash(csv_bytes)
     counts = table["subset"].value_counts().reindex(SUBSETS, fill_value=0).to_dict()
@@ -130,7 +131,12 @@ def read_split(csv_path: Path) -> tuple[pd.DataFrame, str]:
     if not sidecar.is_file():
         raise SplitError(f"split hash file not found: {sidecar}")
     csv_bytes = csv_path.read_bytes()
-    expected = json.loads(sidecar.read_text())["sha256"]
+    try:
+        expected = json.loads(sidecar.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise SplitError(
+            f"{sidecar}: unreadable split hash file ({type(error).__name__}: {error}); regenerate the split"
+        ) from None
     digest = split_hash(csv_bytes)
     if digest != expected:
         raise SplitError(
@@ -140,7 +146,13 @@ def read_split(csv_path: Path) -> tuple[pd.DataFrame, str]:
     import io
 
     table = pd.read_csv(io.BytesIO(csv_bytes))
-    check_disjoint(table)
+    missing = {"point_id", "source", "subset", "label"} - set(table.columns)
+    if missing:
+        raise SplitError(f"{csv_path}: missing column(s) {sorted(missing)}")
+    try:
+        check_disjoint(table)
+    except SplitError as error:
+        raise SplitError(f"{csv_path}: {error}") from None
     return table, digest
 
 

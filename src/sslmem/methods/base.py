@@ -35,6 +35,7 @@ class SSLMethod(nn.Module):
     needs_vit: ClassVar[bool] = False
     views_per_sample: ClassVar[int] = 2
     recipe_keys: ClassVar[tuple[str, ...]] = ()
+    needs_labels: ClassVar[bool] = False
 
     def __init__(self, encoder: Encoder):
         super().__init__()
@@ -61,6 +62,11 @@ class SSLMethod(nn.Module):
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         """Projection-head output [B, P] (measure.representation = projection)."""
         raise NotImplementedError(f"{self.name} has no projection head")
+
+    @property
+    def scoring_encoder(self) -> Encoder:
+        """The encoder whose representations are scored and probed (DINO: the teacher, as its paper evaluates)."""
+        return self.encoder
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimiser step (EMA teachers etc.)."""

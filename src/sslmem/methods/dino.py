@@ -84,7 +84,7 @@ def dino_cross_entropy_per_sample(
     teacher_logits: Sequence[torch.Tensor],
     center: torch.Tensor,
     student_temperature: float,
-    teacher_temperature: float,
+    teacher_temperature: float | torch.Tensor,
 ) -> torch.Tensor:
     """DINO loss of each sample: mean over (teacher global crop q, student crop v ≠ q) of H(P_t(q), P_s(v)).
 
@@ -124,12 +124,14 @@ class DINO(SSLMethod):
             at the last step (0.996 in the paper).
         center_momentum: momentum of the running centre of teacher outputs (0.9 in the paper).
         local_crops: number of local crops per image (8 in the paper; 0 gives the two-global-crop variant).
-        local_crop_size: side length of local crops in pixels (96 for 224-px global crops in the paper); with a
-            ViT it must be a multiple of the patch size.
+        local_crop_size: side length of local crops: pixels (an integer >= 1; with a ViT a multiple of the patch
+            size), or a fraction of the global crop size ``encoder.image_size`` (a float in (0, 1)), rounded to
+            the nearest multiple of the ViT patch size (at least one patch). The paper uses 96 px for 224-px global
+            crops, i.e. 0.43; a fraction suits every dataset of a run, pixels only one resolution.
         local_crop_scale: area range of local crops as a fraction of the image ((0.05, 0.4) in the paper).
 
     Global crops use the augmentation family passed to :meth:`make_views` (its ``crop_scale`` should be DINO's
-    (0.4, 1)); local crops reuse that family with ``local_crop_scale`` at ``local_crop_size`` pixels.
+    (0.4, 1)); local crops reuse that family with ``local_crop_scale`` at ``self.local_crop_size`` pixels.
 
     The teacher (``self.teacher``: ``encoder`` and ``head``) is a registered submodule so that it lives in
     ``state_dict()`` and checkpoints restore it, but its parameters have ``requires_grad=False``, so the
@@ -173,7 +175,7 @@ class DINO(SSLMethod):
         teacher_momentum: float = 0.996,
         center_momentum: float = 0.9,
         local_crops: int = 8,
-        local_crop_size: int = 96,
+        local_crop_size: int | float = 96 / 224,
         local_crop_scale: Sequence[float] = (0.05, 0.4),
     ):
         super().__init__(encoder)
@@ -194,8 +196,7 @@ class DINO(SSLMethod):
             raise ValueError(f"center_momentum must be in [0, 1) (0.9 in the paper), got {center_momentum}")
         if int(local_crops) != local_crops or local_crops < 0:
             raise ValueError(f"local_crops must be a non-negative integer, got {local_crops}")
-        if int(local_crop_size) != local_crop_size or local_crop_size < 1:
-            raise ValueError(f"local_crop_size must be a positive integer, got {local_crop_size}")
+        local_crop_size = resolve_local_crop_size(local_crop_size, encoder)
         local_crop_scale = tuple(float(v) for v in local_crop_scale)
         if len(local_crop_scale) != 2 or not 0 < local_crop_scale[0] <= local_crop_scale[1] <= 1:
             raise ValueError(f"local_crop_scale must be [low, high] with 0 < low <= high <= 1, got {local_crop_scale}")
@@ -214,7 +215,7 @@ class DINO(SSLMethod):
         self.teacher_momentum = float(teacher_momentum)
         self.center_momentum = float(center_momentum)
         self.local_crops = int(local_crops)
-        self.local_crop_size = int(local_crop_size)
+        self.local_crop_size = local_crop_size
         self.local_crop_scale = local_crop_scale
         self.views_per_sample = self.global_crops + self.local_crops
 
@@ -246,17 +247,24 @@ class DINO(SSLMethod):
         return views
 
     # ----------------------------------------------------------------------------------------------- schedules
+    def teacher_temperature_now(self) -> torch.Tensor:
+        """τ_t at the current step (0-d tensor): linear warm-up over ``warmup_teacher_fraction`` of training
+        from ``warmup_teacher_temperature``, then ``teacher_temperature``.
+
+        Computed with tensor ops from the schedule buffers (no ``.item()``), so a compiled loss neither breaks
+        its graph nor recompiles as the temperature changes.
+        """
+        total = self.total_steps.float()
+        step = self.steps_done.float()
+        warmup = torch.floor(self.warmup_teacher_fraction * total)
+        progress = torch.where(warmup > 0, (step / warmup.clamp_min(1)).clamp(max=1), torch.ones_like(total))
+        if self.warmup_teacher_fraction > 0:
+            progress = torch.where(total > 0, progress, torch.zeros_like(total))  # before the first step: start
+        return self.warmup_teacher_temperature + (self.teacher_temperature - self.warmup_teacher_temperature) * progress
+
     def current_teacher_temperature(self) -> float:
-        """τ_t at the current step: linear warm-up over ``warmup_teacher_fraction`` of training, then constant."""
-        total = int(self.total_steps)
-        if total == 0:  # before the first optimiser step: the schedule's start
-            return self.warmup_teacher_temperature if self.warmup_teacher_fraction > 0 else self.teacher_temperature
-        warmup = int(self.warmup_teacher_fraction * total)
-        step = int(self.steps_done)
-        if step < warmup:
-            progress = step / warmup
-            return self.warmup_teacher_temperature + (self.teacher_temperature - self.warmup_teacher_temperature) * progress
-        return self.teacher_temperature
+        """:meth:`teacher_temperature_now` as a Python float."""
+        return float(self.teacher_temperature_now())
 
     def momentum_at(self, step: int, total_steps: int) -> float:
         """Teacher EMA momentum: cosine from ``teacher_momentum`` at step 0 to 1 at the last step."""
@@ -264,6 +272,11 @@ class DINO(SSLMethod):
         return 1 - (1 - self.teacher_momentum) * (math.cos(math.pi * min(1.0, progress)) + 1) / 2
 
     # ----------------------------------------------------------------------------------------------- forward
+    @property
+    def scoring_encoder(self):
+        # The DINO paper evaluates the teacher; so do our probes and SSLMem scores.
+        return self.teacher["encoder"]
+
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         """Student head output (logits before the temperature softmax), [B, out_dim]."""
         return self.head(self.encoder(images))
@@ -291,7 +304,7 @@ class DINO(SSLMethod):
             teacher_logits,
             self.center,
             self.student_temperature,
-            self.current_teacher_temperature(),
+            self.teacher_temperature_now(),
         )
         # Applied in after_step, i.e. once per optimiser step, after this batch's loss (as the reference).
         self._batch_center = teacher_out.mean(dim=0, keepdim=True)
@@ -323,3 +336,24 @@ def allow_any_image_size(vit: nn.Module) -> None:
     vit.patch_embed.strict_img_size = False
     vit.patch_embed.flatten = False
     vit.patch_embed.output_fmt = Format.NHWC
+
+
+def resolve_local_crop_size(setting: int | float, encoder: Encoder) -> int:
+    """Local crop side in pixels from pixels (an int >= 1) or a fraction of the global size (a float in (0, 1)).
+
+    Fractions are rounded to the nearest multiple of a ViT's patch size (at least one patch), to the nearest
+    pixel for a ResNet. Raises ValueError for anything else.
+    """
+    if isinstance(setting, bool) or not isinstance(setting, (int, float)):
+        raise ValueError(f"local_crop_size must be pixels (int >= 1) or a fraction in (0, 1), got {setting!r}")
+    unit = encoder.backbone.patch_embed.patch_size[0] if encoder.is_vit else 1
+    if isinstance(setting, float):
+        if not 0 < setting < 1:
+            raise ValueError(
+                f"local_crop_size {setting}: a float is a fraction of the global crop size and must be in (0, 1); "
+                "write pixels as an integer"
+            )
+        return max(unit, int(round(setting * encoder.image_size / unit)) * unit)
+    if setting < 1:
+        raise ValueError(f"local_crop_size must be a positive number of pixels or a fraction in (0, 1), got {setting}")
+    return setting

@@ -87,7 +87,7 @@ class MAE(SSLMethod):
         """Predict the pixels of every patch: [B, N, p²·3]."""
         batch = latent.shape[0]
         visible = self.decoder_embed(latent)
-        patches = self.mask_token.expand(batch, self.num_patches, -1).clone()
+        patches = self.mask_token.to(visible.dtype).expand(batch, self.num_patches, -1).clone()
         patches = patches.scatter(1, keep.unsqueeze(-1).expand(-1, -1, visible.shape[-1]), visible[:, 1:])
         tokens = torch.cat([visible[:, :1], patches], dim=1) + self.decoder_pos_embed
         tokens = self.decoder_norm(self.decoder_blocks(tokens))

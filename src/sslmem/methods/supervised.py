@@ -66,7 +66,10 @@ class Supervised(SSLMethod):
         labels = labels.to(images.device).long()
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must have shape [{images.shape[0]}], got {tuple(labels.shape)}")
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+        # Checked eagerly only: reading the range is a host sync (and a graph break under torch.compile).
+        if not torch.compiler.is_compiling() and labels.numel() and (
+            int(labels.min()) < 0 or int(labels.max()) >= self.num_classes
+        ):
             raise ValueError(
                 f"labels must lie in [0, {self.num_classes}); got [{int(labels.min())}, {int(labels.max())}] "
                 f"(set methods.supervised.num_classes to the dataset's number of classes)"

@@ -89,7 +89,9 @@ class VICReg(SSLMethod):
                  eps: float = 1e-4):
         super().__init__(encoder)
         if int(expander_dim) != expander_dim or expander_dim < 2:
-            raise ValueError(f"expander_dim must be an integer >= 2 (covariance needs two dimensions), got {expander_dim}")
+            raise ValueError(
+                f"expander_dim must be an integer >= 2 (the covariance term needs two dimensions), got {expander_dim}"
+            )
         for name, value in (("invariance_weight", invariance_weight), ("variance_weight", variance_weight),
                             ("covariance_weight", covariance_weight)):
             if value < 0:
