@@ -13,6 +13,7 @@ finds the configuration at its default path. The file is written only when none 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 SLURM_CONF = Path("/etc/slurm/slurm.conf")
+LOCK = Path("/tmp/sslmem-test-slurm.lock")  # one test cluster per machine at a time
 MARKER = "# written by sslmem tests/test_slurm.py"
 PARTITION = "sslmemtest"
 SLURM_PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
@@ -174,38 +176,54 @@ def stop(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
+def wait_for_lock(lock, timeout: float) -> bool:
+    """Take the machine-wide test-cluster lock, waiting for another test session that holds it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(5)
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
     """munged, slurmctld and slurmd in the foreground (this process's children), stopped at teardown."""
     if sys.platform != "linux" or os.geteuid() != 0:
         pytest.skip("the Slurm cluster test runs as root on Linux (daemons, apt-get, /etc/slurm)")
-    reason = install_slurm()
-    if reason:
-        pytest.skip(reason)
-    if SLURM_CONF.exists() and MARKER not in SLURM_CONF.read_text():
-        pytest.skip(f"{SLURM_CONF} exists (a real Slurm setup?); not replacing it")
+    with open(LOCK, "w") as lock:  # closing the file releases the lock
+        if not wait_for_lock(lock, timeout=1800):
+            pytest.skip(f"another test session's Slurm cluster held {LOCK} for 30 minutes")
+        reason = install_slurm()
+        if reason:
+            pytest.skip(reason)
+        if SLURM_CONF.exists() and MARKER not in SLURM_CONF.read_text():
+            pytest.skip(f"{SLURM_CONF} exists (a real Slurm setup?); not replacing it")
+        yield from run_cluster(tmp_path_factory.mktemp("slurm"))
 
-    root = tmp_path_factory.mktemp("slurm")
+
+def run_cluster(root: Path):
     for sub in ("munge", "state", "spool"):
         (root / sub).mkdir()
-    (root / "munge").chmod(0o711)
-    key = root / "munge" / "munge.key"
+    munge_dir = root / "munge"
+    munge_dir.chmod(0o711)
+    key = munge_dir / "munge.key"
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
 
-    daemons: list[subprocess.Popen] = []
-    wrote_conf = False
-
     def logs() -> str:
         text = []
-        for name in ("munged.log", "slurmctld.log", "slurmd.log"):
-            path = root / ("munge" if name == "munged.log" else "") / name
+        for path in (munge_dir / "munged.log", root / "slurmctld.log", root / "slurmd.log"):
             if path.exists():
-                text.append(f"--- {name}\n{path.read_text()[-2000:]}")
+                text.append(f"--- {path.name}\n{path.read_text()[-2000:]}")
         return "\n".join(text)
 
+    daemons: list[subprocess.Popen] = []
+    wrote_conf = False
     try:
-        munge_dir = root / "munge"
         daemons.append(subprocess.Popen([
             "munged", "--foreground", "--force", f"--socket={munge_dir}/munge.sock", f"--key-file={key}",
             f"--log-file={munge_dir}/munged.log", f"--pid-file={munge_dir}/munged.pid",
@@ -225,14 +243,12 @@ def slurm_cluster(tmp_path_factory):
         daemons.append(subprocess.Popen(["slurmd", "-D", "-f", str(SLURM_CONF), "-N", "localhost"]))
 
         deadline = time.monotonic() + 90
-        state = ""
         while True:
             result = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True)
-            state = result.stdout.strip()
-            if state == "idle":
+            if result.stdout.strip() == "idle":
                 break
             if time.monotonic() > deadline or any(d.poll() is not None for d in daemons):
-                pytest.fail(f"the Slurm node did not become idle (sinfo: {state!r} {result.stderr})\n{logs()}")
+                pytest.fail(f"the node did not become idle (sinfo: {result.stdout!r} {result.stderr})\n{logs()}")
             time.sleep(1)
         yield {"partition": PARTITION, "root": root, "logs": logs}
     finally:
@@ -295,7 +311,7 @@ def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
     import pandas as pd
 
     align = pd.read_parquet(workdir / TARGETS[0])
-    assert len(align) == 80 and align.align.between(0, 2).all()  # 20 points of each of S_C, S_S, S_I, S_E
+    assert len(align) == 80 and align["align"].between(0, 2).all()  # 20 points of each of S_C, S_S, S_I, S_E
     probe = pd.read_csv(workdir / TARGETS[1])
     assert probe.top1.between(0, 1).all()
 

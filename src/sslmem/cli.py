@@ -17,8 +17,7 @@ import yaml
 def _settings(args, check_roots: bool = True) -> dict:
     from sslmem import config
 
-    settings = config.load(args.params, preset=args.preset)
-    return settings
+    return config.load(args.params, preset=args.preset, check_roots=check_roots)
 
 
 def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -38,7 +37,7 @@ def cmd_check(args) -> None:
 
 
 def cmd_show_config(args) -> None:
-    print(yaml.safe_dump(_settings(args), sort_keys=False))
+    print(yaml.safe_dump(_settings(args, check_roots=False), sort_keys=False))
 
 
 def cmd_split(args) -> None:

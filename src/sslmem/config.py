@@ -29,6 +29,11 @@ SCHEMA_PATH_CANDIDATES = (
 )
 
 
+# Training-split sizes of the standard datasets (STL-10: its labelled split), so that a pool larger than the
+# data is caught before any job runs. image_folder holds whatever its folder holds (checked at split time).
+TRAIN_SPLIT_SIZES = {"fashion_mnist": 60000, "cifar10": 50000, "cifar100": 50000, "svhn": 73257, "stl10": 5000}
+
+
 class ConfigError(ValueError):
     """A setting in params.yaml is invalid; the message names the key and what is allowed."""
 
@@ -114,7 +119,9 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -
     return settings
 
 
-def load(path: str | Path = "params.yaml", preset: str | None = None, overrides: Mapping | None = None) -> dict:
+def load(
+    path: str | Path = "params.yaml", preset: str | None = None, overrides: Mapping | None = None, check_roots: bool = True
+) -> dict:
     """Read params.yaml, apply `overrides` (e.g. Snakemake --config), and return validated settings."""
     path = Path(path)
     if not path.is_file():
@@ -125,7 +132,7 @@ def load(path: str | Path = "params.yaml", preset: str | None = None, overrides:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if overrides:
         raw = deep_merge(raw, overrides)
-    return resolve(raw, preset)
+    return resolve(raw, preset, check_roots=check_roots)
 
 
 def check_rules(settings: Mapping, check_roots: bool = True) -> None:
@@ -141,15 +148,21 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
             f"splits.fractions: shared + candidate + independent = {total:g} "
             f"({fractions}); they must sum to 1"
         )
-    pool = settings["splits"]["pool_size"]
-    if pool is not None:
-        for name, fraction in fractions.items():
-            if int(round(pool * fraction)) < 2:
-                raise ConfigError(
-                    f"splits.fractions.{name}: {fraction} of splits.pool_size={pool} leaves fewer than 2 points"
-                )
-
     experiment = settings["experiment"]
+    for dataset in experiment["datasets"]:
+        pool = pool_size_for(settings, dataset)
+        if pool is not None:
+            for name, fraction in fractions.items():
+                if int(round(pool * fraction)) < 2:
+                    raise ConfigError(
+                        f"splits.fractions.{name}: {fraction} of splits.pool_size={pool} leaves fewer than 2 points"
+                    )
+        available = TRAIN_SPLIT_SIZES.get(dataset)
+        if pool is not None and available is not None and pool > available:
+            raise ConfigError(
+                f"splits.pool_size: {pool} exceeds the {available} training images of {dataset} "
+                f"(experiment.datasets); use at most {available}, or null for the whole training split"
+            )
     for index, setup in enumerate(experiment["setups"]):
         method, arch = setup["method"], setup["arch"]
         if method not in METHODS:
@@ -192,7 +205,7 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
         for dataset in experiment["datasets"]:
             info = datasets.dataset_info(dataset)
             size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
-            arch_cfg = settings["archs"][arch]
+            arch_cfg = arch_options(settings, arch, dataset)
             if models.ARCHS[arch].is_vit and size % arch_cfg.get("patch_size", 16) != 0:
                 raise ConfigError(
                     f"archs.{arch}.patch_size: {arch_cfg.get('patch_size')} does not divide the "
@@ -225,15 +238,20 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                 f"splits.fractions.candidate ({fractions['candidate']}) must equal splits.fractions.independent "
                 f"({fractions['independent']}); make them equal or set training.coupling: independent"
             )
-        if pool is not None:
-            from sslmem.data.splits import split_sizes
+        from sslmem.data.splits import split_sizes
 
-            sizes = split_sizes(pool, fractions, None)
+        for dataset in experiment["datasets"]:
+            pool = pool_size_for(settings, dataset)
+            size = pool if pool is not None else TRAIN_SPLIT_SIZES.get(dataset)
+            if size is None:
+                continue  # image_folder with the whole folder as pool: checked when the split is drawn
+            sizes = split_sizes(size, fractions, None)
             if sizes.candidate != sizes.independent:
+                pool_text = f"{pool}" if pool is not None else f"null (all {size} training images of {dataset})"
                 raise ConfigError(
-                    f"splits.pool_size: {pool} with fractions {dict(fractions)} rounds to |S_C|={sizes.candidate} "
-                    f"but |S_I|={sizes.independent}; common-random-numbers (training.coupling) needs them equal — "
-                    "choose a pool size that the fractions split evenly"
+                    f"splits.pool_size: {pool_text} with fractions {dict(fractions)} rounds to "
+                    f"|S_C|={sizes.candidate} but |S_I|={sizes.independent}; common-random-numbers "
+                    "(training.coupling) needs them equal — choose a pool size that the fractions split evenly"
                 )
 
     if check_roots:
@@ -246,6 +264,24 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                     datasets.check_root(dataset, root)
                 except datasets.DatasetNotFoundError as error:
                     raise ConfigError(f"data.roots.{dataset}: {error}") from None
+
+
+def arch_options(settings: Mapping, arch: str, dataset: str) -> dict:
+    """params.yaml `archs.<arch>` for one dataset: a ViT's patch_size may be a mapping dataset → size, because
+    one patch size cannot fit 32 px CIFAR and 96 px STL-10 with the same number of tokens."""
+    options = dict(settings["archs"][arch])
+    patch = options.get("patch_size")
+    if isinstance(patch, Mapping):
+        if dataset not in patch and "default" not in patch:
+            raise ConfigError(f"archs.{arch}.patch_size: no entry for dataset {dataset!r} and no 'default' ({patch})")
+        options["patch_size"] = patch.get(dataset, patch.get("default"))
+    return options
+
+
+def pool_size_for(settings: Mapping, dataset: str) -> int | None:
+    """splits.pool_size for one dataset: a number for all datasets, or a mapping dataset → number (None: all)."""
+    pool = settings["splits"]["pool_size"]
+    return pool.get(dataset) if isinstance(pool, Mapping) else pool
 
 
 def fingerprint(obj: Any) -> str:
@@ -276,7 +312,7 @@ class RunSpec:
             "recipe": recipe,
             "augment": settings["augmentations"][recipe["augment"]],
             "arch": self.arch,
-            "arch_cfg": settings["archs"][self.arch],
+            "arch_cfg": arch_options(settings, self.arch, self.dataset),
             "coupling": settings["training"]["coupling"],
             "seed": self.seed,
             "role": self.role,

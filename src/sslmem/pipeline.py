@@ -77,14 +77,14 @@ def run_split(settings: Mapping, dataset: str, out_csv: Path) -> str:
         settings["experiment"]["split_seed"],
         train.labels.numpy(),
         test.labels.numpy(),
-        cfg["pool_size"],
+        sconfig.pool_size_for(settings, dataset),
         cfg["fractions"],
         cfg["extra_size"],
     )
     meta = {
         "dataset": dataset,
         "split_seed": settings["experiment"]["split_seed"],
-        "pool_size": cfg["pool_size"],
+        "pool_size": sconfig.pool_size_for(settings, dataset),
         "fractions": cfg["fractions"],
         "extra_size": cfg["extra_size"],
     }
@@ -134,7 +134,7 @@ def run_train(
         method_name=spec.method,
         recipe=recipe,
         arch=spec.arch,
-        arch_cfg=settings["archs"][spec.arch],
+        arch_cfg=sconfig.arch_options(settings, spec.arch, spec.dataset),
         augment_spec=AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]),
         data=TrainData(train_set.images[torch.from_numpy(ids)], ids, labels=train_set.labels[torch.from_numpy(ids)]),
         image_size=image_size_of(settings, spec.dataset),

@@ -1,0 +1,231 @@
+"""The reviewer's path: results published with DVC, pulled into a fresh clone, checked and reported.
+
+In a temporary git repository holding the project's files (params.yaml's preset set to `test`), `dvc repro`
+builds every stage and `dvc push` fills the repository's default remote (.dvc/config: ../sslmem-dvc-remote). A
+fresh `git clone` then pulls the results over HTTP (the remote folder served read-only on 127.0.0.1) and checks
+what README/docs/cluster.md promise a reviewer:
+
+* `dvc status` and `dvc repro` find nothing to do;
+* after `snakemake ... --touch` (restored files get new modification times in arbitrary order, and Snakemake
+  reruns a job whose input is newer than its output whatever `rerun-triggers` says), Snakemake has nothing
+  to do either, without any .snakemake/ metadata;
+* `snakemake --report report.html` builds the report from the pulled files;
+* a second clone that pulls only results/scores rebuilds table2 from the scores alone, with no checkpoint.
+
+The tests of the marked section share one published repository and one clone and run in file order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default", "--config", "preset=test"]
+# report target -> key of sslmem.report.CAPTIONS
+CAPTION_KEYS = {
+    "table1": "table1",
+    "table2": "table2",
+    "table16": "table16",
+    "subsets": "subset_summary",
+    "fig2a": "fig2a",
+    "fig2c": "fig2c",
+}
+
+
+# --- report captions (fast) ---------------------------------------------------------------------------------
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_report_captions_are_the_packages_captions():
+    from sslmem.report import CAPTIONS
+
+    assert set(CAPTION_KEYS.values()) == set(CAPTIONS)
+    for target, key in CAPTION_KEYS.items():
+        caption = REPO / "workflow/report" / f"{target}.rst"
+        assert squash(CAPTIONS[key]) in squash(caption.read_text()), f"{caption} differs from CAPTIONS[{key!r}]"
+
+
+def test_report_rst_renders_without_warnings():
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    for path in sorted((REPO / "workflow/report").glob("*.rst")):
+        text = Environment().from_string(path.read_text()).render(snakemake={"config": {"preset": "test"}})
+        # halt_level 2: any docutils warning raises
+        publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 5})
+
+
+# --- publish with DVC, pull into a clone --------------------------------------------------------------------
+
+needs_tools = pytest.mark.skipif(
+    not FASHION_MNIST.exists() or shutil.which("git") is None,
+    reason="needs Fashion-MNIST (scripts/setup.sh) and git",
+)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # dvc, snakemake, sslmem of this venv
+    env.update(
+        GIT_AUTHOR_NAME="sslmem test", GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="sslmem test", GIT_COMMITTER_EMAIL="test@example.invalid",
+        DVC_NO_ANALYTICS="1", SSLMEM_PROFILE="default",
+    )
+    return env
+
+
+def run(*command: str, cwd: Path, timeout: int = 900) -> str:
+    result = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True, timeout=timeout)
+    out = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed ({result.returncode}) in {cwd}:\n{out[-6000:]}")
+    return out
+
+
+def copy_project(dest: Path) -> None:
+    """What a checkout holds that the pipeline and DVC need, with params.yaml's preset set to `test`."""
+    dest.mkdir()
+    for name in ("Snakefile", "params.yaml", "dvc.yaml", ".gitignore"):
+        shutil.copy(REPO / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for name in ("workflow", "scripts", "src"):
+        shutil.copytree(REPO / name, dest / name, ignore=ignore)
+    (dest / ".dvc").mkdir()
+    for name in ("config", ".gitignore"):
+        shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
+    params = (dest / "params.yaml").read_text()
+    assert "\npreset: default\n" in params
+    (dest / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\n"))
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory) -> Path:
+    """tmp/project: git repository after `dvc repro` + commit + `dvc push` to tmp/sslmem-dvc-remote."""
+    root = tmp_path_factory.mktemp("reviewer")
+    project = root / "project"
+    copy_project(project)
+    run("git", "init", "-q", "-b", "main", cwd=project)
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-q", "-m", "project", cwd=project)
+    out = run("dvc", "repro", cwd=project, timeout=1800)
+    assert "Running stage 'tables'" in out
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-q", "-m", "results", cwd=project)
+    run("dvc", "push", cwd=project)
+    assert (root / "sslmem-dvc-remote" / "files" / "md5").is_dir()  # the committed default remote
+    return project
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def http_remote(published):
+    """The DVC remote folder served read-only over HTTP on loopback; stopped at teardown."""
+    port = free_port()
+    log = open(published.parent / "http.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+         str(published.parent / "sslmem-dvc-remote"), str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail("the HTTP server did not start")
+                time.sleep(0.2)
+        yield {"url": f"http://127.0.0.1:{port}", "log": published.parent / "http.log"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def clone_and_pull(published: Path, http_remote: dict, name: str, *targets: str) -> Path:
+    clone = published.parent / name
+    run("git", "clone", "-q", str(published), str(clone), cwd=published.parent)
+    assert not (clone / ".snakemake").exists() and not (clone / "results/scores").exists()
+    run("dvc", "remote", "add", "--local", "-d", "web", http_remote["url"], cwd=clone)
+    run("dvc", "pull", *targets, cwd=clone)
+    return clone
+
+
+@pytest.fixture(scope="module")
+def clone(published, http_remote) -> Path:
+    return clone_and_pull(published, http_remote, "clone")
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_pull_comes_over_http_and_restores_every_output(clone, http_remote):
+    assert "GET /files/md5/" in http_remote["log"].read_text()
+    for name in ("table1.csv", "table2.csv", "table16.csv", "subsets.csv", "fig2a.png", "fig2c.png"):
+        assert (clone / "results" / name).is_file(), name
+    assert list((clone / "results/checkpoints").rglob("*.pt"))
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_dvc_finds_nothing_to_do_in_the_clone(clone):
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=clone)
+    out = run("dvc", "repro", cwd=clone)
+    assert "Data and pipelines are up to date" in out and "Running stage" not in out
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_snakemake_finds_nothing_to_do_after_touch(clone):
+    assert not (clone / ".snakemake").exists()
+    run(*SNAKEMAKE, "--touch", cwd=clone)
+    shutil.rmtree(clone / ".snakemake")  # the check does not rest on metadata that --touch may have written
+    out = run(*SNAKEMAKE, "-n", cwd=clone)
+    assert "Nothing to be done" in out, out[-3000:]
+    assert "Data and pipelines are up to date" in run("dvc", "status", cwd=clone)
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_report_from_pulled_results(clone):
+    run(*SNAKEMAKE, "--report", "report.html", cwd=clone)
+    html = (clone / "report.html").read_text()
+    from sslmem.report import CAPTIONS
+
+    for target, key in CAPTION_KEYS.items():
+        assert f"{target}." in html, target  # each table and figure ...
+        assert CAPTIONS[key].split(";")[0][:60] in html, key  # ... with its caption
+    assert "with preset" in html  # the front page, workflow/report/workflow.rst
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_table2_from_pulled_scores_alone(published, http_remote):
+    """Only results/scores pulled (no checkpoints, no alignments): table2 is rebuilt, nothing is retrained."""
+    scores_only = clone_and_pull(published, http_remote, "scores-only", "results/scores")
+    assert not (scores_only / "results/checkpoints").exists() and not (scores_only / "results/align").exists()
+    dry = run(*SNAKEMAKE, "-n", "results/table2.csv", cwd=scores_only)
+    assert "significance_table2" in dry and "rule train" not in dry and "rule align" not in dry, dry[-3000:]
+    run(*SNAKEMAKE, "results/table2.csv", cwd=scores_only)
+    rebuilt = pd.read_csv(scores_only / "results/table2.csv")
+    pd.testing.assert_frame_equal(rebuilt, pd.read_csv(published / "results/table2.csv"))
+    assert not (scores_only / "results/checkpoints").exists()
