@@ -40,6 +40,18 @@ def cmd_show_config(args) -> None:
     print(yaml.safe_dump(_settings(args, check_roots=False), sort_keys=False))
 
 
+def cmd_settings(args) -> None:
+    from sslmem.io import atomic_write_text
+
+    settings = _settings(args, check_roots=False)
+    out = Path(args.out_dir)
+    for section, value in settings.items():
+        if section == "preset":
+            continue
+        atomic_write_text(out / f"{section}.json", json.dumps(value, indent=2, sort_keys=True) + "\n")
+    print(f"{out}: settings of preset {settings['preset']!r}, one file per section")
+
+
 def cmd_split(args) -> None:
     from sslmem.pipeline import run_split
 
@@ -118,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     verb("check", cmd_check, "validate params.yaml (schema, cross-field rules, dataset roots) and exit")
     verb("show-config", cmd_show_config, "print the merged, validated settings of the chosen preset")
     verb("versions", cmd_versions, "print the versions of python, torch, timm, opacus and the device")
+    sub = verb("settings", cmd_settings, "write the merged settings, one JSON file per section (DVC stage deps)")
+    sub.add_argument("--out-dir", required=True)
 
     sub = verb("split", cmd_split, "draw the S_S/S_C/S_I/S_E split of a dataset and write it with its hash")
     sub.add_argument("--dataset", required=True)

@@ -14,3 +14,19 @@ rule split:
         runtime=30,
     shell:
         "{SSLMEM} split --dataset {wildcards.dataset} --out {output.csv} > {log} 2>&1"
+
+
+rule settings:
+    """The merged settings of the active preset, one JSON per params.yaml section (dependencies of DVC stages)."""
+    output:
+        expand(
+            "results/settings/{section}.json",
+            section=[
+                "data", "experiment", "splits", "training", "methods", "archs", "augmentations", "measure", "probe",
+                "stats",
+            ],
+        ),
+    params:
+        settings=lambda wildcards: sslmem_config.fingerprint(SETTINGS),
+    shell:
+        "{SSLMEM} settings --out-dir results/settings"
