@@ -30,7 +30,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-SNAKEMAKE = ["snakemake", "--profile", "workflow/profiles/default", "--config", "preset=test"]
 # report target -> key of sslmem.report.CAPTIONS
 CAPTION_KEYS = {
     "table1": "table1",
@@ -65,7 +64,7 @@ def test_report_rst_renders_without_warnings():
     for path in sorted((REPO / "workflow/report").glob("*.rst")):
         text = Environment().from_string(path.read_text()).render(snakemake={"config": {"preset": "test"}})
         # halt_level 2: any docutils warning raises
-        publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2, "report_level": 5})
+        publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
 
 
 # --- publish with DVC, pull into a clone --------------------------------------------------------------------
@@ -80,9 +79,12 @@ def environment() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # dvc, snakemake, sslmem of this venv
     env.update(
-        GIT_AUTHOR_NAME="sslmem test", GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="sslmem test", GIT_COMMITTER_EMAIL="test@example.invalid",
-        DVC_NO_ANALYTICS="1", SSLMEM_PROFILE="default",
+        GIT_AUTHOR_NAME="sslmem test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="sslmem test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        DVC_NO_ANALYTICS="1",
+        SSLMEM_PROFILE="default",
     )
     return env
 
@@ -109,6 +111,11 @@ def copy_project(dest: Path) -> None:
     params = (dest / "params.yaml").read_text()
     assert "\npreset: default\n" in params
     (dest / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\n"))
+
+
+def snakemake(*args: str, cwd: Path) -> str:
+    """The documented command; --config goes last (it takes every following word, targets included)."""
+    return run("snakemake", "--profile", "workflow/profiles/default", *args, "--config", "preset=test", cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +148,18 @@ def http_remote(published):
     port = free_port()
     log = open(published.parent / "http.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-         str(published.parent / "sslmem-dvc-remote"), str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(published.parent / "sslmem-dvc-remote"),
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -197,9 +213,9 @@ def test_dvc_finds_nothing_to_do_in_the_clone(clone):
 @pytest.mark.reviewer
 def test_snakemake_finds_nothing_to_do_after_touch(clone):
     assert not (clone / ".snakemake").exists()
-    run(*SNAKEMAKE, "--touch", cwd=clone)
+    snakemake("--touch", cwd=clone)
     shutil.rmtree(clone / ".snakemake")  # the check does not rest on metadata that --touch may have written
-    out = run(*SNAKEMAKE, "-n", cwd=clone)
+    out = snakemake("-n", cwd=clone)
     assert "Nothing to be done" in out, out[-3000:]
     assert "Data and pipelines are up to date" in run("dvc", "status", cwd=clone)
 
@@ -207,7 +223,7 @@ def test_snakemake_finds_nothing_to_do_after_touch(clone):
 @needs_tools
 @pytest.mark.reviewer
 def test_report_from_pulled_results(clone):
-    run(*SNAKEMAKE, "--report", "report.html", cwd=clone)
+    snakemake("--report", "report.html", cwd=clone)
     html = (clone / "report.html").read_text()
     from sslmem.report import CAPTIONS
 
@@ -223,9 +239,9 @@ def test_table2_from_pulled_scores_alone(published, http_remote):
     """Only results/scores pulled (no checkpoints, no alignments): table2 is rebuilt, nothing is retrained."""
     scores_only = clone_and_pull(published, http_remote, "scores-only", "results/scores")
     assert not (scores_only / "results/checkpoints").exists() and not (scores_only / "results/align").exists()
-    dry = run(*SNAKEMAKE, "-n", "results/table2.csv", cwd=scores_only)
+    dry = snakemake("-n", "results/table2.csv", cwd=scores_only)
     assert "significance_table2" in dry and "rule train" not in dry and "rule align" not in dry, dry[-3000:]
-    run(*SNAKEMAKE, "results/table2.csv", cwd=scores_only)
+    snakemake("results/table2.csv", cwd=scores_only)
     rebuilt = pd.read_csv(scores_only / "results/table2.csv")
     pd.testing.assert_frame_equal(rebuilt, pd.read_csv(published / "results/table2.csv"))
     assert not (scores_only / "results/checkpoints").exists()

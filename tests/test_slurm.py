@@ -34,10 +34,7 @@ PARTITION = "sslmemtest"
 SLURM_PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
 SLURM_TOOLS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "sinfo", "srun", "scancel"]
 
-pytestmark = [
-    pytest.mark.slurm,
-    pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)"),
-]
+pytestmark = pytest.mark.slurm
 
 
 def venv_env(**extra: str) -> dict[str, str]:
@@ -53,7 +50,8 @@ def copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(REPO / name, dest / name)
-    shutil.copytree(REPO / "workflow", dest / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("workflow", "scripts"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     os.symlink(os.readlink(REPO / "slurm"), dest / "slurm")
     return dest
 
@@ -78,27 +76,23 @@ def test_slurm_profile_settings():
 
 
 def test_profile_is_found_from_the_root_and_gives_the_paper_jobs_gpu_resources(tmp_path):
-    """`snakemake --profile slurm -n` at the root: paper preset, GPU and time resources on the training jobs.
-
-    The paper's datasets are not on this machine, so the copy's paper preset reads Fashion-MNIST with one setup;
-    everything else (training recipe, device cuda, threads, resources) is the paper preset's.
-    """
+    """`snakemake --profile slurm -n results/table1.csv` at the root: the paper preset's jobs, GPU resources."""
     workdir = copy_workflow(tmp_path / "wf")
-    params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["presets"]["paper"]["experiment"]["datasets"] = ["fashion_mnist"]
-    params["presets"]["paper"]["experiment"]["setups"] = [{"method": "simclr", "arch": "resnet18"}]
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = subprocess.run(
-        ["snakemake", "--profile", "slurm", "-n", "results/table2.csv"],
-        cwd=workdir, env=venv_env(), capture_output=True, text=True, timeout=300,
+        ["snakemake", "--profile", "slurm", "-n", "results/table1.csv"],
+        cwd=workdir,
+        env=venv_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
     assert "Using profile slurm for setting default command line arguments" in out
-    assert "--preset paper train" in out and "--preset test" not in out
-    train = out[out.index("rule train:"):]
+    assert "--preset paper train --dataset cifar10" in out and "--preset default" not in out
+    train = out[out.index("rule train:") :]
     train = train[: train.index("Shell command")]
-    assert "gpu=1" in train and "runtime=1440" in train and "mem_mb=32000" in train
+    assert "gpu=1" in train and "runtime=1440" in train, train
 
 
 # --- a one-node Slurm cluster -------------------------------------------------------------------------------
@@ -224,11 +218,20 @@ def run_cluster(root: Path):
     daemons: list[subprocess.Popen] = []
     wrote_conf = False
     try:
-        daemons.append(subprocess.Popen([
-            "munged", "--foreground", "--force", f"--socket={munge_dir}/munge.sock", f"--key-file={key}",
-            f"--log-file={munge_dir}/munged.log", f"--pid-file={munge_dir}/munged.pid",
-            f"--seed-file={munge_dir}/munged.seed",
-        ]))
+        daemons.append(
+            subprocess.Popen(
+                [
+                    "munged",
+                    "--foreground",
+                    "--force",
+                    f"--socket={munge_dir}/munge.sock",
+                    f"--key-file={key}",
+                    f"--log-file={munge_dir}/munged.log",
+                    f"--pid-file={munge_dir}/munged.pid",
+                    f"--seed-file={munge_dir}/munged.seed",
+                ]
+            )
+        )
         deadline = time.monotonic() + 30
         while not (munge_dir / "munge.sock").exists():
             if time.monotonic() > deadline or daemons[-1].poll() is not None:
@@ -260,7 +263,7 @@ def run_cluster(root: Path):
             SLURM_CONF.unlink()
 
 
-TEST_PROFILE = f"""# The test cluster's settings over the slurm profile (later --profile entries replace top-level keys).
+TEST_PROFILE = f"""# The test cluster's settings over the slurm profile (a later --profile replaces top-level keys).
 config:
   preset: test
 jobs: 2
@@ -284,26 +287,36 @@ TARGETS = [
 ]
 
 
-def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
-    """split → train → align and probe of one encoder, each a Slurm job, with the repository's slurm profile."""
-    workdir = copy_workflow(tmp_path / "wf")
-    (tmp_path / "test-profile").mkdir()
-    (tmp_path / "test-profile" / "config.yaml").write_text(TEST_PROFILE)
-    command = ["snakemake", "--profile", "slurm", "--profile", str(tmp_path / "test-profile"), *TARGETS]
+def run_on_slurm(command: list[str], workdir: Path, cluster: dict, **env: str) -> str:
     try:
-        result = subprocess.run(command, cwd=workdir, env=venv_env(), capture_output=True, text=True, timeout=1500)
+        result = subprocess.run(command, cwd=workdir, env=venv_env(**env), capture_output=True, text=True, timeout=1500)
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"snakemake on Slurm timed out\n{error.stdout}\n{error.stderr}\n{slurm_cluster['logs']()}")
+        pytest.fail(f"{' '.join(command)} timed out on Slurm\n{error.stdout}\n{error.stderr}\n{cluster['logs']()}")
     out = result.stdout + result.stderr
-    assert result.returncode == 0, f"{out[-6000:]}\n{slurm_cluster['logs']()}"
+    assert result.returncode == 0, f"{' '.join(command)} failed\n{out[-6000:]}\n{cluster['logs']()}"
+    assert "Falling back to 'sacct'" not in out  # polled with squeue
+    return out
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
+def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
+    """split → train → align and probe of one encoder, each a Slurm job, with the repository's slurm profile;
+    then one job again through scripts/snake.sh (what the DVC stages run) with SSLMEM_PROFILE."""
+    workdir = copy_workflow(tmp_path / "wf")
+    params = (workdir / "params.yaml").read_text()  # the preset DVC would record, for the scripts/snake.sh step
+    (workdir / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\n"))
+    overrides = tmp_path / "test-profile"
+    overrides.mkdir()
+    (overrides / "config.yaml").write_text(TEST_PROFILE)
+    command = ["snakemake", "--profile", "slurm", "--profile", str(overrides), *TARGETS]
+    out = run_on_slurm(command, workdir, slurm_cluster)
 
     # Four jobs went through sbatch (split, train, align, probe) and ran in the test cluster's partition.
     assert out.count("has been submitted with SLURM jobid") == 4, out[-4000:]
-    assert "Falling back to 'sacct'" not in out
     jobs = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--format=%i|%T|%P"], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert len(jobs) >= 4 and all(line.endswith(f"|COMPLETED|{PARTITION}") for line in jobs), jobs
+    assert len(jobs) == 4 and all(line.endswith(f"|COMPLETED|{PARTITION}") for line in jobs), jobs
 
     for target in TARGETS:
         assert (workdir / target).is_file() and (workdir / target).stat().st_size > 0, target
@@ -315,7 +328,17 @@ def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
     probe = pd.read_csv(workdir / TARGETS[1])
     assert probe.top1.between(0, 1).all()
 
-    again = subprocess.run(
-        [*command, "-n"], cwd=workdir, env=venv_env(), capture_output=True, text=True, timeout=300
-    )
-    assert "Nothing to be done" in again.stdout + again.stderr
+    again = run_on_slurm([*command, "-n"], workdir, slurm_cluster)
+    assert "Nothing to be done" in again
+
+    # The DVC stage command, unchanged, on Slurm: SSLMEM_PROFILE names a profile folder (here the slurm profile
+    # with the test cluster's settings over it, merged as Snakemake merges two --profile entries).
+    combined = tmp_path / "combined-profile"
+    combined.mkdir()
+    settings = yaml.safe_load((workdir / "slurm" / "config.yaml").read_text())
+    settings.update(yaml.safe_load(TEST_PROFILE))
+    (combined / "config.yaml").write_text(yaml.safe_dump(settings))
+    (workdir / TARGETS[1]).unlink()
+    out = run_on_slurm(["bash", "scripts/snake.sh", TARGETS[1]], workdir, slurm_cluster, SSLMEM_PROFILE=str(combined))
+    assert out.count("has been submitted with SLURM jobid") == 1 and "rule probe:" in out, out[-4000:]
+    assert (workdir / TARGETS[1]).is_file()
