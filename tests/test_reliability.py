@@ -9,7 +9,6 @@ Everything trains a SimCLR ResNet18 of width 8 on a tiny Fashion-MNIST written t
 from __future__ import annotations
 
 import copy
-import gzip
 import os
 import pickle
 import shlex
@@ -28,6 +27,8 @@ import yaml
 from sslmem import cli, config, io as sio, pipeline
 from sslmem.config import RunSpec
 
+from fakedata import write_tiny_fashion_mnist
+
 REPO = Path(__file__).resolve().parents[1]
 SPEC = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f")
 SPEC_G = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "g")
@@ -44,17 +45,6 @@ OVERRIDES = {
 }
 
 
-def write_tiny_fashion_mnist(root: Path, num_train: int = 150, num_test: int = 60) -> Path:
-    """Fashion-MNIST's four IDX files (gzipped, as the Debian package ships them) holding random images."""
-    rng = np.random.default_rng(0)
-    root.mkdir(parents=True, exist_ok=True)
-    for prefix, count in (("train", num_train), ("t10k", num_test)):
-        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
-        labels = (np.arange(count) % 10).astype(np.uint8)
-        for kind, array, magic in (("images-idx3", images, 2051), ("labels-idx1", labels, 2049)):
-            header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-            (root / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
-    return root
 
 
 class Env:
@@ -64,7 +54,7 @@ class Env:
         self.base = base
         raw = yaml.safe_load((REPO / "params.yaml").read_text())
         raw["preset"] = "test"
-        raw["common"]["data"]["roots"]["fashion_mnist"] = str(write_tiny_fashion_mnist(base / "fashion-mnist"))
+        raw["common"]["data"]["roots"]["fashion_mnist"] = str(write_tiny_fashion_mnist(base / "fashion-mnist", num_train=150, num_test=60))
         raw["presets"]["test"] = config.deep_merge(raw["presets"]["test"], OVERRIDES)
         self.params = base / "params.yaml"
         self.params.write_text(yaml.safe_dump(raw, sort_keys=False))
