@@ -50,12 +50,14 @@ def environment_versions(device: torch.device | str = "cpu") -> dict:
 
 def load_images(settings: Mapping, dataset: str, split: str) -> datasets.ImageSet:
     data = settings["data"]
+    folder = dataset == "image_folder"
     return datasets.load_split(
         dataset,
         data["roots"][dataset],
         split,
         download=data["download"],
-        image_size=data["image_folder_size"] if dataset == "image_folder" else None,
+        image_size=data["image_folder_size"] if folder else None,
+        skip_bad=data["skip_bad_images"] if folder else False,
     )
 
 
