@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  echo "[setup] Python 3.11 is required (torch 2.14.1 wheels on this machine are for 3.11); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
 VENV=.venv
 STAMP="$VENV/.sslmem-installed"
 want=$(sha256sum pyproject.toml | cut -c1-16)

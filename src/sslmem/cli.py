@@ -91,7 +91,7 @@ def cmd_probe(args) -> None:
 def cmd_table(args) -> None:
     from sslmem.report import tables
 
-    settings = _settings(args)
+    settings = _settings(args, check_roots=False)  # tables need only the tidy result files
     scores = [Path(p) for p in args.scores]
     if args.name == "table1":
         tables.table1(scores, [Path(p) for p in args.probes], Path(args.out))

@@ -207,6 +207,7 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
 
     table, split_hash = splits.read_split(split_csv)
     device = resolve_device(settings["training"]["device"])
+    torch.set_num_threads(settings["training"]["num_threads"])
     method, payload = load_trained_method(checkpoint, device)
     meta = payload["meta"]
     if meta["split_hash"] != split_hash:
@@ -222,7 +223,10 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
         AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]), meta["image_size"], info.mean, info.std
     )
     measure = settings["measure"]
-    represent = method.scoring_encoder.representation if measure["representation"] == "encoder" else method.projection
+    if measure["representation"] == "encoder":
+        represent = method.scoring_encoder.representation
+    else:
+        represent = method.scoring_projection
     align = measure_alignment(
         represent,
         images,
@@ -253,6 +257,8 @@ def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
         if not frame[keys].equals(base[keys]):
             raise ValueError(f"{path}: measured on different points than {align_paths[0]}; re-run `align` for both")
         role, seed = frame["role"].iloc[0], int(frame["seed"].iloc[0])
+        if seed in per_role[role]:
+            raise ValueError(f"{path}: a second alignment file for encoder {role}{seed}; pass each encoder once")
         per_role[role][seed] = frame["align"].to_numpy()
     if not per_role["f"] or not per_role["g"]:
         raise ValueError(f"need alignments of at least one f and one g encoder, got {[str(p) for p in align_paths]}")
@@ -284,6 +290,7 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
     from sslmem.train import resolve_device
 
     device = resolve_device(settings["training"]["device"])
+    torch.set_num_threads(settings["training"]["num_threads"])
     method, payload = load_trained_method(checkpoint, device)
     meta = payload["meta"]
     cfg = settings["probe"]

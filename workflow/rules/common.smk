@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
@@ -9,7 +10,17 @@ from sslmem import config as sslmem_config  # noqa: E402
 
 # A dry run only plans jobs, so it may be done where the data is not (e.g. planning the paper preset here).
 # workflow.dryrun is not known yet while the Snakefile is parsed, hence the look at the command line.
-DRY_RUN = workflow.dryrun or any(arg in ("-n", "--dry-run", "--dryrun") for arg in sys.argv)
+DRY_RUN = workflow.dryrun or any(
+    arg in ("--dry-run", "--dryrun") or (arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:])
+    for arg in sys.argv
+)
+# Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
+_on_disk = yaml.safe_load(Path("params.yaml").read_text())
+_overridden = [key for key in config if key != "preset" and config[key] != _on_disk.get(key)]
+if _overridden:
+    raise WorkflowError(
+        f"--config may only set `preset`; edit params.yaml for {_overridden} (every job reads its settings there)"
+    )
 try:
     SETTINGS = sslmem_config.resolve(config, check_roots=not DRY_RUN)
 except sslmem_config.ConfigError as error:

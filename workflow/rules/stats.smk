@@ -24,6 +24,7 @@ for _table in ["table2", "table16", "subsets"]:
             report(f"results/{_table}.csv", caption=f"../report/{_table}.rst", category="Tables"),
         params:
             table=_table,
+            settings=sslmem_config.fingerprint(SETTINGS["stats"]),
         shell:
             "{SSLMEM} table {params.table} --scores {input} --out {output}"
 

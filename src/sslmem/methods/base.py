@@ -68,5 +68,9 @@ class SSLMethod(nn.Module):
         """The encoder whose representations are scored and probed (DINO: the teacher, as its paper evaluates)."""
         return self.encoder
 
+    def scoring_projection(self, images: torch.Tensor) -> torch.Tensor:
+        """Projection output that is scored (measure.representation = projection); DINO: the teacher's."""
+        return self.projection(images)
+
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimiser step (EMA teachers etc.)."""

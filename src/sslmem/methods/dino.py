@@ -277,6 +277,9 @@ class DINO(SSLMethod):
         # The DINO paper evaluates the teacher; so do our probes and SSLMem scores.
         return self.teacher["encoder"]
 
+    def scoring_projection(self, images: torch.Tensor) -> torch.Tensor:
+        return self.teacher["head"](self.teacher["encoder"](images))
+
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         """Student head output (logits before the temperature softmax), [B, out_dim]."""
         return self.head(self.encoder(images))
