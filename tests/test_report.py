@@ -229,3 +229,26 @@ def test_written_csv_is_readable_by_others_and_counts_are_integers(inputs):
     assert (fields["n_1"], fields["n_2"]) == (str(N_PER_SUBSET), "")  # "6", not "6.0"; no n_2 for one sample
     first_one_sample = pd.read_csv(out).iloc[0]
     assert first_one_sample["n_1"] == N_PER_SUBSET and pd.isna(first_one_sample["n_2"])
+
+
+def test_table15_adds_parameter_counts_and_the_papers_values(tmp_path):
+    from sslmem.report.tables import table15
+
+    table1 = tmp_path / "table1.csv"
+    pd.DataFrame(
+        [
+            {"dataset": "cifar10", "method": "simclr", "arch": "resnet50", "n_seeds": 3, "sslmem_mean": 0.3,
+             "sslmem_std": 0.01, "probe_top1_mean": 70.0, "probe_top1_std": 1.0},
+            {"dataset": "cifar10", "method": "simclr", "arch": "resnet18", "n_seeds": 3, "sslmem_mean": 0.2,
+             "sslmem_std": 0.02, "probe_top1_mean": 60.0, "probe_top1_std": 2.0},
+            {"dataset": "cifar10", "method": "mae", "arch": "vit_tiny", "n_seeds": 3, "sslmem_mean": 0.1,
+             "sslmem_std": 0.03, "probe_top1_mean": 50.0, "probe_top1_std": 3.0},
+        ]
+    ).to_csv(table1, index=False)
+    counts = {("cifar10", "simclr", "resnet50"): 23_500_000, ("cifar10", "simclr", "resnet18"): 11_200_000,
+              ("cifar10", "mae", "vit_tiny"): 5_500_000}
+    table = table15(table1, counts, tmp_path / "table15.csv")
+    assert list(table.arch) == ["resnet18", "resnet50"]  # ViTs left out, ordered by size
+    assert list(table.n_params) == [11_200_000, 23_500_000]
+    assert list(table.paper_sslmem) == [0.315, 0.339] and list(table.paper_params_millions) == [11, 25]
+    assert len(pd.read_csv(tmp_path / "table15.csv")) == 2  # what was written is what was returned

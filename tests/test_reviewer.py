@@ -35,6 +35,7 @@ CAPTION_KEYS = {
     "table1": "table1",
     "table2": "table2",
     "table16": "table16",
+    "table15": "table15",
     "subsets": "subset_summary",
     "fig2a": "fig2a",
     "fig2c": "fig2c",

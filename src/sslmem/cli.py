@@ -103,6 +103,22 @@ def cmd_table(args) -> None:
         tables.subset_summary(scores, Path(args.out))
 
 
+def cmd_table15(args) -> None:
+    from sslmem.config import arch_options
+    from sslmem.models import build_encoder, count_parameters
+    from sslmem.pipeline import image_size_of
+    from sslmem.report import tables
+
+    settings = _settings(args, check_roots=False)
+    counts = {}
+    for dataset in settings["experiment"]["datasets"]:
+        for setup in settings["experiment"]["setups"]:
+            arch = setup["arch"]
+            encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
+            counts[(dataset, setup["method"], arch)] = count_parameters(encoder)
+    tables.table15(Path(args.table1), counts, Path(args.out))
+
+
 def cmd_figure(args) -> None:
     from sslmem.report import figures
 
@@ -166,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name", choices=["table1", "table2", "table16", "subsets"])
     sub.add_argument("--scores", nargs="+", required=True)
     sub.add_argument("--probes", nargs="*", default=[])
+    sub.add_argument("--out", required=True)
+
+    sub = verb("table15", cmd_table15, "Table 15: the ResNet rows of table1 with encoder parameter counts")
+    sub.add_argument("--table1", required=True)
     sub.add_argument("--out", required=True)
 
     sub = verb("figure", cmd_figure, "draw a figure from tidy per-point files")

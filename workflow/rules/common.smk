@@ -71,6 +71,7 @@ TABLE_TARGETS = [
     "results/table1.csv",
     "results/table2.csv",
     "results/table16.csv",
+    "results/table15.csv",
     "results/subsets.csv",
     "results/fig2a.png",
     "results/fig2c.png",

@@ -12,6 +12,17 @@ rule table1:
         "{SSLMEM} table table1 --scores {input.scores} --probes {input.probes} --out {output}"
 
 
+rule table15:
+    input:
+        "results/table1.csv",
+    output:
+        report("results/table15.csv", caption="../report/table15.rst", category="Tables"),
+    params:
+        archs=sslmem_config.fingerprint(SETTINGS["archs"]),
+    shell:
+        "{SSLMEM} table15 --table1 {input} --out {output}"
+
+
 # One rule per target (not one rule with a wildcard) so that each output carries its own caption file.
 for _table in ["table2", "table16", "subsets"]:
 

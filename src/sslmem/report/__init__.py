@@ -9,8 +9,8 @@
 """
 
 from sslmem.report.figures import FIGURE_CAPTIONS, fig2a, fig2c
-from sslmem.report.tables import TABLE_CAPTIONS, subset_summary, table1, table2, table16
+from sslmem.report.tables import TABLE_CAPTIONS, subset_summary, table1, table2, table15, table16
 
 CAPTIONS: dict[str, str] = {**TABLE_CAPTIONS, **FIGURE_CAPTIONS}
 
-__all__ = ["CAPTIONS", "fig2a", "fig2c", "subset_summary", "table1", "table2", "table16"]
+__all__ = ["CAPTIONS", "fig2a", "fig2c", "subset_summary", "table1", "table2", "table15", "table16"]

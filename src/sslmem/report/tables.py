@@ -68,6 +68,10 @@ TABLE_CAPTIONS = {
         "Table 16), with Cohen's d and the S_S offset; the paper's values for MAE ViT-tiny CIFAR10 stand "
         "beside each row."
     ),
+    "table15": (
+        "SSLMem and linear-probe accuracy of the ResNet-family backbones with each encoder's parameter count "
+        "(heads excluded), beside the paper's Table 15 (SimCLR on CIFAR10) where it has that setup."
+    ),
     "subset_summary": (
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
         "interval of the mean, and mean alignment loss on f and g (what Fig. 2c summarises)."
@@ -438,5 +442,41 @@ def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0,
         else col.map(subset_rank) if col.name == "subset" else col,
         kind="stable",
     ).reset_index(drop=True)
+    write_csv_atomic(table, out_csv)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Table 15: memorisation across ResNet backbones, with parameter counts
+# ----------------------------------------------------------------------------------------------------------
+
+TABLE15_COLUMNS = [
+    "dataset", "method", "arch", "n_params", "n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean",
+    "probe_top1_std", "paper_sslmem", "paper_sslmem_std", "paper_top1", "paper_top1_std", "paper_params_millions",
+]
+
+
+def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None) -> pd.DataFrame:
+    """Table 15: the Table 1 rows of ResNet-family backbones with each encoder's parameter count.
+
+    `parameter_counts` maps (dataset, method, arch) to the number of encoder parameters (without heads);
+    rows of other backbones (ViTs) are left out. The paper's values (SimCLR, CIFAR10) sit beside matching rows.
+    """
+    table1_csv = Path(table1_csv)
+    if not table1_csv.is_file():
+        raise FileNotFoundError(f"table1 not found: {table1_csv} (build results/table1.csv first)")
+    rows = pd.read_csv(table1_csv)
+    rows = rows[rows["arch"].str.contains("resnet")].copy()
+    rows["n_params"] = [
+        parameter_counts[(d, m, a)] for d, m, a in zip(rows["dataset"], rows["method"], rows["arch"])
+    ]
+    paper_index = {(r["dataset"], r["method"], r["arch"]): r for r in load_paper_values(paper_values_path)["table15"]}
+    for key, column in (("sslmem", "paper_sslmem"), ("sslmem_std", "paper_sslmem_std"), ("top1", "paper_top1"),
+                        ("top1_std", "paper_top1_std"), ("params_millions", "paper_params_millions")):
+        rows[column] = [
+            paper_index.get((_paper_dataset(d), m, a), {}).get(key, np.nan)
+            for d, m, a in zip(rows["dataset"], rows["method"], rows["arch"])
+        ]
+    table = rows.sort_values("n_params")[TABLE15_COLUMNS].reset_index(drop=True)
     write_csv_atomic(table, out_csv)
     return table
