@@ -502,3 +502,29 @@ def test_loss_compiles_to_one_graph(name):
             got = compiled(views, generator, **extra)
         torch.testing.assert_close(got, expected)
         method.after_step(step, 10)
+
+
+def test_gradient_accumulation_gives_the_full_batch_gradient(tmp_path):
+    """Per-sample losses without batch coupling (supervised CE on a ViT: LayerNorm, no BatchNorm): training with
+    the batch split into 4 chunks ends with the same weights as training on whole batches."""
+    from sslmem.train import TrainData, train_encoder
+
+    recipe = dict(epochs=2, warmup_epochs=1, batch_size=16, optimizer="sgd", lr=0.05, weight_decay=0.0,
+                  momentum=0.9, num_classes=10)
+    images = fixed_images(32)
+    data = TrainData(images, np.arange(32), labels=torch.arange(32) % 10)
+    common = dict(method_name="supervised", recipe=recipe, arch="vit_tiny", arch_cfg={"patch_size": 7, "depth": 1},
+                  augment_spec=SPECS["supervised"], data=data, image_size=SIZE, mean=MEAN, std=STD, seed=0,
+                  role="f", coupling="common-random-numbers", device=torch.device("cpu"),
+                  meta={"params_hash": "x", "split_hash": "y"}, checkpoint_every=100, progress=False)
+    whole = train_encoder(out_path=tmp_path / "whole.pt", resume_path=tmp_path / "whole.resume.pt", **common)
+    chunked = train_encoder(out_path=tmp_path / "chunked.pt", resume_path=tmp_path / "chunked.resume.pt",
+                            accumulate_steps=4, **common)
+    a = torch.load(tmp_path / "whole.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "chunked.pt", weights_only=True)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4, msg=key)
+    assert whole.log[-1]["loss"] == pytest.approx(chunked.log[-1]["loss"], rel=1e-4)
+    assert whole.log[0]["loss"] != whole.log[-1]["loss"]  # it did train, so the comparison is not vacuous
+    with pytest.raises(ValueError, match="accumulate_steps"):
+        train_encoder(out_path=tmp_path / "x.pt", resume_path=tmp_path / "x.resume.pt", accumulate_steps=0, **common)

@@ -314,6 +314,13 @@ class RunSpec:
             "arch": self.arch,
             "arch_cfg": arch_options(settings, self.arch, self.dataset),
             "coupling": settings["training"]["coupling"],
+            # Only when it changes the weights: with 1 chunk the computation is the plain one, and leaving it out
+            # keeps the hashes of runs made before the knob existed.
+            **(
+                {"accumulate_steps": settings["training"]["accumulate_steps"]}
+                if settings["training"]["accumulate_steps"] != 1
+                else {}
+            ),
             "seed": self.seed,
             "role": self.role,
         }

@@ -154,6 +154,7 @@ def run_train(
         compile_model=training_cfg["compile"],
         progress=training_cfg["progress"],
         stop_after_epochs=stop_after_epochs,
+        accumulate_steps=training_cfg["accumulate_steps"],
     )
     log = pd.DataFrame(result.log)
     for position, key in enumerate(("dataset", "method", "arch", "seed", "role")):
@@ -286,7 +287,7 @@ def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
 
 
 def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
-    from sslmem.probe import extract_features, linear_probe
+    from sslmem.probe import extract_features, knn_classify, linear_probe
     from sslmem.train import resolve_device
 
     device = resolve_device(settings["training"]["device"])
@@ -310,12 +311,13 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
     batch = settings["measure"]["batch_size"]
     train_features = extract_features(method.scoring_encoder, normalizer, train_images, batch, device)
     test_features = extract_features(method.scoring_encoder, normalizer, test_images, batch, device)
+    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
     top1 = linear_probe(
         train_features,
         train_labels,
         test_features,
         test_labels,
-        num_classes=int(max(train.labels.max(), test.labels.max())) + 1,
+        num_classes=num_classes,
         epochs=cfg["epochs"],
         warmup_epochs=cfg["warmup_epochs"],
         batch_size=cfg["batch_size"],
@@ -325,6 +327,13 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
         seed=cfg["seed"],
         device=device,
     )
+    knn = knn_classify(
+        train_features, train_labels, test_features, num_classes=num_classes, k=cfg["knn_k"],
+        temperature=cfg["knn_temperature"],
+    )
     row = {key: meta[key] for key in ("dataset", "method", "arch", "seed", "role")}
-    row.update(train_size=len(train_labels), test_size=len(test_labels), top1=top1)
+    row.update(
+        train_size=len(train_labels), test_size=len(test_labels), top1=top1,
+        knn_top1=float((knn == test_labels).float().mean()),
+    )
     sio.atomic_to_csv(pd.DataFrame([row]), out_csv)

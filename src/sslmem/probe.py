@@ -31,6 +31,34 @@ def standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
     return (train - mean) / std, (test - mean) / std
 
 
+def knn_classify(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    *,
+    num_classes: int,
+    k: int,
+    temperature: float,
+    chunk: int = 1024,
+) -> torch.Tensor:
+    """Weighted k-nearest-neighbour labels (Wu et al., 2018; the DINO paper's monitor) on cosine similarity.
+
+    Each of the k most similar training features votes for its label with weight exp(similarity / temperature).
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    train = F.normalize(train_features.float(), dim=1)
+    k = min(k, train.shape[0])
+    predictions = []
+    for start in range(0, test_features.shape[0], chunk):
+        test = F.normalize(test_features[start: start + chunk].float(), dim=1)
+        similarity, index = (test @ train.T).topk(k, dim=1)
+        votes = torch.zeros(test.shape[0], num_classes)
+        votes.scatter_add_(1, train_labels[index], (similarity / temperature).exp())
+        predictions.append(votes.argmax(dim=1))
+    return torch.cat(predictions)
+
+
 def linear_probe(
     train_features: torch.Tensor,
     train_labels: torch.Tensor,

@@ -170,6 +170,7 @@ def train_encoder(
     progress: bool = True,
     extra_loss: ExtraLoss | None = None,
     stop_after_epochs: int | None = None,
+    accumulate_steps: int = 1,
 ) -> TrainResult:
     """Train one encoder and write its final checkpoint atomically to `out_path`.
 
@@ -178,6 +179,8 @@ def train_encoder(
     per_sample_loss)` adds a term to the loss (the alignment regulariser of Eq. 3). `stop_after_epochs` stops
     early after writing a resume checkpoint (used by tests that simulate a killed job).
     """
+    if accumulate_steps < 1:
+        raise ValueError(f"accumulate_steps must be >= 1, got {accumulate_steps}")
     streams = _stream_seed(seed, role, coupling)
     torch.manual_seed(int(np.random.SeedSequence([*streams, 7]).generate_state(1)[0]))
     encoder = build_encoder(arch, image_size=image_size, **arch_cfg)
@@ -238,22 +241,31 @@ def train_encoder(
             views = method.make_views(batch, generator, augment)
             if device.type == "cuda" and not encoder.is_vit:
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-            with autocast:
-                extra = {"labels": labels[slots]} if labels is not None else {}
-                per_sample = loss_fn(views, generator, **extra)
-                loss = per_sample.mean()
-                if extra_loss is not None:
-                    loss = loss + extra_loss(method, views, per_sample)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch} step {batch_index} "
-                    f"({method_name}-{arch} {role}{seed}); lower methods.{method_name}.lr"
-                )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            step_loss = torch.zeros((), device=device)
+            # Gradient accumulation: the batch's views go through the model in `accumulate_steps` chunks whose
+            # losses are weighted by their share of the batch, so per-sample losses give the full-batch
+            # gradient (contrastive losses and BatchNorm then see chunks, not the whole batch).
+            for chunk in torch.arange(len(slots), device=device).tensor_split(accumulate_steps):
+                chunk_views = views if accumulate_steps == 1 else [v[chunk] for v in views]
+                with autocast:
+                    extra = {"labels": labels[slots[chunk]]} if labels is not None else {}
+                    per_sample = loss_fn(chunk_views, generator, **extra)
+                    loss = per_sample.mean()
+                    if extra_loss is not None:
+                        loss = loss + extra_loss(method, chunk_views, per_sample)
+                    if accumulate_steps > 1:
+                        loss = loss * (len(chunk) / len(slots))
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss became {loss.item()} at epoch {epoch} step {batch_index} "
+                        f"({method_name}-{arch} {role}{seed}); lower methods.{method_name}.lr"
+                    )
+                loss.backward()
+                step_loss += loss.detach()
             optimizer.step()
             method.after_step(step, total_steps)
-            total_loss += loss.detach()
+            total_loss += step_loss
         seconds = time.perf_counter() - started
         mean_loss = (total_loss / steps_per_epoch).item()
         result.log.append(
