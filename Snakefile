@@ -34,12 +34,12 @@ rule splits:
 
 rule checkpoints:
     input:
-        [p for d in DATASETS for s in SETUPS for p in encoder_files("results/checkpoints/{dataset}/{method}-{arch}/{role}{seed}.pt", d, s)],
+        all_encoder_files("results/checkpoints/{dataset}/{setup}/{role}{seed}.pt"),
 
 
 rule alignments:
     input:
-        [p for d in DATASETS for s in SETUPS for p in encoder_files("results/align/{dataset}/{method}-{arch}/{role}{seed}.parquet", d, s)],
+        all_encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet"),
 
 
 rule scores:

@@ -80,7 +80,7 @@ def train_steps(method, augment, optimizer: str, lr: float, steps: int, labels=N
     three late losses fall below three early ones at a learning rate of 1e-12 for SimCLR, VICReg and MAE.
     """
     images = fixed_images()
-    opt = build_optimizer(method, optimizer, lr, 0.0, 0.9)
+    opt = build_optimizer(method, optimizer, lr, 0.0, 0.9, betas=(0.9, 0.95), trust_coefficient=0.001)
     extra = {} if labels is None else {"labels": labels}
     method.train()
     losses = []

@@ -42,6 +42,7 @@ OVERRIDES = {
     "methods": {"simclr": {"epochs": EPOCHS, "warmup_epochs": 1, "batch_size": 32}},
     "archs": {"resnet18": {"width": 8}},
     "measure": {"num_views": 3, "batch_size": 16},
+    "report": {"table11": []},
 }
 
 
@@ -83,8 +84,8 @@ class Env:
 
     def cli_train_args(self, paths: dict[str, Path], spec: RunSpec = SPEC) -> list[str]:
         return [
-            "--params", str(self.params), "train", "--dataset", spec.dataset, "--method", spec.method,
-            "--arch", spec.arch, "--seed", str(spec.seed), "--role", spec.role, "--split", str(self.split),
+            "--params", str(self.params), "train", "--dataset", spec.dataset, "--setup", spec.setup,
+            "--seed", str(spec.seed), "--role", spec.role, "--split", str(self.split),
             "--out", str(paths["out"]), "--log", str(paths["log"]), "--resume", str(paths["resume"]),
         ]
 

@@ -25,8 +25,9 @@ def subset_values(mean):
     return mean + SPREAD
 
 
-def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True):
+def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True, setup=None):
     """One score Parquet with ensemble rows (seed -1) and pair rows per seed."""
+    setup = setup or f"{method}-{arch}"
     rows = []
     blocks = [("ensemble", -1, ENSEMBLE_MEANS)] if ensemble else []
     blocks += [("pair", seed, means) for seed, means in seeds.items()]
@@ -35,7 +36,7 @@ def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True):
             for i, m in enumerate(subset_values(mean)):
                 align_f = 1.0 - 0.1 * i
                 rows.append(dict(
-                    dataset=dataset, method=method, arch=arch, estimate=estimate, seed=seed,
+                    dataset=dataset, setup=setup, method=method, arch=arch, estimate=estimate, seed=seed,
                     point_id=100 * subset_index + i, source="test" if subset == "S_E" else "train",
                     subset=subset, label=i % 3, align_f=align_f, align_g=align_f + m, m_raw=m, m=m,
                 ))
@@ -44,10 +45,11 @@ def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True):
     return path
 
 
-def write_probe(root, dataset, method, arch, role, seed, top1):
-    path = root / "probe" / dataset / f"{method}-{arch}" / f"{role}{seed}.csv"
+def write_probe(root, dataset, method, arch, role, seed, top1, setup=None):
+    setup = setup or f"{method}-{arch}"
+    path = root / "probe" / dataset / setup / f"{role}{seed}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([dict(dataset=dataset, method=method, arch=arch, seed=seed, role=role, train_size=500,
+    pd.DataFrame([dict(dataset=dataset, setup=setup, method=method, arch=arch, seed=seed, role=role, train_size=500,
                        test_size=200, top1=top1)]).to_csv(path, index=False)
     return path
 
@@ -123,8 +125,8 @@ def test_table2_tests_and_paper_values(inputs):
     table = table2(scores, out, alpha=0.01)
     written = pd.read_csv(out)
     assert len(written) == 8  # 2 setups x 4 hypotheses
-    assert list(written.columns[:16]) == [
-        "dataset", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+    assert list(written.columns[:17]) == [
+        "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
         "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
     ]
     arrays = _subset_arrays(ENSEMBLE_MEANS)
@@ -237,18 +239,67 @@ def test_table15_adds_parameter_counts_and_the_papers_values(tmp_path):
     table1 = tmp_path / "table1.csv"
     pd.DataFrame(
         [
-            {"dataset": "cifar10", "method": "simclr", "arch": "resnet50", "n_seeds": 3, "sslmem_mean": 0.3,
+            {"dataset": "cifar10", "setup": "simclr-resnet50", "method": "simclr", "arch": "resnet50", "n_seeds": 3, "sslmem_mean": 0.3,
              "sslmem_std": 0.01, "probe_top1_mean": 70.0, "probe_top1_std": 1.0},
-            {"dataset": "cifar10", "method": "simclr", "arch": "resnet18", "n_seeds": 3, "sslmem_mean": 0.2,
+            {"dataset": "cifar10", "setup": "simclr-resnet18", "method": "simclr", "arch": "resnet18", "n_seeds": 3, "sslmem_mean": 0.2,
              "sslmem_std": 0.02, "probe_top1_mean": 60.0, "probe_top1_std": 2.0},
-            {"dataset": "cifar10", "method": "mae", "arch": "vit_tiny", "n_seeds": 3, "sslmem_mean": 0.1,
+            {"dataset": "cifar10", "setup": "mae-vit_tiny", "method": "mae", "arch": "vit_tiny", "n_seeds": 3, "sslmem_mean": 0.1,
              "sslmem_std": 0.03, "probe_top1_mean": 50.0, "probe_top1_std": 3.0},
         ]
     ).to_csv(table1, index=False)
-    counts = {("cifar10", "simclr", "resnet50"): 23_500_000, ("cifar10", "simclr", "resnet18"): 11_200_000,
-              ("cifar10", "mae", "vit_tiny"): 5_500_000}
+    counts = {("cifar10", "resnet50"): 23_500_000, ("cifar10", "resnet18"): 11_200_000,
+              ("cifar10", "vit_tiny"): 5_500_000}
     table = table15(table1, counts, tmp_path / "table15.csv")
     assert list(table.arch) == ["resnet18", "resnet50"]  # ViTs left out, ordered by size
     assert list(table.n_params) == [11_200_000, 23_500_000]
     assert list(table.paper_sslmem) == [0.315, 0.339] and list(table.paper_params_millions) == [11, 25]
     assert len(pd.read_csv(tmp_path / "table15.csv")) == 2  # what was written is what was returned
+
+
+def _table1_rows(path, rows):
+    columns = ["dataset", "setup", "method", "arch", "n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean",
+               "probe_top1_std"]
+    pd.DataFrame([dict(zip(columns, row)) for row in rows]).to_csv(path, index=False)
+    return path
+
+
+def test_table11_keeps_the_given_order_and_matches_the_paper_by_epochs(tmp_path):
+    from sslmem.report.tables import table11
+
+    table1 = _table1_rows(tmp_path / "table1.csv", [
+        ("cifar10", "dino-resnet50-e100", "dino", "resnet50", 3, 0.31, 0.01, 69.0, 1.0),
+        ("cifar10", "supervised-resnet50-e10", "supervised", "resnet50", 3, 0.33, 0.01, 75.0, 1.0),
+        ("cifar10", "supervised-resnet50-e7", "supervised", "resnet50", 3, 0.30, 0.01, 70.0, 1.0),
+        ("cifar10", "simclr-resnet50", "simclr", "resnet50", 3, 0.34, 0.01, 77.0, 1.0),
+    ])
+    table = table11(table1, [("supervised-resnet50-e10", 10), ("dino-resnet50-e100", 100),
+                             ("supervised-resnet50-e7", 7)], tmp_path / "table11.csv")
+    assert list(table.setup) == ["supervised-resnet50-e10", "dino-resnet50-e100", "supervised-resnet50-e7"]
+    assert list(table.paradigm) == ["supervised", "ssl", "supervised"]
+    assert list(table.sslmem_mean) == [0.33, 0.31, 0.30]  # copied from table1, not recomputed
+    # The paper's row sits beside the same method/backbone/dataset/epochs only; 7 epochs is not in the paper.
+    assert list(table.paper_row[:2]) == ["Supervised (10 epoch)", "SSL (100 epoch)"]
+    assert list(table.paper_sslmem[:2]) == [0.327, 0.314] and list(table.paper_top1[:2]) == [75.16, 69.12]
+    assert pd.isna(table.paper_sslmem[2]) and table.paper_row[2] == ""
+    assert pd.read_csv(tmp_path / "table11.csv").shape == table.shape
+
+
+def test_table11_names_a_setup_missing_from_table1(tmp_path):
+    from sslmem.report.tables import table11
+
+    table1 = _table1_rows(tmp_path / "table1.csv", [("cifar10", "simclr-resnet50", "simclr", "resnet50", 3, 0.3, 0.0, 70.0, 1.0)])
+    with pytest.raises(ValueError, match="'supervised-resnet50-e10' has no row"):
+        table11(table1, [("supervised-resnet50-e10", 10)], tmp_path / "table11.csv")
+    assert not (tmp_path / "table11.csv").exists()
+
+
+def test_table1_gives_the_papers_values_only_to_the_setup_with_the_methods_own_recipe(tmp_path):
+    scores = [
+        write_scores(tmp_path / "scores/cifar10/mae-vit_tiny.parquet", "cifar10", "mae", "vit_tiny"),
+        write_scores(tmp_path / "scores/cifar10/mae-vit_tiny-e100.parquet", "cifar10", "mae", "vit_tiny",
+                     setup="mae-vit_tiny-e100"),
+    ]
+    table = table1(scores, [], tmp_path / "table1.csv").set_index("setup")
+    assert table.loc["mae-vit_tiny", "paper_sslmem"] == 0.307
+    assert pd.isna(table.loc["mae-vit_tiny-e100", "paper_sslmem"])
+    assert table.loc["mae-vit_tiny-e100", "sslmem_mean"] == table.loc["mae-vit_tiny", "sslmem_mean"]

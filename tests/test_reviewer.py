@@ -36,6 +36,7 @@ CAPTION_KEYS = {
     "table2": "table2",
     "table16": "table16",
     "table15": "table15",
+    "table11": "table11",
     "subsets": "subset_summary",
     "fig2a": "fig2a",
     "fig2c": "fig2c",

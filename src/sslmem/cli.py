@@ -31,7 +31,9 @@ def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> Non
 
 def cmd_check(args) -> None:
     settings = _settings(args)
-    setups = ", ".join(f"{s['method']}-{s['arch']}" for s in settings["experiment"]["setups"])
+    from sslmem.config import setup_name
+
+    setups = ", ".join(setup_name(s) for s in settings["experiment"]["setups"])
     print(f"params OK: preset {settings['preset']!r}; datasets {settings['experiment']['datasets']}; setups {setups}; "
           f"seeds {settings['experiment']['seeds']}")
 
@@ -63,9 +65,10 @@ def cmd_train(args) -> None:
     from sslmem.config import RunSpec
     from sslmem.pipeline import run_train
 
-    spec = RunSpec(args.dataset, args.method, args.arch, args.seed, args.role)
+    settings = _settings(args)
+    spec = RunSpec.for_setup(settings, args.dataset, args.setup, args.seed, args.role)
     run_train(
-        _settings(args), spec, Path(args.split), Path(args.out), Path(args.log), Path(args.resume),
+        settings, spec, Path(args.split), Path(args.out), Path(args.log), Path(args.resume),
         stop_after_epochs=args.stop_after_epochs,
     )
 
@@ -93,14 +96,16 @@ def cmd_table(args) -> None:
 
     settings = _settings(args, check_roots=False)  # tables need only the tidy result files
     scores = [Path(p) for p in args.scores]
+    bootstrap = settings["stats"]["bootstrap"]
+    resampling = dict(n_boot=bootstrap["resamples"], seed=bootstrap["seed"], level=bootstrap["level"])
     if args.name == "table1":
-        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out))
+        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out), **resampling)
     elif args.name == "table2":
         tables.table2(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "table16":
         tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "subsets":
-        tables.subset_summary(scores, Path(args.out))
+        tables.subset_summary(scores, Path(args.out), **resampling)
 
 
 def cmd_table15(args) -> None:
@@ -112,18 +117,30 @@ def cmd_table15(args) -> None:
     settings = _settings(args, check_roots=False)
     counts = {}
     for dataset in settings["experiment"]["datasets"]:
-        for setup in settings["experiment"]["setups"]:
-            arch = setup["arch"]
+        for arch in sorted({setup["arch"] for setup in settings["experiment"]["setups"]}):
             encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
-            counts[(dataset, setup["method"], arch)] = count_parameters(encoder)
+            counts[(dataset, arch)] = count_parameters(encoder)
     tables.table15(Path(args.table1), counts, Path(args.out))
+
+
+def cmd_table11(args) -> None:
+    from sslmem.config import setup_recipe
+    from sslmem.report import tables
+
+    settings = _settings(args, check_roots=False)
+    rows = [(name, setup_recipe(settings, name)["epochs"]) for name in settings["report"]["table11"]]
+    tables.table11(Path(args.table1), rows, Path(args.out))
 
 
 def cmd_figure(args) -> None:
     from sslmem.report import figures
 
     scores = [Path(p) for p in args.scores]
-    {"fig2a": figures.fig2a, "fig2c": figures.fig2c}[args.name](scores, Path(args.out))
+    if args.name == "fig2c":
+        settings = _settings(args, check_roots=False)
+        figures.fig2c(scores, Path(args.out), bins=settings["report"]["histogram_bins"])
+    else:
+        figures.fig2a(scores, Path(args.out))
 
 
 def cmd_versions(args) -> None:
@@ -155,8 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = verb("train", cmd_train, "train one encoder (f on S_S ∪ S_C, g on S_S ∪ S_I), resuming if possible")
     sub.add_argument("--dataset", required=True)
-    sub.add_argument("--method", required=True)
-    sub.add_argument("--arch", required=True)
+    sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
     sub.add_argument("--seed", type=int, required=True)
     sub.add_argument("--role", choices=["f", "g"], required=True)
     sub.add_argument("--split", required=True, help="split CSV written by `sslmem split`")
@@ -185,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
 
     sub = verb("table15", cmd_table15, "Table 15: the ResNet rows of table1 with encoder parameter counts")
+    sub.add_argument("--table1", required=True)
+    sub.add_argument("--out", required=True)
+
+    sub = verb("table11", cmd_table11, "Table 11: supervised vs SSL encoders (params.yaml report.table11)")
     sub.add_argument("--table1", required=True)
     sub.add_argument("--out", required=True)
 

@@ -115,8 +115,28 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -
     if errors:
         raise ConfigError(_join_errors(f"params.yaml (preset {preset!r} merged over common) is invalid", errors))
     settings["preset"] = preset
+    _check_setup_recipes(settings, schema, preset)
     check_rules(settings, check_roots=check_roots)
     return settings
+
+
+def _check_setup_recipes(settings: Mapping, schema: dict, preset: str) -> None:
+    """A setup's `recipe` is merged over `methods.<method>`; the merged recipe must pass that method's schema."""
+    methods_schema = {"$ref": "#/$defs/settings/properties/methods", "$defs": schema["$defs"]}
+    for index, entry in enumerate(settings["experiment"]["setups"]):
+        overrides = entry.get("recipe")
+        method = entry["method"]
+        if not overrides or method not in settings["methods"]:
+            continue
+        merged = {method: deep_merge(settings["methods"][method], overrides)}
+        errors = [
+            message.replace(f"{method}.", "", 1)
+            for message in _schema_errors(merged, methods_schema, "")
+        ]
+        if errors:
+            raise ConfigError(_join_errors(
+                f"presets.{preset}.experiment.setups.{index}.recipe (merged over methods.{method}) is invalid", errors
+            ))
 
 
 def load(
@@ -163,8 +183,22 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                 f"splits.pool_size: {pool} exceeds the {available} training images of {dataset} "
                 f"(experiment.datasets); use at most {available}, or null for the whole training split"
             )
+    names: dict[str, int] = {}
     for index, setup in enumerate(experiment["setups"]):
         method, arch = setup["method"], setup["arch"]
+        name = setup_name(setup)
+        if name in names:
+            raise ConfigError(
+                f"experiment.setups[{index}]: setup name {name!r} is already used by experiment.setups[{names[name]}]; "
+                "give one of them a distinct `name` (e.g. the recipe it changes: simclr-resnet18-e100)"
+            )
+        names[name] = index
+        unknown_datasets = [d for d in setup.get("datasets", []) if d not in experiment["datasets"]]
+        if unknown_datasets:
+            raise ConfigError(
+                f"experiment.setups[{index}].datasets: {unknown_datasets} not in experiment.datasets "
+                f"{experiment['datasets']}; a setup can only run on a subset of them"
+            )
         if method not in METHODS:
             raise ConfigError(
                 f"experiment.setups[{index}].method: unknown method {method!r}; known: {sorted(METHODS)}"
@@ -190,19 +224,22 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
             )
         if not models.ARCHS[arch].is_vit and arch_cfg["width"] % 2:
             raise ConfigError(f"archs.{arch}.width: {arch_cfg['width']} must be even (ResNet stems use width/2)")
-        recipe = settings["methods"][method]
+        recipe = setup_recipe(settings, name)
+        where = f"experiment.setups[{index}].recipe" if setup.get("recipe") else f"methods.{method}"
         if "decoder_dim" in recipe and recipe["decoder_dim"] % recipe["decoder_heads"]:
             raise ConfigError(
-                f"methods.{method}.decoder_dim: {recipe['decoder_dim']} is not divisible by "
+                f"{where}.decoder_dim: {recipe['decoder_dim']} is not divisible by "
                 f"decoder_heads={recipe['decoder_heads']}"
             )
-        augment = settings["methods"][method]["augment"]
+        if recipe["warmup_epochs"] > recipe["epochs"]:
+            raise ConfigError(f"{where}.warmup_epochs: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}")
+        augment = recipe["augment"]
         if augment not in settings["augmentations"]:
             raise ConfigError(
-                f"methods.{method}.augment: {augment!r} is not a key of `augmentations` "
+                f"{where}.augment: {augment!r} is not a key of `augmentations` "
                 f"({sorted(settings['augmentations'])})"
             )
-        for dataset in experiment["datasets"]:
+        for dataset in setup_datasets(settings, setup):
             info = datasets.dataset_info(dataset)
             size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
             arch_cfg = arch_options(settings, arch, dataset)
@@ -218,6 +255,20 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
             raise ConfigError(f"augmentations.{name}.crop_scale: {aug['crop_scale']} must be [low, high] with low <= high")
         if aug["jitter"][3] > 0.5:
             raise ConfigError(f"augmentations.{name}.jitter: hue strength {aug['jitter'][3]} must be <= 0.5")
+
+    optimizer_users = [(f"methods.{name}", recipe) for name, recipe in settings["methods"].items()]
+    optimizer_users += [
+        (f"experiment.setups[{index}].recipe", setup_recipe(settings, setup_name(entry)))
+        for index, entry in enumerate(experiment["setups"]) if entry.get("recipe")
+    ]
+    optimizer_users.append(("probe", settings["probe"]))
+    for where, options in optimizer_users:
+        needed = {"adamw": ("betas", "AdamW's [beta1, beta2], e.g. [0.9, 0.999]"),
+                  "lars": ("trust_coefficient", "LARS's eta, e.g. 0.001")}.get(options["optimizer"])
+        if needed and needed[0] not in options:
+            raise ConfigError(
+                f"{where}.{needed[0]}: missing; optimizer {options['optimizer']} needs {needed[0]} ({needed[1]})"
+            )
 
     for name, recipe in settings["methods"].items():
         if recipe["warmup_epochs"] > recipe["epochs"]:
@@ -254,6 +305,12 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                     "(training.coupling) needs them equal — choose a pool size that the fractions split evenly"
                 )
 
+    for table11_setup in settings["report"]["table11"]:
+        if table11_setup not in names:
+            raise ConfigError(
+                f"report.table11: {table11_setup!r} is not a setup of experiment.setups ({sorted(names)})"
+            )
+
     if check_roots:
         for dataset in experiment["datasets"]:
             root = settings["data"]["roots"].get(dataset)
@@ -264,6 +321,48 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                     datasets.check_root(dataset, root)
                 except datasets.DatasetNotFoundError as error:
                     raise ConfigError(f"data.roots.{dataset}: {error}") from None
+
+
+def setup_name(entry: Mapping) -> str:
+    """A setup's name: its `name`, or `<method>-<arch>` (the folder its results go to)."""
+    return entry.get("name") or f"{entry['method']}-{entry['arch']}"
+
+
+def setup_datasets(settings: Mapping, entry: Mapping) -> list[str]:
+    """The datasets one setup runs on: its own `datasets`, else all of experiment.datasets (in that order)."""
+    own = entry.get("datasets")
+    return [d for d in settings["experiment"]["datasets"] if own is None or d in own]
+
+
+def setup_seeds(settings: Mapping, entry: Mapping) -> list[int]:
+    """The training seeds of one setup: its own `seeds`, else experiment.seeds."""
+    return list(entry.get("seeds") or settings["experiment"]["seeds"])
+
+
+def find_setup(settings: Mapping, name: str) -> dict:
+    """The experiment.setups entry called `name` (see :func:`setup_name`)."""
+    for entry in settings["experiment"]["setups"]:
+        if setup_name(entry) == name:
+            return dict(entry)
+    known = [setup_name(entry) for entry in settings["experiment"]["setups"]]
+    raise ConfigError(f"experiment.setups: no setup named {name!r}; the preset defines {known}")
+
+
+def setup_recipe(settings: Mapping, name: str) -> dict:
+    """The training recipe of a setup: methods.<method> with the setup's own `recipe` merged over it."""
+    entry = find_setup(settings, name)
+    return deep_merge(settings["methods"][entry["method"]], entry.get("recipe") or {})
+
+
+def experiment_runs(settings: Mapping) -> list["RunSpec"]:
+    """Every encoder the experiment trains: (dataset, setup, seed, role) over each setup's datasets and seeds."""
+    return [
+        RunSpec(dataset, entry["method"], entry["arch"], seed, role, setup_name(entry))
+        for entry in settings["experiment"]["setups"]
+        for dataset in setup_datasets(settings, entry)
+        for seed in setup_seeds(settings, entry)
+        for role in ("f", "g")
+    ]
 
 
 def arch_options(settings: Mapping, arch: str, dataset: str) -> dict:
@@ -292,21 +391,38 @@ def fingerprint(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One encoder training run: (dataset, method, arch, seed, role) and the settings that shape it."""
+    """One encoder training run: (dataset, setup, seed, role) and the settings that shape it.
+
+    `setup` names an experiment.setups entry (default `<method>-<arch>`); its recipe overrides apply."""
 
     dataset: str
     method: str
     arch: str
     seed: int
     role: str  # "f" (trained on S_S ∪ S_C) or "g" (trained on S_S ∪ S_I)
+    setup: str = ""
 
-    @property
-    def setup(self) -> str:
-        return f"{self.method}-{self.arch}"
+    def __post_init__(self):
+        if not self.setup:
+            object.__setattr__(self, "setup", f"{self.method}-{self.arch}")
+
+    @classmethod
+    def for_setup(cls, settings: Mapping, dataset: str, setup: str, seed: int, role: str) -> "RunSpec":
+        entry = find_setup(settings, setup)
+        if dataset not in setup_datasets(settings, entry):
+            raise ConfigError(f"experiment.setups: setup {setup!r} does not run on dataset {dataset!r}")
+        return cls(dataset, entry["method"], entry["arch"], seed, role, setup)
 
     def training_settings(self, settings: Mapping) -> dict:
-        """The part of the settings that determines this run's weights (hashed into checkpoints)."""
-        recipe = settings["methods"][self.method]
+        """The part of the settings that determines this run's weights (hashed into checkpoints).
+
+        The setup's name is not part of it: two names for the same recipe train the same weights."""
+        try:
+            recipe = setup_recipe(settings, self.setup)
+        except ConfigError:
+            if self.setup != f"{self.method}-{self.arch}":
+                raise
+            recipe = settings["methods"][self.method]  # a plain (method, arch) run outside the experiment
         return {
             "method": self.method,
             "recipe": recipe,

@@ -23,6 +23,13 @@ from sslmem.methods import build_method
 from sslmem.models import build_encoder
 
 ROLES = ("f", "g")
+# Columns naming the encoder a result row comes from (every tidy per-encoder file starts with them).
+ENCODER_KEYS = ("dataset", "setup", "method", "arch", "seed", "role")
+
+
+def setup_of(meta: Mapping) -> str:
+    """The setup name a checkpoint was trained for (checkpoints from before named setups: <method>-<arch>)."""
+    return meta.get("setup") or f"{meta['method']}-{meta['arch']}"
 
 
 def environment_versions(device: torch.device | str = "cpu") -> dict:
@@ -100,6 +107,7 @@ def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, dev
     training = spec.training_settings(settings)
     return {
         "dataset": spec.dataset,
+        "setup": spec.setup,
         "method": spec.method,
         "arch": spec.arch,
         "seed": spec.seed,
@@ -127,7 +135,7 @@ def run_train(
     training_cfg = settings["training"]
     device = resolve_device(training_cfg["device"])
     torch.set_num_threads(training_cfg["num_threads"])
-    recipe = settings["methods"][spec.method]
+    recipe = spec.training_settings(settings)["recipe"]
     train_set = load_images(settings, spec.dataset, "train")
     own = splits.subset_ids(table, "S_C" if spec.role == "f" else "S_I")
     ids = coupled_training_ids(splits.subset_ids(table, "S_S"), own)
@@ -157,7 +165,7 @@ def run_train(
         accumulate_steps=training_cfg["accumulate_steps"],
     )
     log = pd.DataFrame(result.log)
-    for position, key in enumerate(("dataset", "method", "arch", "seed", "role")):
+    for position, key in enumerate(ENCODER_KEYS):
         log.insert(position, key, meta[key])
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
@@ -216,9 +224,12 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
             f"{checkpoint} was trained on split {meta['split_hash'][:12]}, but {split_csv} is {split_hash[:12]}; "
             "retrain the encoder for this split"
         )
+    meta = {**meta, "setup": setup_of(meta)}
     points = measurement_set(settings, table)
     images = measurement_images(settings, meta["dataset"], points)
-    recipe = settings["methods"][meta["method"]]
+    recipe = sconfig.RunSpec(
+        meta["dataset"], meta["method"], meta["arch"], meta["seed"], meta["role"], meta["setup"]
+    ).training_settings(settings)["recipe"]
     info = datasets.dataset_info(meta["dataset"])
     augment = BatchAugment(
         AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]), meta["image_size"], info.mean, info.std
@@ -239,7 +250,7 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
         device=device,
     )
     frame = points.copy()
-    for position, key in enumerate(("dataset", "method", "arch", "seed", "role")):
+    for position, key in enumerate(ENCODER_KEYS):
         frame.insert(position, key, meta[key])
     frame["align"] = align.numpy().astype(np.float64)
     sio.atomic_to_parquet(frame, out_parquet)
@@ -252,9 +263,14 @@ def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
     """Combine per-encoder alignments into per-point scores: one ensemble estimate and one per (f_s, g_s) pair."""
     frames = [pd.read_parquet(path) for path in align_paths]
     keys = ["point_id", "source", "subset", "label"]
-    base = frames[0][["dataset", "method", "arch", *keys]]
+    base = frames[0][["dataset", "setup", "method", "arch", *keys]]
     per_role: dict[str, dict[int, np.ndarray]] = {"f": {}, "g": {}}
     for path, frame in zip(align_paths, frames):
+        if frame["setup"].iloc[0] != base["setup"].iloc[0] or frame["dataset"].iloc[0] != base["dataset"].iloc[0]:
+            raise ValueError(
+                f"{path}: alignment of setup {frame['setup'].iloc[0]!r} on {frame['dataset'].iloc[0]!r}, but "
+                f"{align_paths[0]} is {base['setup'].iloc[0]!r} on {base['dataset'].iloc[0]!r}; score one setup at a time"
+            )
         if not frame[keys].equals(base[keys]):
             raise ValueError(f"{path}: measured on different points than {align_paths[0]}; re-run `align` for both")
         role, seed = frame["role"].iloc[0], int(frame["seed"].iloc[0])
@@ -269,8 +285,8 @@ def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
         g = torch.tensor(np.stack(g_aligns))
         m_raw = raw_score(f, g)
         out = base.copy()
-        out.insert(3, "estimate", estimate)
-        out.insert(4, "seed", seed)
+        out.insert(4, "estimate", estimate)
+        out.insert(5, "seed", seed)
         out["align_f"] = f.mean(0).numpy()
         out["align_g"] = g.mean(0).numpy()
         out["m_raw"] = m_raw.numpy()
@@ -325,13 +341,17 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
         lr=cfg["lr"],
         weight_decay=cfg["weight_decay"],
         seed=cfg["seed"],
+        momentum=cfg["momentum"],
+        betas=cfg.get("betas"),
+        trust_coefficient=cfg.get("trust_coefficient"),
         device=device,
     )
     knn = knn_classify(
         train_features, train_labels, test_features, num_classes=num_classes, k=cfg["knn_k"],
         temperature=cfg["knn_temperature"],
     )
-    row = {key: meta[key] for key in ("dataset", "method", "arch", "seed", "role")}
+    meta = {**meta, "setup": setup_of(meta)}
+    row = {key: meta[key] for key in ENCODER_KEYS}
     row.update(
         train_size=len(train_labels), test_size=len(test_labels), top1=top1,
         knn_top1=float((knn == test_labels).float().mean()),

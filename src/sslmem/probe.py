@@ -73,6 +73,9 @@ def linear_probe(
     lr: float,
     weight_decay: float,
     seed: int,
+    momentum: float = 0.9,
+    betas=None,
+    trust_coefficient: float | None = None,
     device="cpu",
 ) -> float:
     """Train a linear classifier on the features; return top-1 accuracy on the test features (in [0, 1])."""
@@ -83,7 +86,7 @@ def linear_probe(
     train_x, train_y = train_x.to(device), train_labels.to(device)
     torch.manual_seed(seed)
     head = nn.Linear(train_x.shape[1], num_classes).to(device)
-    opt = build_optimizer(head, optimizer, lr, weight_decay, momentum=0.9)
+    opt = build_optimizer(head, optimizer, lr, weight_decay, momentum, betas=betas, trust_coefficient=trust_coefficient)
     num = train_x.shape[0]
     batch_size = min(batch_size, num)
     steps_per_epoch = max(1, num // batch_size)

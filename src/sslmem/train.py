@@ -87,19 +87,40 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float):
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: Sequence[float] | None = None,
+    trust_coefficient: float | None = None,
+):
+    """SGD, LARS or AdamW over `model`'s parameters, biases and norms without weight decay (and without LARS
+    scaling). `betas` (AdamW) and `trust_coefficient` (LARS) come from the recipe in params.yaml."""
     groups = parameter_groups(model, weight_decay)
     if name == "sgd":
         for group in groups:
             group.pop("lars_exclude")
         return torch.optim.SGD(groups, lr=lr, momentum=momentum)
     if name == "lars":
-        return LARS(groups, lr=lr, momentum=momentum)
+        if trust_coefficient is None:
+            raise ValueError("optimizer lars needs trust_coefficient (set it in the recipe in params.yaml)")
+        return LARS(groups, lr=lr, momentum=momentum, eta=trust_coefficient)
     if name == "adamw":
+        if betas is None:
+            raise ValueError("optimizer adamw needs betas (set them in the recipe in params.yaml)")
         for group in groups:
             group.pop("lars_exclude")
-        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas))
     raise ValueError(f"unknown optimizer {name!r}; known: sgd, lars, adamw")
+
+
+def optimizer_for_recipe(model: nn.Module, recipe: Mapping) -> torch.optim.Optimizer:
+    return build_optimizer(
+        model, recipe["optimizer"], recipe["lr"], recipe["weight_decay"], recipe["momentum"],
+        betas=recipe.get("betas"), trust_coefficient=recipe.get("trust_coefficient"),
+    )
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
@@ -187,7 +208,7 @@ def train_encoder(
     method = build_method(method_name, encoder, recipe).to(device)
     if device.type == "cuda" and not encoder.is_vit:
         method = method.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(method, recipe["optimizer"], recipe["lr"], recipe["weight_decay"], recipe["momentum"])
+    optimizer = optimizer_for_recipe(method, recipe)
     augment = BatchAugment(augment_spec, image_size, mean, std)
     images = data.images.to(device)
     if method.needs_labels and data.labels is None:

@@ -4,12 +4,12 @@
 
 rule align:
     input:
-        checkpoint="results/checkpoints/{dataset}/{method}-{arch}/{role}{seed}.pt",
+        checkpoint="results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
         split="results/splits/{dataset}.csv",
     output:
-        "results/align/{dataset}/{method}-{arch}/{role}{seed}.parquet",
+        "results/align/{dataset}/{setup}/{role}{seed}.parquet",
     log:
-        "results/logs/align/{dataset}/{method}-{arch}/{role}{seed}.log",
+        "results/logs/align/{dataset}/{setup}/{role}{seed}.log",
     params:
         settings=align_fingerprint,
     threads: SETTINGS["training"]["num_threads"]

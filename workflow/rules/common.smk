@@ -31,39 +31,48 @@ PRESET = SETTINGS["preset"]
 SSLMEM = f"sslmem --params params.yaml --preset {PRESET}"
 EXPERIMENT = SETTINGS["experiment"]
 DATASETS = EXPERIMENT["datasets"]
-SETUPS = [f"{s['method']}-{s['arch']}" for s in EXPERIMENT["setups"]]
-SEEDS = EXPERIMENT["seeds"]
+# Every encoder to train: (dataset, setup, seed, role) over each setup's own datasets and seeds.
+RUNS = sslmem_config.experiment_runs(SETTINGS)
+# (dataset, setup) pairs, in params.yaml order; a setup is named `<method>-<arch>` unless it sets `name`.
+SETUP_RUNS = list(dict.fromkeys((run.dataset, run.setup) for run in RUNS))
 ROLES = ["f", "g"]
 
 
 wildcard_constraints:
     dataset="[a-z0-9_]+",
-    method="[a-z0-9_]+",
-    arch="[a-z0-9_]+",
-    setup="[a-z0-9_]+-[a-z0-9_]+",
+    setup="[a-z0-9][a-z0-9_.-]*",
     role="[fg]",
     seed="[0-9]+",
 
 
 def encoder_files(pattern, dataset, setup):
-    method, arch = setup.split("-", 1)
-    return [
-        pattern.format(dataset=dataset, method=method, arch=arch, role=role, seed=seed)
-        for seed in SEEDS
-        for role in ROLES
+    """`pattern` filled in for every encoder (seed, role) of one setup on one dataset."""
+    files = [
+        pattern.format(dataset=run.dataset, setup=run.setup, role=run.role, seed=run.seed)
+        for run in RUNS
+        if (run.dataset, run.setup) == (dataset, setup)
     ]
+    if not files:
+        raise WorkflowError(
+            f"no setup {setup!r} on dataset {dataset!r} in preset {PRESET!r}; it has {sorted(set(SETUP_RUNS))}"
+        )
+    return files
+
+
+def all_encoder_files(pattern):
+    return [pattern.format(dataset=r.dataset, setup=r.setup, role=r.role, seed=r.seed) for r in RUNS]
 
 
 def all_score_files():
-    return [f"results/scores/{d}/{s}.parquet" for d in DATASETS for s in SETUPS]
+    return [f"results/scores/{d}/{s}.parquet" for d, s in SETUP_RUNS]
 
 
 def all_probe_files():
+    roles = SETTINGS["probe"]["roles"]
     return [
         path
-        for d in DATASETS
-        for s in SETUPS
-        for path in encoder_files("results/probe/{dataset}/{method}-{arch}/{role}{seed}.csv", d, s)
+        for path, run in zip(all_encoder_files("results/probe/{dataset}/{setup}/{role}{seed}.csv"), RUNS)
+        if run.role in roles
     ]
 
 
@@ -72,11 +81,18 @@ TABLE_TARGETS = [
     "results/table2.csv",
     "results/table16.csv",
     "results/table15.csv",
+    "results/table11.csv",
     "results/subsets.csv",
     "results/fig2a.png",
     "results/fig2c.png",
 ]
 DEFAULT_TARGETS = TABLE_TARGETS
+
+
+def run_spec(wildcards):
+    return sslmem_config.RunSpec.for_setup(
+        SETTINGS, wildcards.dataset, wildcards.setup, int(wildcards.seed), wildcards.role
+    )
 
 
 # Settings fingerprints, passed to rules as `params` so that Snakemake's params rerun-trigger reruns exactly
@@ -88,17 +104,12 @@ def split_fingerprint(wildcards):
 
 
 def train_fingerprint(wildcards):
-    spec = sslmem_config.RunSpec(
-        wildcards.dataset, wildcards.method, wildcards.arch, int(wildcards.seed), wildcards.role
-    )
-    return sslmem_config.fingerprint(spec.training_settings(SETTINGS))
+    return sslmem_config.fingerprint(run_spec(wildcards).training_settings(SETTINGS))
 
 
 def align_fingerprint(wildcards):
-    augment = SETTINGS["methods"][wildcards.method]["augment"]
-    return sslmem_config.fingerprint(
-        {"measure": SETTINGS["measure"], "augment": SETTINGS["augmentations"][augment]}
-    )
+    augment = run_spec(wildcards).training_settings(SETTINGS)["augment"]
+    return sslmem_config.fingerprint({"measure": SETTINGS["measure"], "augment": augment})
 
 
 def probe_fingerprint(wildcards):

@@ -3,11 +3,11 @@
 
 rule probe:
     input:
-        "results/checkpoints/{dataset}/{method}-{arch}/{role}{seed}.pt",
+        "results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
     output:
-        "results/probe/{dataset}/{method}-{arch}/{role}{seed}.csv",
+        "results/probe/{dataset}/{setup}/{role}{seed}.csv",
     log:
-        "results/logs/probe/{dataset}/{method}-{arch}/{role}{seed}.log",
+        "results/logs/probe/{dataset}/{setup}/{role}{seed}.log",
     params:
         settings=probe_fingerprint,
     threads: SETTINGS["training"]["num_threads"]

@@ -3,7 +3,7 @@
 
 rule score:
     input:
-        lambda w: encoder_files("results/align/{dataset}/{method}-{arch}/{role}{seed}.parquet", w.dataset, w.setup),
+        lambda w: encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet", w.dataset, w.setup),
     output:
         "results/scores/{dataset}/{setup}.parquet",
     log:

@@ -8,6 +8,8 @@ rule table1:
         probes=all_probe_files(),
     output:
         report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
+    params:
+        bootstrap=sslmem_config.fingerprint(SETTINGS["stats"]["bootstrap"]),
     shell:
         "{SSLMEM} table table1 --scores {input.scores} --probes {input.probes} --out {output}"
 
@@ -21,6 +23,19 @@ rule table15:
         archs=sslmem_config.fingerprint(SETTINGS["archs"]),
     shell:
         "{SSLMEM} table15 --table1 {input} --out {output}"
+
+
+rule table11:
+    input:
+        "results/table1.csv",
+    output:
+        report("results/table11.csv", caption="../report/table11.rst", category="Tables"),
+    params:
+        rows=lambda w: sslmem_config.fingerprint(
+            [[name, sslmem_config.setup_recipe(SETTINGS, name)["epochs"]] for name in SETTINGS["report"]["table11"]]
+        ),
+    shell:
+        "{SSLMEM} table11 --table1 {input} --out {output}"
 
 
 # One rule per target (not one rule with a wildcard) so that each output carries its own caption file.
@@ -51,5 +66,6 @@ for _figure in ["fig2a", "fig2c"]:
             report(f"results/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),
         params:
             figure=_figure,
+            bins=SETTINGS["report"]["histogram_bins"],
         shell:
             "{SSLMEM} figure {params.figure} --scores {input} --out {output}"

@@ -1,4 +1,4 @@
-# Stage: train — one SSL encoder per (dataset, method, arch, seed, role). f: S_S ∪ S_C, g: S_S ∪ S_I.
+# Stage: train — one SSL encoder per (dataset, setup, seed, role). f: S_S ∪ S_C, g: S_S ∪ S_I.
 # The checkpoint appears only when training completes (atomic rename); a killed job resumes from
 # results/resume/... on retry (Slurm time limits, pre-emption).
 
@@ -7,12 +7,12 @@ rule train:
     input:
         split="results/splits/{dataset}.csv",
     output:
-        checkpoint="results/checkpoints/{dataset}/{method}-{arch}/{role}{seed}.pt",
-        log="results/train_logs/{dataset}/{method}-{arch}/{role}{seed}.csv",
+        checkpoint="results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
+        log="results/train_logs/{dataset}/{setup}/{role}{seed}.csv",
     log:
-        "results/logs/train/{dataset}/{method}-{arch}/{role}{seed}.log",
+        "results/logs/train/{dataset}/{setup}/{role}{seed}.log",
     params:
-        resume="results/resume/{dataset}/{method}-{arch}/{role}{seed}.pt",
+        resume="results/resume/{dataset}/{setup}/{role}{seed}.pt",
         settings=train_fingerprint,
     threads: SETTINGS["training"]["num_threads"]
     retries: 3 if SETTINGS["training"]["device"] == "cuda" else 0
@@ -21,6 +21,6 @@ rule train:
         mem_mb=32000 if SETTINGS["training"]["device"] == "cuda" else 4000,
         runtime=24 * 60 if SETTINGS["training"]["device"] == "cuda" else 120,
     shell:
-        "{SSLMEM} train --dataset {wildcards.dataset} --method {wildcards.method} --arch {wildcards.arch}"
+        "{SSLMEM} train --dataset {wildcards.dataset} --setup {wildcards.setup}"
         " --seed {wildcards.seed} --role {wildcards.role} --split {input.split}"
         " --out {output.checkpoint} --log {output.log} --resume {params.resume} > {log} 2>&1"

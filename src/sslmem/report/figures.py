@@ -47,10 +47,10 @@ FIGURE_CAPTIONS = {
 
 
 def _setup_groups(scores):
-    """(title, rows) per (dataset, method, arch), sorted, from the ensemble rows."""
+    """(title, rows) per (dataset, setup), sorted, from the ensemble rows."""
     ensemble = scores[scores["estimate"] == "ensemble"]
-    for (dataset, method, arch), group in ensemble.groupby(SETUP_KEYS, sort=True):
-        yield f"{dataset} / {method}-{arch}", group
+    for (dataset, setup, _method, _arch), group in ensemble.groupby(SETUP_KEYS, sort=True):
+        yield f"{dataset} / {setup}", group
 
 
 def _panel_grid(n_panels: int) -> tuple[Figure, list]:

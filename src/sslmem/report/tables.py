@@ -2,10 +2,10 @@
 
 Inputs (formats fixed by the score and probe stages):
 
-* per-point scores, one Parquet per (dataset, setup): ``results/scores/{dataset}/{method}-{arch}.parquet``
+* per-point scores, one Parquet per (dataset, setup): ``results/scores/{dataset}/{setup}.parquet``
   with the columns of :data:`SCORE_COLUMNS`; ``estimate`` is "ensemble" (m averaged over all f and g
   encoders, seed −1) or "pair" (one (f_s, g_s) pair, seed s).
-* linear-probe results, one CSV per encoder: ``results/probe/{dataset}/{method}-{arch}/{role}{seed}.csv``
+* linear-probe results, one CSV per encoder: ``results/probe/{dataset}/{setup}/{role}{seed}.csv``
   with the columns of :data:`PROBE_COLUMNS`, top1 a fraction in [0, 1].
 
 Every table is written atomically (temporary file in the target folder, then ``os.replace``) so a killed
@@ -42,12 +42,13 @@ from sslmem.stats import (
 PAPER_VALUES_PATH = Path(__file__).resolve().with_name("paper_values.yaml")
 
 SCORE_COLUMNS = (
-    "dataset", "method", "arch", "estimate", "seed", "point_id", "source", "subset", "label",
+    "dataset", "setup", "method", "arch", "estimate", "seed", "point_id", "source", "subset", "label",
     "align_f", "align_g", "m_raw", "m",
 )
-PROBE_COLUMNS = ("dataset", "method", "arch", "seed", "role", "train_size", "test_size", "top1")
+PROBE_COLUMNS = ("dataset", "setup", "method", "arch", "seed", "role", "train_size", "test_size", "top1")
 ESTIMATES = ("ensemble", "pair")
-SETUP_KEYS = ["dataset", "method", "arch"]
+# A setup is named (experiment.setups[].name, default <method>-<arch>); method and arch ride along for reading.
+SETUP_KEYS = ["dataset", "setup", "method", "arch"]
 
 # Our dataset names that the paper calls differently (the paper's ImageNet is our image_folder dataset).
 PAPER_DATASET_NAMES = {"image_folder": "imagenet"}
@@ -71,6 +72,11 @@ TABLE_CAPTIONS = {
     "table15": (
         "SSLMem and linear-probe accuracy of the ResNet-family backbones with each encoder's parameter count "
         "(heads excluded), beside the paper's Table 15 (SimCLR on CIFAR10) where it has that setup."
+    ),
+    "table11": (
+        "SSLMem (mean m over S_C, mean ± std over f/g pairs) and linear-probe top-1 (%) of encoders trained with "
+        "labels (cross-entropy, classifier head removed) beside SSL encoders, per training length, beside the "
+        "paper's Table 11 (ResNet50, CIFAR10) where the setup matches."
     ),
     "subset_summary": (
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
@@ -108,13 +114,13 @@ def read_scores(score_paths: Iterable, require_estimate: str | None = None) -> p
     Adds a column ``source_file`` (the path each row came from) so later errors can name the file.
 
     Args:
-        score_paths: one or more ``results/scores/{dataset}/{method}-{arch}.parquet`` paths.
+        score_paths: one or more ``results/scores/{dataset}/{setup}.parquet`` paths.
         require_estimate: if given ("ensemble" or "pair"), every file must hold rows of that estimate.
 
     Raises:
         FileNotFoundError: a path does not exist (the message names it).
         ValueError: a file lacks a column, holds no rows, has unknown subset/estimate values, or a
-            (dataset, method, arch) setup appears in more than one file.
+            (dataset, setup) appears in more than one file.
     """
     frames = []
     setup_files: dict[tuple, Path] = {}
@@ -122,7 +128,7 @@ def read_scores(score_paths: Iterable, require_estimate: str | None = None) -> p
         if not path.is_file():
             raise FileNotFoundError(
                 f"score file {path} does not exist; expected a per-point score Parquet "
-                f"(results/scores/{{dataset}}/{{method}}-{{arch}}.parquet) with columns {list(SCORE_COLUMNS)}"
+                f"(results/scores/{{dataset}}/{{setup}}.parquet) with columns {list(SCORE_COLUMNS)}"
             )
         frame = pd.read_parquet(path)
         _check_columns(frame, path, SCORE_COLUMNS, "score file")
@@ -163,7 +169,7 @@ def read_probes(probe_paths: Iterable) -> pd.DataFrame:
         if not path.is_file():
             raise FileNotFoundError(
                 f"probe file {path} does not exist; expected a linear-probe CSV "
-                "(results/probe/{dataset}/{method}-{arch}/{role}{seed}.csv) "
+                "(results/probe/{dataset}/{setup}/{role}{seed}.csv) "
                 f"with columns {list(PROBE_COLUMNS)}"
             )
         frame = pd.read_csv(path)
@@ -237,7 +243,7 @@ def _matches_paper_setup(dataset: str, method: str, arch: str, setup: dict) -> b
 # ----------------------------------------------------------------------------------------------------------
 
 HYPOTHESIS_TABLE_COLUMNS = [
-    "dataset", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+    "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
     "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
     # Beyond the fixed columns: the test's identity and the S_S offset the SPEC asks to report.
     "hypothesis_key", "test", "df", "offset_m_S_S", "estimate", "seed",
@@ -255,7 +261,7 @@ def _hypothesis_table(
     scores = scores[scores["estimate"] == estimate]
     paper_rows = paper_table["rows"]
     rows = []
-    for (dataset, method, arch, seed), group in scores.groupby(SETUP_KEYS + ["seed"], sort=True):
+    for (dataset, setup, method, arch, seed), group in scores.groupby(SETUP_KEYS + ["seed"], sort=True):
         by_subset = {subset: part["m"].to_numpy() for subset, part in group.groupby("subset")}
         for hypothesis in hypotheses:
             missing = [s for s in hypothesis.subsets if s not in by_subset]
@@ -267,7 +273,7 @@ def _hypothesis_table(
             result = evaluate_hypothesis(hypothesis, by_subset)
             paper = paper_rows.get(hypothesis.key, {})
             rows.append({
-                "dataset": dataset, "method": method, "arch": arch, "hypothesis": hypothesis.label,
+                "dataset": dataset, "setup": setup, "method": method, "arch": arch, "hypothesis": hypothesis.label,
                 **result,
                 "reject_h0": bool(result["p_value"] < alpha), "alpha": alpha,
                 "paper_p_value": paper.get("p_value", np.nan),
@@ -287,7 +293,7 @@ def _hypothesis_table(
 
 def table2(score_paths, out_csv, alpha: float = 0.01, estimate: str = "ensemble",
            paper_values_path=None) -> pd.DataFrame:
-    """Table 2: one-sided Welch t-tests between subsets, one row per (dataset, method, arch, hypothesis).
+    """Table 2: one-sided Welch t-tests between subsets, one row per (dataset, setup, hypothesis).
 
     Hypotheses are :data:`sslmem.stats.TABLE2_HYPOTHESES`; m of the `estimate` rows (default the ensemble
     over all f and g encoders). Columns: see :data:`HYPOTHESIS_TABLE_COLUMNS`; ``reject_h0`` is
@@ -316,7 +322,7 @@ def table16(score_paths, out_csv, alpha: float = 0.01, estimate: str = "ensemble
 # ----------------------------------------------------------------------------------------------------------
 
 TABLE1_COLUMNS = [
-    "dataset", "method", "arch", "n_seeds", "sslmem_mean", "sslmem_std", "sslmem_ensemble",
+    "dataset", "setup", "method", "arch", "n_seeds", "sslmem_mean", "sslmem_std", "sslmem_ensemble",
     "probe_top1_mean", "probe_top1_std", "paper_sslmem", "paper_sslmem_std", "paper_top1", "paper_top1_std",
     # Beyond the fixed columns: sizes, a bootstrap interval of the ensemble mean and the S_S offset.
     "seeds", "n_candidates", "sslmem_ensemble_ci_low", "sslmem_ensemble_ci_high", "offset_m_S_S",
@@ -324,14 +330,14 @@ TABLE1_COLUMNS = [
 ]
 
 
-def _sslmem_summary(group: pd.DataFrame, n_boot: int, seed: int) -> dict:
-    """SSLMem numbers of one (dataset, method, arch) from its score rows."""
+def _sslmem_summary(group: pd.DataFrame, n_boot: int, seed: int, level: float) -> dict:
+    """SSLMem numbers of one (dataset, setup) from its score rows."""
     candidates = group[group["subset"] == "S_C"]
     pairs = candidates[candidates["estimate"] == "pair"]
     per_seed = pairs.groupby("seed")["m"].mean().sort_index()
     sslmem_mean, sslmem_std = mean_std(per_seed.to_numpy())
     ensemble = candidates.loc[candidates["estimate"] == "ensemble", "m"].to_numpy()
-    ci_low, ci_high = bootstrap_ci(ensemble, n_boot=n_boot, seed=seed)
+    ci_low, ci_high = bootstrap_ci(ensemble, n_boot=n_boot, seed=seed, level=level)
     shared = group.loc[(group["estimate"] == "ensemble") & (group["subset"] == "S_S"), "m"]
     return {
         "n_seeds": int(per_seed.size),
@@ -346,9 +352,9 @@ def _sslmem_summary(group: pd.DataFrame, n_boot: int, seed: int) -> dict:
     }
 
 
-def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0,
-           paper_values_path=None) -> pd.DataFrame:
-    """Table 1: SSLMem and linear-probe accuracy per (dataset, method, arch).
+def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+           paper_values_path=None, paper_setups: Iterable[str] | None = None) -> pd.DataFrame:
+    """Table 1: SSLMem and linear-probe accuracy per (dataset, setup).
 
     * ``sslmem_mean``/``sslmem_std``: over seeds (ddof=1) of the per-seed SSLMem = mean m over S_C of that
       seed's "pair" rows; ``n_seeds`` counts them.
@@ -356,7 +362,8 @@ def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0,
       over candidates (`n_boot` resamples, `seed`).
     * ``probe_top1_mean``/``probe_top1_std``: over the f encoders' probe top-1, in percent.
     * ``paper_*``: the paper's Table 1 where it has that (method, arch, dataset) — our image_folder is the
-      paper's ImageNet — otherwise empty.
+      paper's ImageNet — otherwise empty. Only setups named in `paper_setups` get them (default: those named
+      <method>-<arch>); a setup with its own recipe (say 100 epochs) is not the paper's Table 1 run.
 
     Setups present only in the scores or only in the probes get empty cells for the other side.
     Writes `out_csv` atomically and returns the table.
@@ -371,22 +378,22 @@ def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0,
         setups |= set(map(tuple, probes[SETUP_KEYS].drop_duplicates().to_numpy()))
 
     rows = []
-    for dataset, method, arch in sorted(setups):
-        row = {"dataset": dataset, "method": method, "arch": arch}
-        group = scores[(scores["dataset"] == dataset) & (scores["method"] == method) & (scores["arch"] == arch)]
+    for dataset, setup, method, arch in sorted(setups):
+        row = {"dataset": dataset, "setup": setup, "method": method, "arch": arch}
+        group = scores[(scores["dataset"] == dataset) & (scores["setup"] == setup)]
         if len(group):
-            row.update(_sslmem_summary(group, n_boot, seed))
+            row.update(_sslmem_summary(group, n_boot, seed, level))
         else:
             row.update(n_seeds=0)
         f_probes = pd.DataFrame()
         if probes is not None:
-            f_probes = probes[(probes["dataset"] == dataset) & (probes["method"] == method)
-                              & (probes["arch"] == arch) & (probes["role"] == "f")]
+            f_probes = probes[(probes["dataset"] == dataset) & (probes["setup"] == setup) & (probes["role"] == "f")]
         # mean_std gives (NaN, NaN) when the setup has no probe results.
         top1_percent = 100.0 * f_probes["top1"].to_numpy(dtype=float) if len(f_probes) else []
         top1_mean, top1_std = mean_std(top1_percent)
         row.update(probe_top1_mean=top1_mean, probe_top1_std=top1_std, n_probe_encoders=int(len(f_probes)))
-        paper = paper_index.get((_paper_dataset(dataset), method, arch), {})
+        is_paper_run = setup in paper_setups if paper_setups is not None else setup == f"{method}-{arch}"
+        paper = paper_index.get((_paper_dataset(dataset), method, arch), {}) if is_paper_run else {}
         row.update(
             paper_sslmem=paper.get("sslmem", np.nan), paper_sslmem_std=paper.get("sslmem_std", np.nan),
             paper_top1=paper.get("top1", np.nan), paper_top1_std=paper.get("top1_std", np.nan),
@@ -402,14 +409,14 @@ def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0,
 # ----------------------------------------------------------------------------------------------------------
 
 SUBSET_SUMMARY_COLUMNS = [
-    "dataset", "method", "arch", "estimate", "seed", "subset", "n", "mean_m", "std_m", "mean_m_ci_low",
+    "dataset", "setup", "method", "arch", "estimate", "seed", "subset", "n", "mean_m", "std_m", "mean_m_ci_low",
     "mean_m_ci_high", "mean_align_f", "mean_align_g", "mean_m_raw", "paper_mean_m", "paper_setup",
 ]
 
 
-def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0,
+def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
                    paper_values_path=None) -> pd.DataFrame:
-    """Per (dataset, method, arch, estimate, seed, subset): n, mean and std (ddof=1) of m, a bootstrap 95%
+    """Per (dataset, setup, estimate, seed, subset): n, mean and std (ddof=1) of m, a bootstrap 95%
     interval of the mean m, mean align_f, align_g and m_raw. ``paper_mean_m`` is the paper's Sec. 4.2
     subset mean where our setup is the paper's (MAE ViT-tiny CIFAR10), otherwise empty.
     Rows: ensemble first, then pair seeds ascending; subsets in the order S_C, S_S, S_I, S_E.
@@ -419,15 +426,16 @@ def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0,
     subset_rank = {s: i for i, s in enumerate(SUBSETS)}
     estimate_rank = {e: i for i, e in enumerate(ESTIMATES)}
     rows = []
-    for (dataset, method, arch, estimate, seed_value, subset), group in scores.groupby(
+    for (dataset, setup, method, arch, estimate, seed_value, subset), group in scores.groupby(
         SETUP_KEYS + ["estimate", "seed", "subset"], sort=False
     ):
         m = group["m"].to_numpy(dtype=float)
         _, std_m = mean_std(m)
-        ci_low, ci_high = bootstrap_ci(m, n_boot=n_boot, seed=seed)
+        ci_low, ci_high = bootstrap_ci(m, n_boot=n_boot, seed=seed, level=level)
         matches = _matches_paper_setup(dataset, method, arch, paper["setup"])
         rows.append({
-            "dataset": dataset, "method": method, "arch": arch, "estimate": estimate, "seed": int(seed_value),
+            "dataset": dataset, "setup": setup, "method": method, "arch": arch, "estimate": estimate,
+            "seed": int(seed_value),
             "subset": subset, "n": int(m.size), "mean_m": float(m.mean()), "std_m": std_m,
             "mean_m_ci_low": ci_low, "mean_m_ci_high": ci_high,
             "mean_align_f": float(group["align_f"].mean()), "mean_align_g": float(group["align_g"].mean()),
@@ -437,7 +445,7 @@ def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0,
         })
     table = pd.DataFrame(rows, columns=SUBSET_SUMMARY_COLUMNS)
     table = table.sort_values(
-        ["dataset", "method", "arch", "estimate", "seed", "subset"],
+        ["dataset", "setup", "estimate", "seed", "subset"],
         key=lambda col: col.map(estimate_rank) if col.name == "estimate"
         else col.map(subset_rank) if col.name == "subset" else col,
         kind="stable",
@@ -451,7 +459,7 @@ def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0,
 # ----------------------------------------------------------------------------------------------------------
 
 TABLE15_COLUMNS = [
-    "dataset", "method", "arch", "n_params", "n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean",
+    "dataset", "setup", "method", "arch", "n_params", "n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean",
     "probe_top1_std", "paper_sslmem", "paper_sslmem_std", "paper_top1", "paper_top1_std", "paper_params_millions",
 ]
 
@@ -459,7 +467,7 @@ TABLE15_COLUMNS = [
 def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None) -> pd.DataFrame:
     """Table 15: the Table 1 rows of ResNet-family backbones with each encoder's parameter count.
 
-    `parameter_counts` maps (dataset, method, arch) to the number of encoder parameters (without heads);
+    `parameter_counts` maps (dataset, arch) to the number of encoder parameters (without heads);
     rows of other backbones (ViTs) are left out. The paper's values (SimCLR, CIFAR10) sit beside matching rows.
     """
     table1_csv = Path(table1_csv)
@@ -468,15 +476,66 @@ def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None) -> pd
     rows = pd.read_csv(table1_csv)
     rows = rows[rows["arch"].str.contains("resnet")].copy()
     rows["n_params"] = [
-        parameter_counts[(d, m, a)] for d, m, a in zip(rows["dataset"], rows["method"], rows["arch"])
+        parameter_counts[(d, a)] for d, a in zip(rows["dataset"], rows["arch"])
     ]
     paper_index = {(r["dataset"], r["method"], r["arch"]): r for r in load_paper_values(paper_values_path)["table15"]}
+    # Only the setup that runs the method's own recipe is the paper's run (as in table1).
+    paper_matches = [
+        paper_index.get((_paper_dataset(d), m, a), {}) if s == f"{m}-{a}" else {}
+        for d, s, m, a in zip(rows["dataset"], rows["setup"], rows["method"], rows["arch"])
+    ]
     for key, column in (("sslmem", "paper_sslmem"), ("sslmem_std", "paper_sslmem_std"), ("top1", "paper_top1"),
                         ("top1_std", "paper_top1_std"), ("params_millions", "paper_params_millions")):
-        rows[column] = [
-            paper_index.get((_paper_dataset(d), m, a), {}).get(key, np.nan)
-            for d, m, a in zip(rows["dataset"], rows["method"], rows["arch"])
-        ]
+        rows[column] = [paper.get(key, np.nan) for paper in paper_matches]
     table = rows.sort_values("n_params")[TABLE15_COLUMNS].reset_index(drop=True)
+    write_csv_atomic(table, out_csv)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Table 11: supervised training vs SSL (App. B.3)
+# ----------------------------------------------------------------------------------------------------------
+
+TABLE11_COLUMNS = [
+    "dataset", "setup", "method", "arch", "paradigm", "epochs", "n_seeds", "sslmem_mean", "sslmem_std",
+    "probe_top1_mean", "probe_top1_std", "paper_row", "paper_sslmem", "paper_sslmem_std", "paper_top1",
+    "paper_top1_std",
+]
+
+
+def table11(table1_csv, setup_epochs: Sequence[tuple[str, int]], out_csv, paper_values_path=None) -> pd.DataFrame:
+    """Table 11: SSLMem and probe accuracy of supervised encoders (classifier head removed) beside SSL ones.
+
+    `setup_epochs` lists (setup name, training epochs) in the order the rows should appear (params.yaml
+    report.table11; empty: a table with the header only); the numbers are those of `table1_csv` for each dataset the setup ran on. ``paradigm`` is
+    "supervised" for the supervised method, else "ssl". The paper's row (ResNet50 on CIFAR10; supervised 10/100
+    epochs, DINO 100/300 epochs) stands beside the row with the same method, backbone, dataset and epochs.
+    """
+    table1_csv = Path(table1_csv)
+    if not table1_csv.is_file():
+        raise FileNotFoundError(f"table1 not found: {table1_csv} (build results/table1.csv first)")
+    table1_rows = pd.read_csv(table1_csv)
+    paper_rows = load_paper_values(paper_values_path)["table11"]
+    paper_index = {(r["dataset"], r["method"], r["arch"], int(r["epochs"])): r for r in paper_rows}
+    rows = []
+    for setup, epochs in setup_epochs:
+        matching = table1_rows[table1_rows["setup"] == setup]
+        if matching.empty:
+            raise ValueError(
+                f"table11: setup {setup!r} has no row in {table1_csv} (its setups: "
+                f"{sorted(table1_rows['setup'].unique())}); list only setups of experiment.setups in report.table11"
+            )
+        for record in matching.to_dict("records"):
+            paper = paper_index.get((_paper_dataset(record["dataset"]), record["method"], record["arch"], int(epochs)), {})
+            rows.append({
+                **{key: record[key] for key in ("dataset", "setup", "method", "arch", "n_seeds", "sslmem_mean",
+                                                "sslmem_std", "probe_top1_mean", "probe_top1_std")},
+                "paradigm": "supervised" if record["method"] == "supervised" else "ssl",
+                "epochs": int(epochs),
+                "paper_row": paper.get("label", ""),
+                "paper_sslmem": paper.get("sslmem", np.nan), "paper_sslmem_std": paper.get("sslmem_std", np.nan),
+                "paper_top1": paper.get("top1", np.nan), "paper_top1_std": paper.get("top1_std", np.nan),
+            })
+    table = pd.DataFrame(rows, columns=TABLE11_COLUMNS)
     write_csv_atomic(table, out_csv)
     return table
