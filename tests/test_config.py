@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -149,6 +148,49 @@ BAD_PARAMS = [
      ["experiment.setups[0].method", "'simclr' has no recipe under `methods`"]),
     ("alpha >= 1", {"presets.test.stats.alpha": 1.5},
      ["stats.alpha", "1.5"]),
+    # Named setups with their own recipe, seeds and datasets.
+    ("two setups with one name",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18"},
+                                         {"method": "simclr", "arch": "resnet18", "recipe": {"epochs": 1}}]},
+     ["experiment.setups[1]", "'simclr-resnet18' is already used by experiment.setups[0]", "distinct `name`"]),
+    ("setup on a dataset outside experiment.datasets",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "datasets": ["cifar10"]}]},
+     ["experiment.setups[0].datasets", "['cifar10'] not in experiment.datasets", "['fashion_mnist']"]),
+    ("typo'd key in a setup's recipe",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "recipe": {"epoch": 1}}]},
+     ["experiment.setups.0.recipe", "merged over methods.simclr", "'epoch' was unexpected"]),
+    ("bad value in a setup's recipe",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "recipe": {"epochs": 0}}]},
+     ["experiment.setups.0.recipe", "epochs", "0 is less than the minimum of 1"]),
+    ("setup recipe warmup > epochs",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "recipe": {"epochs": 1, "warmup_epochs": 3}}]},
+     ["experiment.setups[0].recipe.warmup_epochs", "3 exceeds epochs=1"]),
+    ("setup name with a slash",
+     {"presets.test.experiment.setups": [{"name": "simclr/e1", "method": "simclr", "arch": "resnet18"}]},
+     ["experiment.setups.0.name", "'simclr/e1' does not match"]),
+    ("table11 naming an unknown setup", {"presets.test.report.table11": ["supervised-resnet50-e10"]},
+     ["report.table11", "'supervised-resnet50-e10' is not a setup", "'supervised-resnet18-e1'"]),
+    ("adamw without betas", {"common.methods.mae.betas": DELETE},
+     ["methods.mae.betas", "optimizer adamw needs betas"]),
+    ("lars without a trust coefficient", {"presets.test.methods.simclr.optimizer": "lars",
+                                          "common.methods.simclr.trust_coefficient": DELETE},
+     ["methods.simclr.trust_coefficient", "optimizer lars needs trust_coefficient"]),
+    ("probe lars without a trust coefficient", {"presets.test.probe.optimizer": "lars",
+                                                "common.probe.trust_coefficient": DELETE},
+     ["probe.trust_coefficient", "optimizer lars needs trust_coefficient"]),
+    ("probe role h", {"presets.test.probe.roles": ["h"]},
+     ["probe.roles.0", "'h'"]),
+    ("probe roles without f", {"presets.test.probe.roles": ["g"]},
+     ["probe.roles", "leaves out f", "table1"]),
+    ("supervised head smaller than the dataset's classes",
+     {"presets.test.experiment.setups": [
+         {"name": "sup-5", "method": "supervised", "arch": "resnet18", "recipe": {"num_classes": 5}}],
+      "presets.test.report.table11": []},
+     ["experiment.setups[0].recipe.num_classes", "5 is fewer than the 10 classes of fashion_mnist"]),
+    ("a method's own mistake is not blamed on a setup that only changes lr",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}}],
+      "presets.test.methods.simclr.warmup_epochs": 5, "presets.test.report.table11": []},
+     ["methods.simclr.warmup_epochs", "5 exceeds epochs=2"]),
 ]
 
 
@@ -159,7 +201,7 @@ def test_bad_params_are_refused_with_a_clear_message(raw, edits, needles):
     message = fails_with(raw, "test", *needles)
     # A bad value inside a recipe must not drown in "Unevaluated properties ... were unexpected" noise that
     # lists every valid key of the recipe.
-    if "'lrr' was unexpected" not in needles:
+    if not {"'lrr' was unexpected", "'epoch' was unexpected"} & set(needles):
         assert "Unevaluated properties" not in message
 
 
@@ -307,3 +349,70 @@ def test_snakemake_dry_run_with_good_params_lists_jobs(raw, tmp_path):
     for rule in ("split", "train", "align", "score"):
         assert f"rule {rule}:" in output or f"\n{rule} " in output, output
     assert not (workdir / "results").exists()
+
+
+def test_setups_run_on_their_own_seeds_and_datasets_with_their_own_recipe(raw):
+    raw["presets"]["test"]["experiment"].update(
+        datasets=["fashion_mnist", "cifar10"], seeds=[0, 1],
+        setups=[
+            {"method": "simclr", "arch": "resnet18"},
+            {"name": "simclr-resnet18-e5", "method": "simclr", "arch": "resnet18", "seeds": [7],
+             "datasets": ["cifar10"], "recipe": {"epochs": 5, "lr": 0.2}},
+        ],
+    )
+    raw["presets"]["test"]["report"]["table11"] = ["simclr-resnet18-e5"]
+    settings = config.resolve(raw, "test", check_roots=False)
+    runs = config.experiment_runs(settings)
+    assert [(r.dataset, r.setup, r.seed, r.role) for r in runs] == [
+        ("fashion_mnist", "simclr-resnet18", 0, "f"), ("fashion_mnist", "simclr-resnet18", 0, "g"),
+        ("fashion_mnist", "simclr-resnet18", 1, "f"), ("fashion_mnist", "simclr-resnet18", 1, "g"),
+        ("cifar10", "simclr-resnet18", 0, "f"), ("cifar10", "simclr-resnet18", 0, "g"),
+        ("cifar10", "simclr-resnet18", 1, "f"), ("cifar10", "simclr-resnet18", 1, "g"),
+        ("cifar10", "simclr-resnet18-e5", 7, "f"), ("cifar10", "simclr-resnet18-e5", 7, "g"),
+    ]
+    plain = config.RunSpec.for_setup(settings, "cifar10", "simclr-resnet18", 0, "f")
+    longer = config.RunSpec.for_setup(settings, "cifar10", "simclr-resnet18-e5", 0, "f")
+    plain_recipe, own_recipe = plain.training_settings(settings)["recipe"], longer.training_settings(settings)["recipe"]
+    assert (own_recipe["epochs"], own_recipe["lr"]) == (5, 0.2)
+    assert {k: v for k, v in own_recipe.items() if k not in ("epochs", "lr")} == {
+        k: v for k, v in plain_recipe.items() if k not in ("epochs", "lr")
+    }
+    assert plain_recipe == settings["methods"]["simclr"]
+    # The name alone does not change the weights: a renamed setup without a recipe hashes like the plain one.
+    assert plain.training_settings(settings) == config.RunSpec(
+        "cifar10", "simclr", "resnet18", 0, "f").training_settings(settings)
+    with pytest.raises(ConfigError, match="'simclr-resnet18-e5' does not run on dataset 'fashion_mnist'"):
+        config.RunSpec.for_setup(settings, "fashion_mnist", "simclr-resnet18-e5", 7, "f")
+    with pytest.raises(ConfigError, match="no setup named 'byol-resnet18'"):
+        config.RunSpec.for_setup(settings, "cifar10", "byol-resnet18", 0, "f")
+
+
+def test_paper_preset_plans_table11_setups_on_cifar10_only(raw):
+    settings = config.resolve(raw, "paper", check_roots=False)
+    runs = config.experiment_runs(settings)
+    table11 = settings["report"]["table11"]
+    assert table11 == ["supervised-resnet50-e100", "dino-resnet50-e100", "dino-resnet50-e300", "supervised-resnet50-e10"]
+    assert {r.dataset for r in runs if r.setup in table11} == {"cifar10"}
+    assert {r.dataset for r in runs if r.setup == "dino-resnet50"} == {"cifar10", "svhn", "stl10"}
+    assert [config.setup_recipe(settings, name)["epochs"] for name in table11] == [100, 100, 300, 10]
+    # Table 1's DINO keeps Table 6's 600 epochs; the Table 11 variants change only epochs and warm-up.
+    assert config.setup_recipe(settings, "dino-resnet50")["epochs"] == 600
+    # 4 Table 1 setups x 3 datasets + 4 Table 11 setups on CIFAR10, 3 seeds, f and g.
+    assert len(runs) == (4 * 3 + 4) * 3 * 2
+
+
+def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):
+    settings = config.resolve(raw, "test", check_roots=False)
+    with pytest.raises(ConfigError, match="'supervised-resnet18-e1' is supervised on resnet18, but this run is simclr"):
+        config.RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f", "supervised-resnet18-e1").training_settings(settings)
+
+
+def test_only_setups_with_their_methods_own_recipe_stand_beside_the_paper(raw):
+    raw["presets"]["test"]["experiment"]["setups"] = [
+        {"method": "simclr", "arch": "resnet18"},
+        {"method": "mae", "arch": "vit_tiny", "recipe": {"epochs": 1}},  # default name, but not the paper's recipe
+        {"name": "simclr-r18-renamed", "method": "simclr", "arch": "resnet18"},
+    ]
+    raw["presets"]["test"]["report"]["table11"] = []
+    settings = config.resolve(raw, "test", check_roots=False)
+    assert config.paper_setups(settings) == ["simclr-resnet18", "simclr-r18-renamed"]

@@ -1,4 +1,5 @@
-"""End to end: the whole workflow through Snakemake on the `test` preset (every stage, both methods).
+"""End to end: the whole workflow through Snakemake on the `test` preset (every stage; SimCLR, MAE and a named
+supervised setup with its own recipe, which feeds Table 11).
 
 The workflow is copied into a temporary directory so the test never touches the checkout's results/.
 It runs once per test session (module fixture); the tests then check the files' content.
@@ -46,7 +47,8 @@ def workflow_run(tmp_path_factory) -> Path:
 
 
 def test_every_default_target_is_built(workflow_run):
-    for name in ("table1.csv", "table2.csv", "table16.csv", "subsets.csv", "fig2a.png", "fig2c.png"):
+    for name in ("table1.csv", "table2.csv", "table16.csv", "table15.csv", "table11.csv", "subsets.csv",
+                 "fig2a.png", "fig2c.png"):
         path = workflow_run / "results" / name
         assert path.is_file() and path.stat().st_size > 0, name
     for name in ("fig2a.png", "fig2c.png"):
@@ -62,15 +64,17 @@ def test_split_is_disjoint_and_sized_by_the_preset(workflow_run):
 
 def test_checkpoints_record_their_provenance(workflow_run):
     split_hash = read_split(workflow_run / "results/splits/fashion_mnist.csv")[1]
-    for setup in ("simclr-resnet18", "mae-vit_tiny"):
+    for setup, epochs in (("simclr-resnet18", 2), ("mae-vit_tiny", 2), ("supervised-resnet18-e1", 1)):
         for role in ("f", "g"):
             payload = load_checkpoint(workflow_run / f"results/checkpoints/fashion_mnist/{setup}/{role}0.pt")
             meta = payload["meta"]
             assert meta["split_hash"] == split_hash
-            assert meta["role"] == role and f"{meta['method']}-{meta['arch']}" == setup
+            assert meta["role"] == role and meta["setup"] == setup
             assert {"torch", "timm", "opacus", "device"} <= set(meta["versions"])
             log = pd.read_csv(workflow_run / f"results/train_logs/fashion_mnist/{setup}/{role}0.csv")
-            assert list(log.epoch) == [1, 2] and np.isfinite(log.loss).all()
+            # The named setup's own recipe (1 epoch) overrides methods.supervised (2 epochs in the test preset).
+            assert list(log.epoch) == list(range(1, epochs + 1)) and np.isfinite(log.loss).all()
+            assert set(log.setup) == {setup}
 
 
 def test_scores_follow_the_definition(workflow_run):
@@ -90,7 +94,7 @@ def test_scores_follow_the_definition(workflow_run):
 
 def test_tables_carry_our_numbers_and_the_papers(workflow_run):
     table2 = pd.read_csv(workflow_run / "results/table2.csv")
-    assert len(table2) == 8  # 4 hypotheses x 2 setups
+    assert len(table2) == 12  # 4 hypotheses x 3 setups
     assert table2.p_value.between(0, 1).all()
     assert set(table2.paper_effect_size) == {86.82, 60.44, 85.48, 113.56}
     scores = pd.read_parquet(workflow_run / "results/scores/fashion_mnist/mae-vit_tiny.parquet")
@@ -99,9 +103,18 @@ def test_tables_carry_our_numbers_and_the_papers(workflow_run):
     assert row.mean_1 == pytest.approx(ensemble[ensemble.subset == "S_C"].m.mean())
     assert row.mean_2 == pytest.approx(ensemble[ensemble.subset == "S_S"].m.mean())
     table16 = pd.read_csv(workflow_run / "results/table16.csv")
-    assert len(table16) == 10
+    assert len(table16) == 15
     table1 = pd.read_csv(workflow_run / "results/table1.csv")
-    assert set(zip(table1.method, table1.arch)) == {("simclr", "resnet18"), ("mae", "vit_tiny")}
+    assert set(zip(table1.setup, table1.method, table1.arch)) == {
+        ("simclr-resnet18", "simclr", "resnet18"), ("mae-vit_tiny", "mae", "vit_tiny"),
+        ("supervised-resnet18-e1", "supervised", "resnet18"),
+    }
+    assert not (workflow_run / "results/probe/fashion_mnist/simclr-resnet18/g0.csv").exists()  # probe.roles: [f]
+    table11 = pd.read_csv(workflow_run / "results/table11.csv")
+    assert list(table11.setup) == ["supervised-resnet18-e1", "simclr-resnet18"]  # report.table11's order
+    assert list(table11.epochs) == [1, 2] and list(table11.paradigm) == ["supervised", "ssl"]
+    for row in table11.itertuples():
+        assert row.sslmem_mean == pytest.approx(table1.set_index("setup").loc[row.setup, "sslmem_mean"])
     probe = pd.read_csv(workflow_run / "results/probe/fashion_mnist/simclr-resnet18/f0.csv")
     simclr = table1[table1.method == "simclr"].iloc[0]
     assert simclr.probe_top1_mean == pytest.approx(100 * probe.top1.iloc[0])

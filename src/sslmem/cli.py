@@ -55,7 +55,7 @@ def cmd_settings(args) -> None:
 
 
 def cmd_split(args) -> None:
-    from sslmem.pipeline import run_split
+    from sslmem.pipeline.split import run_split
 
     digest = run_split(_settings(args), args.dataset, Path(args.out))
     print(f"{args.out}: sha256 {digest}")
@@ -63,7 +63,7 @@ def cmd_split(args) -> None:
 
 def cmd_train(args) -> None:
     from sslmem.config import RunSpec
-    from sslmem.pipeline import run_train
+    from sslmem.pipeline.train import run_train
 
     settings = _settings(args)
     spec = RunSpec.for_setup(settings, args.dataset, args.setup, args.seed, args.role)
@@ -74,19 +74,19 @@ def cmd_train(args) -> None:
 
 
 def cmd_align(args) -> None:
-    from sslmem.pipeline import run_align
+    from sslmem.pipeline.align import run_align
 
     run_align(_settings(args), Path(args.checkpoint), Path(args.split), Path(args.out))
 
 
 def cmd_score(args) -> None:
-    from sslmem.pipeline import run_score
+    from sslmem.pipeline.score import run_score
 
     run_score([Path(p) for p in args.align], Path(args.out))
 
 
 def cmd_probe(args) -> None:
-    from sslmem.pipeline import run_probe
+    from sslmem.pipeline.probe import run_probe
 
     run_probe(_settings(args), Path(args.checkpoint), Path(args.out))
 
@@ -96,31 +96,36 @@ def cmd_table(args) -> None:
 
     settings = _settings(args, check_roots=False)  # tables need only the tidy result files
     scores = [Path(p) for p in args.scores]
+    from sslmem.config import paper_setups
+
     bootstrap = settings["stats"]["bootstrap"]
     resampling = dict(n_boot=bootstrap["resamples"], seed=bootstrap["seed"], level=bootstrap["level"])
     if args.name == "table1":
-        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out), **resampling)
+        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out), **resampling,
+                      paper_setups=paper_setups(settings))
     elif args.name == "table2":
         tables.table2(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "table16":
         tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "subsets":
-        tables.subset_summary(scores, Path(args.out), **resampling)
+        tables.subset_summary(scores, Path(args.out), **resampling, paper_setups=paper_setups(settings))
 
 
 def cmd_table15(args) -> None:
-    from sslmem.config import arch_options
-    from sslmem.models import build_encoder, count_parameters
-    from sslmem.pipeline import image_size_of
+    from sslmem.config import arch_options, experiment_runs, paper_setups
+    from sslmem.models import ARCHS, build_encoder, count_parameters
+    from sslmem.pipeline.common import image_size_of
     from sslmem.report import tables
 
     settings = _settings(args, check_roots=False)
     counts = {}
-    for dataset in settings["experiment"]["datasets"]:
-        for arch in sorted({setup["arch"] for setup in settings["experiment"]["setups"]}):
-            encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
-            counts[(dataset, arch)] = count_parameters(encoder)
-    tables.table15(Path(args.table1), counts, Path(args.out))
+    # The backbones the experiment trains, on the datasets it trains them on; table15 keeps the ResNets.
+    for dataset, arch in sorted({(run.dataset, run.arch) for run in experiment_runs(settings)}):
+        if ARCHS[arch].is_vit:
+            continue
+        encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
+        counts[(dataset, arch)] = count_parameters(encoder)
+    tables.table15(Path(args.table1), counts, Path(args.out), paper_setups=paper_setups(settings))
 
 
 def cmd_table11(args) -> None:
@@ -144,7 +149,7 @@ def cmd_figure(args) -> None:
 
 
 def cmd_versions(args) -> None:
-    from sslmem.pipeline import environment_versions
+    from sslmem.pipeline.common import environment_versions
 
     print(json.dumps(environment_versions(), indent=2))
 

@@ -3,7 +3,7 @@
 params.yaml holds `preset`, `common` and `presets`; the settings in effect are `common` deep-merged with
 `presets[preset]`. Validation happens in two layers, both before any compute:
 
-1. the JSON schema (workflow/schemas/params.schema.yaml), for types, ranges and enums;
+1. the JSON schema (src/sslmem/params.schema.yaml, linked from workflow/schemas/), for types, ranges and enums;
 2. :func:`check_rules`, for what a schema cannot say (fractions sum to 1, names refer to existing entries,
    patch sizes divide image sizes, dataset roots exist).
 
@@ -23,10 +23,9 @@ from typing import Any, Mapping
 import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-SCHEMA_PATH_CANDIDATES = (
-    PACKAGE_DIR / "params.schema.yaml",  # installed copy (wheel)
-    PACKAGE_DIR.parents[1] / "workflow" / "schemas" / "params.schema.yaml",  # source checkout
-)
+# Shipped inside the package (so a non-editable install validates too); workflow/schemas/params.schema.yaml,
+# which Snakemake reads, is a symlink to it.
+SCHEMA_PATH_CANDIDATES = (PACKAGE_DIR / "params.schema.yaml",)
 
 
 # Training-split sizes of the standard datasets (STL-10: its labelled split), so that a pool larger than the
@@ -122,21 +121,16 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -
 
 def _check_setup_recipes(settings: Mapping, schema: dict, preset: str) -> None:
     """A setup's `recipe` is merged over `methods.<method>`; the merged recipe must pass that method's schema."""
-    methods_schema = {"$ref": "#/$defs/settings/properties/methods", "$defs": schema["$defs"]}
     for index, entry in enumerate(settings["experiment"]["setups"]):
         overrides = entry.get("recipe")
         method = entry["method"]
         if not overrides or method not in settings["methods"]:
             continue
-        merged = {method: deep_merge(settings["methods"][method], overrides)}
-        errors = [
-            message.replace(f"{method}.", "", 1)
-            for message in _schema_errors(merged, methods_schema, "")
-        ]
+        recipe_schema = {"$ref": f"#/$defs/settings/properties/methods/properties/{method}", "$defs": schema["$defs"]}
+        merged = deep_merge(settings["methods"][method], overrides)
+        errors = _schema_errors(merged, recipe_schema, f"presets.{preset}.experiment.setups.{index}.recipe")
         if errors:
-            raise ConfigError(_join_errors(
-                f"presets.{preset}.experiment.setups.{index}.recipe (merged over methods.{method}) is invalid", errors
-            ))
+            raise ConfigError(_join_errors(f"a setup's recipe (merged over methods.{method}) is invalid", errors))
 
 
 def load(
@@ -225,20 +219,38 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
         if not models.ARCHS[arch].is_vit and arch_cfg["width"] % 2:
             raise ConfigError(f"archs.{arch}.width: {arch_cfg['width']} must be even (ResNet stems use width/2)")
         recipe = setup_recipe(settings, name)
-        where = f"experiment.setups[{index}].recipe" if setup.get("recipe") else f"methods.{method}"
+        own = setup.get("recipe") or {}
+
+        def where(*keys: str) -> str:
+            # Blame the setup's own recipe only for values it sets; the rest comes from methods.<method>.
+            source = f"experiment.setups[{index}].recipe" if any(k in own for k in keys) else f"methods.{method}"
+            return f"{source}.{keys[0]}"
+
         if "decoder_dim" in recipe and recipe["decoder_dim"] % recipe["decoder_heads"]:
             raise ConfigError(
-                f"{where}.decoder_dim: {recipe['decoder_dim']} is not divisible by "
+                f"{where('decoder_dim', 'decoder_heads')}: {recipe['decoder_dim']} is not divisible by "
                 f"decoder_heads={recipe['decoder_heads']}"
             )
         if recipe["warmup_epochs"] > recipe["epochs"]:
-            raise ConfigError(f"{where}.warmup_epochs: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}")
+            raise ConfigError(
+                f"{where('warmup_epochs', 'epochs')}: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}"
+            )
         augment = recipe["augment"]
         if augment not in settings["augmentations"]:
             raise ConfigError(
-                f"{where}.augment: {augment!r} is not a key of `augmentations` "
+                f"{where('augment')}: {augment!r} is not a key of `augmentations` "
                 f"({sorted(settings['augmentations'])})"
             )
+        if "num_classes" in recipe:
+            for dataset in setup_datasets(settings, setup):
+                if dataset == "image_folder":
+                    continue  # its class count is known only once the folder is read
+                classes = datasets.dataset_info(dataset).num_classes
+                if recipe["num_classes"] < classes:
+                    raise ConfigError(
+                        f"{where('num_classes')}: {recipe['num_classes']} is fewer than the {classes} classes of "
+                        f"{dataset} (experiment.setups[{index}] runs on it); set num_classes: {classes}"
+                    )
         for dataset in setup_datasets(settings, setup):
             info = datasets.dataset_info(dataset)
             size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
@@ -305,6 +317,11 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
                     "(training.coupling) needs them equal — choose a pool size that the fractions split evenly"
                 )
 
+    if "f" not in settings["probe"]["roles"]:
+        raise ConfigError(
+            f"probe.roles: {settings['probe']['roles']} leaves out f, whose accuracy table1 and table11 report; "
+            "use [f] or [f, g]"
+        )
     for table11_setup in settings["report"]["table11"]:
         if table11_setup not in names:
             raise ConfigError(
@@ -352,6 +369,12 @@ def setup_recipe(settings: Mapping, name: str) -> dict:
     """The training recipe of a setup: methods.<method> with the setup's own `recipe` merged over it."""
     entry = find_setup(settings, name)
     return deep_merge(settings["methods"][entry["method"]], entry.get("recipe") or {})
+
+
+def paper_setups(settings: Mapping) -> list[str]:
+    """Setups that train with their method's own recipe: only these stand beside the paper's Table 1/15 rows
+    (a setup with its own `recipe`, say 100 epochs, is not the paper's run even if it keeps the default name)."""
+    return [setup_name(entry) for entry in settings["experiment"]["setups"] if not entry.get("recipe")]
 
 
 def experiment_runs(settings: Mapping) -> list["RunSpec"]:
@@ -418,11 +441,18 @@ class RunSpec:
 
         The setup's name is not part of it: two names for the same recipe train the same weights."""
         try:
-            recipe = setup_recipe(settings, self.setup)
+            entry = find_setup(settings, self.setup)
         except ConfigError:
             if self.setup != f"{self.method}-{self.arch}":
                 raise
             recipe = settings["methods"][self.method]  # a plain (method, arch) run outside the experiment
+        else:
+            if (entry["method"], entry["arch"]) != (self.method, self.arch):
+                raise ConfigError(
+                    f"experiment.setups: setup {self.setup!r} is {entry['method']} on {entry['arch']}, but this run "
+                    f"is {self.method} on {self.arch}; the setup's name was given to another method or backbone"
+                )
+            recipe = setup_recipe(settings, self.setup)
         return {
             "method": self.method,
             "recipe": recipe,

@@ -113,4 +113,6 @@ def align_fingerprint(wildcards):
 
 
 def probe_fingerprint(wildcards):
-    return sslmem_config.fingerprint({"probe": SETTINGS["probe"], "batch": SETTINGS["measure"]["batch_size"]})
+    # probe.roles picks which encoders are probed, not how: changing it must not rerun the existing probes.
+    probe = {key: value for key, value in SETTINGS["probe"].items() if key != "roles"}
+    return sslmem_config.fingerprint({"probe": probe, "batch": SETTINGS["measure"]["batch_size"]})

@@ -23,7 +23,7 @@ rule settings:
             "results/settings/{section}.json",
             section=[
                 "data", "experiment", "splits", "training", "methods", "archs", "augmentations", "measure", "probe",
-                "stats",
+                "stats", "report",
             ],
         ),
     params:

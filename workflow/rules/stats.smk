@@ -10,6 +10,7 @@ rule table1:
         report("results/table1.csv", caption="../report/table1.rst", category="Tables"),
     params:
         bootstrap=sslmem_config.fingerprint(SETTINGS["stats"]["bootstrap"]),
+        paper_setups=sslmem_config.paper_setups(SETTINGS),
     shell:
         "{SSLMEM} table table1 --scores {input.scores} --probes {input.probes} --out {output}"
 
@@ -21,6 +22,7 @@ rule table15:
         report("results/table15.csv", caption="../report/table15.rst", category="Tables"),
     params:
         archs=sslmem_config.fingerprint(SETTINGS["archs"]),
+        paper_setups=sslmem_config.paper_setups(SETTINGS),
     shell:
         "{SSLMEM} table15 --table1 {input} --out {output}"
 
@@ -50,7 +52,11 @@ for _table in ["table2", "table16", "subsets"]:
             report(f"results/{_table}.csv", caption=f"../report/{_table}.rst", category="Tables"),
         params:
             table=_table,
-            settings=sslmem_config.fingerprint(SETTINGS["stats"]),
+            # table2/16 use alpha; subsets the bootstrap.
+            settings=sslmem_config.fingerprint(
+                SETTINGS["stats"]["bootstrap"] if _table == "subsets" else SETTINGS["stats"]["alpha"]
+            ),
+            paper_setups=sslmem_config.paper_setups(SETTINGS),
         shell:
             "{SSLMEM} table {params.table} --scores {input} --out {output}"
 
@@ -66,6 +72,6 @@ for _figure in ["fig2a", "fig2c"]:
             report(f"results/{_figure}.png", caption=f"../report/{_figure}.rst", category="Figures"),
         params:
             figure=_figure,
-            bins=SETTINGS["report"]["histogram_bins"],
+            bins=SETTINGS["report"]["histogram_bins"] if _figure == "fig2c" else None,
         shell:
             "{SSLMEM} figure {params.figure} --scores {input} --out {output}"

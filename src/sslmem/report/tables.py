@@ -238,6 +238,13 @@ def _matches_paper_setup(dataset: str, method: str, arch: str, setup: dict) -> b
     return (_paper_dataset(dataset), method, arch) == (setup["dataset"], setup["method"], setup["arch"])
 
 
+def _is_paper_run(setup: str, method: str, arch: str, paper_setups: Iterable[str] | None) -> bool:
+    """Whether a setup trains with its method's own recipe, i.e. can stand beside the paper's run: it is named in
+    `paper_setups` (the CLI passes the setups without a `recipe` of their own), or, when that is not given,
+    it carries the plain name <method>-<arch>."""
+    return setup in paper_setups if paper_setups is not None else setup == f"{method}-{arch}"
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Tables 2 and 16
 # ----------------------------------------------------------------------------------------------------------
@@ -392,7 +399,7 @@ def table1(score_paths, probe_paths, out_csv, n_boot: int = 1000, seed: int = 0,
         top1_percent = 100.0 * f_probes["top1"].to_numpy(dtype=float) if len(f_probes) else []
         top1_mean, top1_std = mean_std(top1_percent)
         row.update(probe_top1_mean=top1_mean, probe_top1_std=top1_std, n_probe_encoders=int(len(f_probes)))
-        is_paper_run = setup in paper_setups if paper_setups is not None else setup == f"{method}-{arch}"
+        is_paper_run = _is_paper_run(setup, method, arch, paper_setups)
         paper = paper_index.get((_paper_dataset(dataset), method, arch), {}) if is_paper_run else {}
         row.update(
             paper_sslmem=paper.get("sslmem", np.nan), paper_sslmem_std=paper.get("sslmem_std", np.nan),
@@ -415,7 +422,7 @@ SUBSET_SUMMARY_COLUMNS = [
 
 
 def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                   paper_values_path=None) -> pd.DataFrame:
+                   paper_values_path=None, paper_setups: Iterable[str] | None = None) -> pd.DataFrame:
     """Per (dataset, setup, estimate, seed, subset): n, mean and std (ddof=1) of m, a bootstrap 95%
     interval of the mean m, mean align_f, align_g and m_raw. ``paper_mean_m`` is the paper's Sec. 4.2
     subset mean where our setup is the paper's (MAE ViT-tiny CIFAR10), otherwise empty.
@@ -432,7 +439,8 @@ def subset_summary(score_paths, out_csv, n_boot: int = 1000, seed: int = 0, leve
         m = group["m"].to_numpy(dtype=float)
         _, std_m = mean_std(m)
         ci_low, ci_high = bootstrap_ci(m, n_boot=n_boot, seed=seed, level=level)
-        matches = _matches_paper_setup(dataset, method, arch, paper["setup"])
+        matches = _matches_paper_setup(dataset, method, arch, paper["setup"]) and _is_paper_run(
+            setup, method, arch, paper_setups)
         rows.append({
             "dataset": dataset, "setup": setup, "method": method, "arch": arch, "estimate": estimate,
             "seed": int(seed_value),
@@ -464,7 +472,8 @@ TABLE15_COLUMNS = [
 ]
 
 
-def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None) -> pd.DataFrame:
+def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None,
+            paper_setups: Iterable[str] | None = None) -> pd.DataFrame:
     """Table 15: the Table 1 rows of ResNet-family backbones with each encoder's parameter count.
 
     `parameter_counts` maps (dataset, arch) to the number of encoder parameters (without heads);
@@ -481,7 +490,7 @@ def table15(table1_csv, parameter_counts, out_csv, paper_values_path=None) -> pd
     paper_index = {(r["dataset"], r["method"], r["arch"]): r for r in load_paper_values(paper_values_path)["table15"]}
     # Only the setup that runs the method's own recipe is the paper's run (as in table1).
     paper_matches = [
-        paper_index.get((_paper_dataset(d), m, a), {}) if s == f"{m}-{a}" else {}
+        paper_index.get((_paper_dataset(d), m, a), {}) if _is_paper_run(s, m, a, paper_setups) else {}
         for d, s, m, a in zip(rows["dataset"], rows["setup"], rows["method"], rows["arch"])
     ]
     for key, column in (("sslmem", "paper_sslmem"), ("sslmem_std", "paper_sslmem_std"), ("top1", "paper_top1"),

@@ -1,0 +1,54 @@
+"""Stage score: per-point SSLMem of one setup from all its f and g alignments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sslmem import io as sio
+from sslmem.memorization import normalize_by_range, raw_score
+
+
+def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
+    """Combine per-encoder alignments into per-point scores: one ensemble estimate and one per (f_s, g_s) pair."""
+    frames = [pd.read_parquet(path) for path in align_paths]
+    keys = ["point_id", "source", "subset", "label"]
+    base = frames[0][["dataset", "setup", "method", "arch", *keys]]
+    per_role: dict[str, dict[int, np.ndarray]] = {"f": {}, "g": {}}
+    for path, frame in zip(align_paths, frames):
+        if frame["setup"].iloc[0] != base["setup"].iloc[0] or frame["dataset"].iloc[0] != base["dataset"].iloc[0]:
+            raise ValueError(
+                f"{path}: alignment of setup {frame['setup'].iloc[0]!r} on {frame['dataset'].iloc[0]!r}, but "
+                f"{align_paths[0]} is {base['setup'].iloc[0]!r} on {base['dataset'].iloc[0]!r}; score one setup at a time"
+            )
+        if not frame[keys].equals(base[keys]):
+            raise ValueError(f"{path}: measured on different points than {align_paths[0]}; re-run `align` for both")
+        role, seed = frame["role"].iloc[0], int(frame["seed"].iloc[0])
+        if seed in per_role[role]:
+            raise ValueError(f"{path}: a second alignment file for encoder {role}{seed}; pass each encoder once")
+        per_role[role][seed] = frame["align"].to_numpy()
+    if not per_role["f"] or not per_role["g"]:
+        raise ValueError(f"need alignments of at least one f and one g encoder, got {[str(p) for p in align_paths]}")
+
+    def rows(estimate: str, seed: int, f_aligns: list, g_aligns: list) -> pd.DataFrame:
+        f = torch.tensor(np.stack(f_aligns))
+        g = torch.tensor(np.stack(g_aligns))
+        m_raw = raw_score(f, g)
+        out = base.copy()
+        out.insert(4, "estimate", estimate)
+        out.insert(5, "seed", seed)
+        out["align_f"] = f.mean(0).numpy()
+        out["align_g"] = g.mean(0).numpy()
+        out["m_raw"] = m_raw.numpy()
+        out["m"] = normalize_by_range(m_raw).numpy()
+        return out
+
+    tables = [rows("ensemble", -1, list(per_role["f"].values()), list(per_role["g"].values()))]
+    for seed in sorted(set(per_role["f"]) & set(per_role["g"])):
+        tables.append(rows("pair", seed, [per_role["f"][seed]], [per_role["g"][seed]]))
+    sio.atomic_to_parquet(pd.concat(tables, ignore_index=True), out_parquet)
+
