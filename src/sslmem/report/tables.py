@@ -74,9 +74,9 @@ TABLE_CAPTIONS = {
         "(heads excluded), beside the paper's Table 15 (SimCLR on CIFAR10) where it has that setup."
     ),
     "table11": (
-        "SSLMem (mean m over S_C, mean ± std over f/g pairs) and linear-probe top-1 (%) of encoders trained with "
-        "labels (cross-entropy, classifier head removed) beside SSL encoders, per training length, beside the "
-        "paper's Table 11 (ResNet50, CIFAR10) where the setup matches."
+        "SSLMem and linear-probe accuracy of encoders trained with labels (cross-entropy, classifier head removed) "
+        "beside SSL encoders, per training length; SSLMem is the mean m over S_C (mean ± std over f/g pairs), "
+        "accuracy the top-1 (%), with the paper's Table 11 (ResNet50, CIFAR10) where the setup matches."
     ),
     "subset_summary": (
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
