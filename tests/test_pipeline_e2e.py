@@ -47,8 +47,8 @@ def workflow_run(tmp_path_factory) -> Path:
 
 
 def test_every_default_target_is_built(workflow_run):
-    for name in ("table1.csv", "table2.csv", "table16.csv", "table15.csv", "table11.csv", "subsets.csv",
-                 "fig2a.png", "fig2c.png"):
+    for name in ("table1.csv", "table2.csv", "table16.csv", "table15.csv", "table11.csv", "table13.csv",
+                 "subsets.csv", "fig2a.png", "fig2c.png"):
         path = workflow_run / "results" / name
         assert path.is_file() and path.stat().st_size > 0, name
     for name in ("fig2a.png", "fig2c.png"):
@@ -115,6 +115,9 @@ def test_tables_carry_our_numbers_and_the_papers(workflow_run):
     assert list(table11.epochs) == [1, 2] and list(table11.paradigm) == ["supervised", "ssl"]
     for row in table11.itertuples():
         assert row.sslmem_mean == pytest.approx(table1.set_index("setup").loc[row.setup, "sslmem_mean"])
+    table13 = pd.read_csv(workflow_run / "results/table13.csv")
+    assert len(table13) == 3 and set(table13.n_candidates) == {20}  # 3 setups: 3 pairs over the 20 candidates
+    assert table13.kendall_tau.between(-1, 1).all() and table13.p_value.between(0, 1).all()
     probe = pd.read_csv(workflow_run / "results/probe/fashion_mnist/simclr-resnet18/f0.csv")
     simclr = table1[table1.method == "simclr"].iloc[0]
     assert simclr.probe_top1_mean == pytest.approx(100 * probe.top1.iloc[0])

@@ -303,3 +303,51 @@ def test_table1_gives_the_papers_values_only_to_the_setup_with_the_methods_own_r
     assert table.loc["mae-vit_tiny", "paper_sslmem"] == 0.307
     assert pd.isna(table.loc["mae-vit_tiny-e100", "paper_sslmem"])
     assert table.loc["mae-vit_tiny-e100", "sslmem_mean"] == table.loc["mae-vit_tiny", "sslmem_mean"]
+
+
+def _candidate_scores(path, dataset, setup, method, arch, m_by_point):
+    rows = [dict(dataset=dataset, setup=setup, method=method, arch=arch, estimate="ensemble", seed=-1,
+                 point_id=point, source="train", subset="S_C", label=0, align_f=0.5, align_g=0.5 + m, m_raw=m, m=m)
+            for point, m in m_by_point.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_table13_ranks_candidates_by_point_and_puts_the_papers_tau_beside_matching_pairs(tmp_path):
+    from sslmem.report.tables import table13
+
+    # Points listed in different orders: the table must match them by point_id, not by row position.
+    scores = [
+        _candidate_scores(tmp_path / "a.parquet", "cifar10", "mae-vit_tiny", "mae", "vit_tiny",
+                          {10: 0.1, 11: 0.2, 12: 0.3, 13: 0.4}),
+        _candidate_scores(tmp_path / "b.parquet", "cifar10", "supervised-resnet50-e10", "supervised", "resnet50",
+                          {13: 0.3, 12: 0.4, 11: 0.2, 10: 0.1}),
+        _candidate_scores(tmp_path / "c.parquet", "cifar10", "simclr-resnet18", "simclr", "resnet18",
+                          {10: 0.4, 11: 0.3, 12: 0.2, 13: 0.1}),
+    ]
+    identities = {"mae-vit_tiny": ("mae", "vit_tiny", 600), "supervised-resnet50-e10": ("supervised", "resnet50", 10)}
+    table = table13(scores, tmp_path / "table13.csv", identities=identities)
+    assert list(zip(table.setup_1, table.setup_2)) == [
+        ("mae-vit_tiny", "supervised-resnet50-e10"), ("mae-vit_tiny", "simclr-resnet18"),
+        ("supervised-resnet50-e10", "simclr-resnet18"),
+    ]
+    # [1, 2, 3, 4] vs [1, 2, 4, 3]: 5 concordant and 1 discordant pair of points, tau = 4/6; reversed: -1.
+    assert table.kendall_tau[0] == pytest.approx(4 / 6)
+    assert table.kendall_tau[1] == pytest.approx(-1.0)
+    assert table.kendall_tau[2] == pytest.approx(-4 / 6)
+    assert list(table.n_candidates) == [4, 4, 4]
+    assert table.paper_tau[0] == 0.104 and table.paper_p_value[0] == 1.3e-5
+    assert table.paper_rows[0] == "MAE ViT-tiny / Supervised (ResNet), 10 epochs"
+    assert table.paper_tau[1:].isna().all()  # simclr-resnet18 is no row of the paper's table
+
+
+def test_table13_refuses_setups_scored_on_different_candidates(tmp_path):
+    from sslmem.report.tables import table13
+
+    scores = [
+        _candidate_scores(tmp_path / "a.parquet", "cifar10", "a-x", "mae", "vit_tiny", {1: 0.1, 2: 0.2}),
+        _candidate_scores(tmp_path / "b.parquet", "cifar10", "b-x", "mae", "vit_tiny", {1: 0.1, 3: 0.2}),
+    ]
+    with pytest.raises(ValueError, match="'a-x' and 'b-x' scored different candidates"):
+        table13(scores, tmp_path / "table13.csv")

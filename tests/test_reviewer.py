@@ -37,6 +37,7 @@ CAPTION_KEYS = {
     "table16": "table16",
     "table15": "table15",
     "table11": "table11",
+    "table13": "table13",
     "subsets": "subset_summary",
     "fig2a": "fig2a",
     "fig2c": "fig2c",

@@ -107,6 +107,17 @@ def cmd_table(args) -> None:
         tables.table2(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "table16":
         tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
+    elif args.name == "table13":
+        from sslmem.config import setup_name, setup_recipe
+
+        # Identities (method, arch, epochs) of the setups that may stand for the paper's runs: those with their
+        # method's own recipe, and named setups whose recipe changes nothing but the training length.
+        identities = {}
+        for entry in settings["experiment"]["setups"]:
+            name = setup_name(entry)
+            if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}:
+                identities[name] = (entry["method"], entry["arch"], setup_recipe(settings, name)["epochs"])
+        tables.table13(scores, Path(args.out), identities=identities)
     elif args.name == "subsets":
         tables.subset_summary(scores, Path(args.out), **resampling, paper_setups=paper_setups(settings))
 
@@ -200,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
 
     sub = verb("table", cmd_table, "build a results table from tidy per-point files")
-    sub.add_argument("name", choices=["table1", "table2", "table16", "subsets"])
+    sub.add_argument("name", choices=["table1", "table2", "table13", "table16", "subsets"])
     sub.add_argument("--scores", nargs="+", required=True)
     sub.add_argument("--probes", nargs="*", default=[])
     sub.add_argument("--out", required=True)

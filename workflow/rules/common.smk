@@ -82,6 +82,7 @@ TABLE_TARGETS = [
     "results/table16.csv",
     "results/table15.csv",
     "results/table11.csv",
+    "results/table13.csv",
     "results/subsets.csv",
     "results/fig2a.png",
     "results/fig2c.png",

@@ -41,7 +41,7 @@ rule table11:
 
 
 # One rule per target (not one rule with a wildcard) so that each output carries its own caption file.
-for _table in ["table2", "table16", "subsets"]:
+for _table in ["table2", "table16", "table13", "subsets"]:
 
     rule:
         name:
@@ -52,10 +52,12 @@ for _table in ["table2", "table16", "subsets"]:
             report(f"results/{_table}.csv", caption=f"../report/{_table}.rst", category="Tables"),
         params:
             table=_table,
-            # table2/16 use alpha; subsets the bootstrap.
+            # table2/16 use alpha; subsets the bootstrap; table13 neither.
             settings=sslmem_config.fingerprint(
                 SETTINGS["stats"]["bootstrap"] if _table == "subsets" else SETTINGS["stats"]["alpha"]
             ),
+            # table13 compares setups by (method, arch, epochs) with the paper's rows.
+            setups=sslmem_config.fingerprint(EXPERIMENT["setups"]) if _table == "table13" else None,
             paper_setups=sslmem_config.paper_setups(SETTINGS),
         shell:
             "{SSLMEM} table {params.table} --scores {input} --out {output}"
