@@ -40,11 +40,13 @@ rule checkpoints:
 rule alignments:
     input:
         all_encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet"),
+        all_encoder_files("results/layer_align/{dataset}/{setup}/{role}{seed}.parquet"),
 
 
 rule scores:
     input:
         all_score_files(),
+        all_layer_score_files(),
 
 
 rule probes:

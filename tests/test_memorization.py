@@ -11,8 +11,11 @@ from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.memorization import (
     alignment_clean_vs_views,
     alignment_from_views,
+    alignment_clean_vs_views_gram,
+    alignment_from_views_gram,
     l2_normalize,
     measure_alignment,
+    measure_layer_alignment,
     normalize_by_range,
     raw_score,
     score_table_rows,
@@ -220,3 +223,53 @@ def test_measure_alignment_rejects_bad_arguments(images, augment):
         measure(linear_encoder(1), images, augment, pairing="clean-vs-clean")
     with pytest.raises(ValueError, match="num_views >= 2"):
         measure(linear_encoder(1), images, augment, num_views=1)
+
+
+# ------------------------------------------------------------------------------------------------- LayerMem
+
+
+def test_gram_alignment_matches_the_hand_computed_pairwise_distances():
+    # The same views as test_alignment_from_views_is_mean_of_pairwise_distances.
+    views = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]], [[-1.0, 0.0], [0.0, 1.0]]])
+    expected = torch.tensor([(2 * SQRT2 + 2) / 3, 2 * SQRT2 / 3])
+    torch.testing.assert_close(alignment_from_views_gram(views), expected)
+    clean = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # point 0: |clean - a| = 0, |clean - b| = √2, |clean - c| = 2; point 1: √2, √2, 0.
+    torch.testing.assert_close(
+        alignment_clean_vs_views_gram(clean, views), torch.tensor([(SQRT2 + 2) / 3, 2 * SQRT2 / 3])
+    )
+
+
+def test_gram_alignment_equals_the_direct_one_on_wide_random_views():
+    generator = torch.Generator().manual_seed(0)
+    views = l2_normalize(torch.randn(5, 7, 300, generator=generator))
+    torch.testing.assert_close(alignment_from_views_gram(views), alignment_from_views(views), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("pairing", ["augmented-pairs", "clean-vs-augmented"])
+def test_layer_alignment_reads_every_layer_in_the_same_passes(images, pairing):
+    from sslmem.models import build_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder("resnet18", SIZE, width=8).eval()
+    augment = BatchAugment(AugmentSpec(crop_scale=(0.3, 1.0)), SIZE, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+    layers = encoder.named_layers()
+    options = dict(num_views=4, pairing=pairing, batch_size=4, seed=3)
+    align, per_layer = measure_layer_alignment(encoder.representation, layers, images, augment, **options)
+    assert list(per_layer) == list(layers) and all(v.shape == (images.shape[0],) for v in per_layer.values())
+    # The encoder-level alignment is exactly what measure_alignment gives (same views, same code path) ...
+    assert torch.equal(align, measure_alignment(encoder.representation, images, augment, **options))
+    # ... and a ResNet's representation is its last block's output, so that layer's alignment is the same number.
+    torch.testing.assert_close(per_layer["layer4.1"], align, atol=1e-5, rtol=0)
+    assert not torch.allclose(per_layer["layer1.0"], align, atol=1e-3)
+    assert not any(module._forward_hooks for module in layers.values())  # hooks removed afterwards
+
+
+def test_layer_alignment_names_a_layer_that_did_not_run(images, augment):
+    from sslmem.models import build_encoder
+
+    encoder = build_encoder("resnet18", SIZE, width=8).eval()
+    other = build_encoder("resnet18", SIZE, width=8).eval()
+    with pytest.raises(ValueError, match=r"layers \['layer1.0'\] did not run"):
+        measure_layer_alignment(encoder.representation, {"layer1.0": other.named_layers()["layer1.0"]}, images,
+                                augment, num_views=2, pairing="augmented-pairs", batch_size=4, seed=0)

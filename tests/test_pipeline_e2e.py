@@ -48,10 +48,10 @@ def workflow_run(tmp_path_factory) -> Path:
 
 def test_every_default_target_is_built(workflow_run):
     for name in ("table1.csv", "table2.csv", "table16.csv", "table15.csv", "table11.csv", "table13.csv",
-                 "subsets.csv", "fig2a.png", "fig2c.png"):
+                 "layermem.csv", "subsets.csv", "fig2a.png", "fig2c.png", "layermem_fig.png"):
         path = workflow_run / "results" / name
         assert path.is_file() and path.stat().st_size > 0, name
-    for name in ("fig2a.png", "fig2c.png"):
+    for name in ("fig2a.png", "fig2c.png", "layermem_fig.png"):
         assert (workflow_run / "results" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -141,3 +141,19 @@ def test_a_lost_intermediate_file_is_rebuilt_identically_from_what_it_needs(work
     assert "rule train:" not in out and "rule probe:" not in out and "rule split:" not in out
     snakemake(workflow_run, target)
     pd.testing.assert_frame_equal(pd.read_parquet(score), published)  # CPU: bitwise the same scores
+
+
+def test_layermem_of_the_last_resnet_block_is_the_sslmem_score(workflow_run):
+    # The test preset scores the encoder output, which for a ResNet is its last block's output flattened: the
+    # per-layer score of that block must reproduce the ordinary score (same views, same normalisation).
+    layers = pd.read_parquet(workflow_run / "results/layer_scores/fashion_mnist/simclr-resnet18.parquet")
+    scores = pd.read_parquet(workflow_run / "results/scores/fashion_mnist/simclr-resnet18.parquet")
+    assert list(layers.drop_duplicates("layer_index").layer) == [f"layer{s}.{b}" for s in range(1, 5) for b in (0, 1)]
+    last = layers[layers.layer == "layer4.1"].reset_index(drop=True)
+    np.testing.assert_allclose(last.m.to_numpy(), scores.m.to_numpy(), atol=1e-4)
+    table = pd.read_csv(workflow_run / "results/layermem.csv")
+    assert set(table.setup) == {"simclr-resnet18", "mae-vit_tiny", "supervised-resnet18-e1"}
+    assert len(table[table.setup == "mae-vit_tiny"]) == 2  # the test preset's ViT has 2 blocks
+    simclr = table[table.setup == "simclr-resnet18"].set_index("layer")
+    ensemble = scores[(scores.estimate == "ensemble") & (scores.subset == "S_C")]
+    assert simclr.loc["layer4.1", "layermem"] == pytest.approx(ensemble.m.mean(), abs=1e-4)

@@ -351,3 +351,52 @@ def test_table13_refuses_setups_scored_on_different_candidates(tmp_path):
     ]
     with pytest.raises(ValueError, match="'a-x' and 'b-x' scored different candidates"):
         table13(scores, tmp_path / "table13.csv")
+
+
+def _layer_scores(path, setup, candidate_means_by_layer, shared_mean=0.0, pair_seeds=(0, 1)):
+    rows = []
+    for index, (layer, mean) in enumerate(candidate_means_by_layer.items()):
+        blocks = [("ensemble", -1, mean)] + [("pair", seed, mean + (0.1 if seed else -0.1)) for seed in pair_seeds]
+        for estimate, seed, candidate_mean in blocks:
+            for subset, subset_mean in (("S_C", candidate_mean), ("S_S", shared_mean)):
+                for i, m in enumerate(subset_values(subset_mean)):
+                    rows.append(dict(dataset="cifar10", setup=setup, method="simclr", arch="resnet18",
+                                     estimate=estimate, seed=seed, layer_index=index, layer=layer,
+                                     point_id=(0 if subset == "S_C" else 100) + i, source="train", subset=subset,
+                                     label=0, align_f=0.5, align_g=0.5 + m, m_raw=m, m=m))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+def test_layermem_is_the_candidates_mean_per_layer_and_delta_its_increase(tmp_path):
+    from sslmem.report import layermem_table
+
+    path = _layer_scores(tmp_path / "simclr-resnet18.parquet", "simclr-resnet18",
+                         {"layer1.0": 0.05, "layer2.0": 0.15, "layer3.0": 0.12}, shared_mean=0.01)
+    table = layermem_table([path], tmp_path / "layermem.csv")
+    assert list(table.layer) == ["layer1.0", "layer2.0", "layer3.0"]
+    np.testing.assert_allclose(table.layermem, [0.05, 0.15, 0.12], atol=1e-12)
+    np.testing.assert_allclose(table.delta_layermem, [0.05, 0.10, -0.03], atol=1e-12)  # first: its own value
+    # pairs: seed 0 at mean - 0.1, seed 1 at mean + 0.1 → mean over pairs = mean, std = 0.1·√2
+    np.testing.assert_allclose(table.layermem_pair_mean, [0.05, 0.15, 0.12], atol=1e-12)
+    np.testing.assert_allclose(table.layermem_pair_std, [0.1 * math.sqrt(2)] * 3, atol=1e-12)
+    assert list(table.n_pairs) == [2, 2, 2] and list(table.n_candidates) == [N_PER_SUBSET] * 3
+    np.testing.assert_allclose(table.offset_m_S_S, [0.01] * 3, atol=1e-12)
+    np.testing.assert_allclose(table.layermem_above_offset, [0.04, 0.14, 0.11], atol=1e-12)
+
+
+def test_layermem_refuses_an_ordinary_score_file(inputs):
+    from sslmem.report import layermem_table
+
+    root, scores, _ = inputs
+    with pytest.raises(ValueError, match="no column 'layer_index'"):
+        layermem_table(scores, root / "layermem.csv")
+
+
+def test_layermem_figure_is_a_png(tmp_path):
+    from sslmem.report import fig_layermem
+
+    path = _layer_scores(tmp_path / "a.parquet", "simclr-resnet18", {"layer1.0": 0.05, "layer2.0": 0.15})
+    fig_layermem([path], tmp_path / "layermem_fig.png")
+    assert (tmp_path / "layermem_fig.png").read_bytes()[:8] == PNG_MAGIC

@@ -38,6 +38,8 @@ CAPTION_KEYS = {
     "table15": "table15",
     "table11": "table11",
     "table13": "table13",
+    "layermem": "layermem",
+    "layermem_fig": "layermem_fig",
     "subsets": "subset_summary",
     "fig2a": "fig2a",
     "fig2c": "fig2c",

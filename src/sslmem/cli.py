@@ -76,13 +76,21 @@ def cmd_train(args) -> None:
 def cmd_align(args) -> None:
     from sslmem.pipeline.align import run_align
 
-    run_align(_settings(args), Path(args.checkpoint), Path(args.split), Path(args.out))
+    run_align(
+        _settings(args), Path(args.checkpoint), Path(args.split), Path(args.out),
+        Path(args.layers_out) if args.layers_out else None,
+    )
 
 
 def cmd_score(args) -> None:
     from sslmem.pipeline.score import run_score
 
-    run_score([Path(p) for p in args.align], Path(args.out))
+    if args.layers:
+        from sslmem.pipeline.score import run_layer_score
+
+        run_layer_score([Path(p) for p in args.align], Path(args.out))
+    else:
+        run_score([Path(p) for p in args.align], Path(args.out))
 
 
 def cmd_probe(args) -> None:
@@ -118,6 +126,8 @@ def cmd_table(args) -> None:
             if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}:
                 identities[name] = (entry["method"], entry["arch"], setup_recipe(settings, name)["epochs"])
         tables.table13(scores, Path(args.out), identities=identities)
+    elif args.name == "layermem":
+        tables.layermem_table(scores, Path(args.out))
     elif args.name == "subsets":
         tables.subset_summary(scores, Path(args.out), **resampling, paper_setups=paper_setups(settings))
 
@@ -155,6 +165,8 @@ def cmd_figure(args) -> None:
     if args.name == "fig2c":
         settings = _settings(args, check_roots=False)
         figures.fig2c(scores, Path(args.out), bins=settings["report"]["histogram_bins"])
+    elif args.name == "layermem":
+        figures.fig_layermem(scores, Path(args.out))
     else:
         figures.fig2a(scores, Path(args.out))
 
@@ -201,9 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--split", required=True)
     sub.add_argument("--out", required=True, help="per-point alignment (Parquet)")
+    sub.add_argument("--layers-out", default=None, help="per-point, per-layer alignment (Parquet; LayerMem)")
 
-    sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem scores")
+    sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem (or per-layer) scores")
     sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")
+    sub.add_argument("--layers", action="store_true", help="the files are per-layer alignments: write LayerMem")
     sub.add_argument("--out", required=True, help="per-point scores (Parquet)")
 
     sub = verb("probe", cmd_probe, "linear-probe accuracy of one encoder on the held-out test split")
@@ -211,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
 
     sub = verb("table", cmd_table, "build a results table from tidy per-point files")
-    sub.add_argument("name", choices=["table1", "table2", "table13", "table16", "subsets"])
+    sub.add_argument("name", choices=["table1", "table2", "table13", "table16", "subsets", "layermem"])
     sub.add_argument("--scores", nargs="+", required=True)
     sub.add_argument("--probes", nargs="*", default=[])
     sub.add_argument("--out", required=True)
@@ -225,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True)
 
     sub = verb("figure", cmd_figure, "draw a figure from tidy per-point files")
-    sub.add_argument("name", choices=["fig2a", "fig2c"])
+    sub.add_argument("name", choices=["fig2a", "fig2c", "layermem"])
     sub.add_argument("--scores", nargs="+", required=True)
     sub.add_argument("--out", required=True)
     return parser

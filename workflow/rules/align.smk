@@ -1,5 +1,6 @@
 # Stage: align — each encoder's alignment loss on the scored points (S_C, a sample of S_S, S_I, S_E),
-# averaged over measure.num_views augmented views.
+# averaged over measure.num_views augmented views; in the same forward passes, the alignment on the output of
+# every layer of the encoder (LayerMem).
 
 
 rule align:
@@ -7,7 +8,8 @@ rule align:
         checkpoint="results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
         split="results/splits/{dataset}.csv",
     output:
-        "results/align/{dataset}/{setup}/{role}{seed}.parquet",
+        align="results/align/{dataset}/{setup}/{role}{seed}.parquet",
+        layers="results/layer_align/{dataset}/{setup}/{role}{seed}.parquet",
     log:
         "results/logs/align/{dataset}/{setup}/{role}{seed}.log",
     params:
@@ -18,4 +20,5 @@ rule align:
         mem_mb=16000,
         runtime=120,
     shell:
-        "{SSLMEM} align --checkpoint {input.checkpoint} --split {input.split} --out {output} > {log} 2>&1"
+        "{SSLMEM} align --checkpoint {input.checkpoint} --split {input.split} --out {output.align}"
+        " --layers-out {output.layers} > {log} 2>&1"

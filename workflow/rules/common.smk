@@ -67,6 +67,10 @@ def all_score_files():
     return [f"results/scores/{d}/{s}.parquet" for d, s in SETUP_RUNS]
 
 
+def all_layer_score_files():
+    return [f"results/layer_scores/{d}/{s}.parquet" for d, s in SETUP_RUNS]
+
+
 def all_probe_files():
     roles = SETTINGS["probe"]["roles"]
     return [
@@ -83,6 +87,8 @@ TABLE_TARGETS = [
     "results/table15.csv",
     "results/table11.csv",
     "results/table13.csv",
+    "results/layermem.csv",
+    "results/layermem_fig.png",
     "results/subsets.csv",
     "results/fig2a.png",
     "results/fig2c.png",

@@ -13,3 +13,17 @@ rule score:
         runtime=10,
     shell:
         "{SSLMEM} score --align {input} --out {output} > {log} 2>&1"
+
+
+rule layer_score:
+    input:
+        lambda w: encoder_files("results/layer_align/{dataset}/{setup}/{role}{seed}.parquet", w.dataset, w.setup),
+    output:
+        "results/layer_scores/{dataset}/{setup}.parquet",
+    log:
+        "results/logs/layer_score/{dataset}/{setup}.log",
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "{SSLMEM} score --layers --align {input} --out {output} > {log} 2>&1"

@@ -77,3 +77,21 @@ for _figure in ["fig2a", "fig2c"]:
             bins=SETTINGS["report"]["histogram_bins"] if _figure == "fig2c" else None,
         shell:
             "{SSLMEM} figure {params.figure} --scores {input} --out {output}"
+
+
+rule layermem_table:
+    input:
+        all_layer_score_files(),
+    output:
+        report("results/layermem.csv", caption="../report/layermem.rst", category="Localization"),
+    shell:
+        "{SSLMEM} table layermem --scores {input} --out {output}"
+
+
+rule layermem_figure:
+    input:
+        all_layer_score_files(),
+    output:
+        report("results/layermem_fig.png", caption="../report/layermem_fig.rst", category="Localization"),
+    shell:
+        "{SSLMEM} figure layermem --scores {input} --out {output}"

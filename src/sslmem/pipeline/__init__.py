@@ -17,12 +17,12 @@ from sslmem.pipeline.common import (
 )
 from sslmem.pipeline.encoders import load_trained_method
 from sslmem.pipeline.probe import run_probe
-from sslmem.pipeline.score import run_score
+from sslmem.pipeline.score import run_layer_score, run_score
 from sslmem.pipeline.split import run_split
 from sslmem.pipeline.train import run_spec_meta, run_train
 
 __all__ = [
     "ENCODER_KEYS", "ROLES", "environment_versions", "image_size_of", "load_images", "load_trained_method",
-    "measurement_images", "measurement_set", "run_align", "run_probe", "run_score", "run_spec_meta", "run_split",
+    "measurement_images", "measurement_set", "run_align", "run_layer_score", "run_probe", "run_score", "run_spec_meta", "run_split",
     "run_train", "setup_of",
 ]

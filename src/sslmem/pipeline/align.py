@@ -12,7 +12,7 @@ import torch
 from sslmem import config as sconfig, io as sio
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.data import datasets, splits
-from sslmem.memorization import measure_alignment
+from sslmem.memorization import measure_layer_alignment
 from sslmem.pipeline.common import ENCODER_KEYS, load_images, setup_of
 from sslmem.pipeline.encoders import load_trained_method
 
@@ -40,7 +40,11 @@ def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) ->
     return images
 
 
-def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet: Path) -> None:
+def run_align(
+    settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet: Path, out_layers: Path | None = None
+) -> None:
+    """Alignment of one encoder on every scored point (`out_parquet`) and, when `out_layers` is given, on the
+    output of each of its layers (``Encoder.named_layers()``, measured in the same forward passes; LayerMem)."""
     from sslmem.train import resolve_device
 
     table, split_hash = splits.read_split(split_csv)
@@ -68,8 +72,10 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
         represent = method.scoring_encoder.representation
     else:
         represent = method.scoring_projection
-    align = measure_alignment(
+    layers = method.scoring_encoder.named_layers() if out_layers is not None else {}
+    align, layer_align = measure_layer_alignment(
         represent,
+        layers,
         images,
         augment,
         num_views=measure["num_views"],
@@ -81,6 +87,12 @@ def run_align(settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet:
     frame = points.copy()
     for position, key in enumerate(ENCODER_KEYS):
         frame.insert(position, key, meta[key])
+    if out_layers is not None:
+        per_layer = [
+            frame.assign(layer_index=index, layer=name, align=values.numpy().astype(np.float64))
+            for index, (name, values) in enumerate(layer_align.items())
+        ]
+        sio.atomic_to_parquet(pd.concat(per_layer, ignore_index=True), out_layers)
     frame["align"] = align.numpy().astype(np.float64)
     sio.atomic_to_parquet(frame, out_parquet)
 

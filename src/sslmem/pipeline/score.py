@@ -1,4 +1,4 @@
-"""Stage score: per-point SSLMem of one setup from all its f and g alignments."""
+"""Stage score: per-point SSLMem of one setup from all its f and g alignments (and LayerMem, per layer)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,30 @@ from sslmem.memorization import normalize_by_range, raw_score
 def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
     """Combine per-encoder alignments into per-point scores: one ensemble estimate and one per (f_s, g_s) pair."""
     frames = [pd.read_parquet(path) for path in align_paths]
+    sio.atomic_to_parquet(score_frames(frames, align_paths), out_parquet)
+
+
+def run_layer_score(layer_align_paths: Sequence[Path], out_parquet: Path) -> None:
+    """LayerMem per point: the scores of :func:`run_score`, computed on each layer's alignments separately
+    (each layer normalised by its own range, as SSLMem is), with the columns layer_index and layer."""
+    frames = [pd.read_parquet(path) for path in layer_align_paths]
+    layers = frames[0][["layer_index", "layer"]].drop_duplicates().sort_values("layer_index")
+    for path, frame in zip(layer_align_paths, frames):
+        if not frame[["layer_index", "layer"]].drop_duplicates().sort_values("layer_index").equals(layers):
+            raise ValueError(f"{path}: holds other layers than {layer_align_paths[0]}; the encoders differ")
+    tables = []
+    for index, name in layers.itertuples(index=False):
+        per_layer = [frame[frame["layer_index"] == index].drop(columns=["layer_index", "layer"]).reset_index(drop=True)
+                     for frame in frames]
+        scored = score_frames(per_layer, layer_align_paths)
+        scored.insert(6, "layer_index", index)
+        scored.insert(7, "layer", name)
+        tables.append(scored)
+    sio.atomic_to_parquet(pd.concat(tables, ignore_index=True), out_parquet)
+
+
+def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) -> pd.DataFrame:
+    """Per-point scores from per-encoder alignment frames (one per path, for the messages)."""
     keys = ["point_id", "source", "subset", "label"]
     base = frames[0][["dataset", "setup", "method", "arch", *keys]]
     per_role: dict[str, dict[int, np.ndarray]] = {"f": {}, "g": {}}
@@ -50,5 +74,5 @@ def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
     tables = [rows("ensemble", -1, list(per_role["f"].values()), list(per_role["g"].values()))]
     for seed in sorted(set(per_role["f"]) & set(per_role["g"])):
         tables.append(rows("pair", seed, [per_role["f"][seed]], [per_role["g"][seed]]))
-    sio.atomic_to_parquet(pd.concat(tables, ignore_index=True), out_parquet)
+    return pd.concat(tables, ignore_index=True)
 

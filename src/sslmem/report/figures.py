@@ -38,6 +38,10 @@ FIGURE_CAPTIONS = {
         "coloured by its normalised memorisation score m (ensemble estimate); points above the line y = x are "
         "aligned better by the encoders that trained on them."
     ),
+    "layermem_fig": (
+        "LayerMem per layer (line, ensemble estimate) and its increase over the previous layer (bars, "
+        "ΔLayerMem), one panel per dataset and setup."
+    ),
     "fig2c": (
         "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
         "shared S_S, independent S_I and extra S_E points per dataset and setup, with each subset's mean in "
@@ -137,3 +141,25 @@ def fig2a(score_paths, out_png) -> str:
         figure.colorbar(points, ax=ax, label="m")
     save_figure_atomic(figure, out_png)
     return FIGURE_CAPTIONS["fig2a"]
+
+
+def fig_layermem(score_paths, out_png) -> str:
+    """LayerMem (line) and ΔLayerMem (bars) against layer depth, one panel per (dataset, setup)."""
+    from sslmem.report.tables import layermem_frame
+
+    table = layermem_frame(score_paths)
+    groups = list(table.groupby(["dataset", "setup"], sort=True))
+    figure, axes = _panel_grid(len(groups))
+    for ax, ((dataset, setup), group) in zip(axes, groups):
+        group = group.sort_values("layer_index")
+        x = np.arange(len(group))
+        ax.bar(x, group["delta_layermem"], color="#9ecae1", label="ΔLayerMem")
+        ax.plot(x, group["layermem"], color="#08519c", marker="o", markersize=3, label="LayerMem")
+        ax.axhline(0.0, color="black", linewidth=0.6, linestyle=":")
+        ax.set_xticks(x)
+        ax.set_xticklabels(group["layer"], rotation=90, fontsize=6)
+        ax.set_title(f"{dataset} / {setup}", fontsize=9)
+        ax.set_ylabel("mean m over S_C")
+        ax.legend(fontsize=7, frameon=False)
+    save_figure_atomic(figure, out_png)
+    return FIGURE_CAPTIONS["layermem_fig"]

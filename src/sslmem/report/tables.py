@@ -84,6 +84,11 @@ TABLE_CAPTIONS = {
         "ensemble score m under each pair of setups trained on the same dataset, beside the paper's Table 13 "
         "(CIFAR10) where both setups match its rows."
     ),
+    "layermem": (
+        "LayerMem: SSLMem measured on the output of each layer of the encoder (same f/g encoders, views and "
+        "range normalisation per layer), mean m over the candidates S_C (ensemble; mean ± std over f/g pairs), "
+        "and its increase over the previous layer (ΔLayerMem), per dataset and setup."
+    ),
     "subset_summary": (
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
         "interval of the mean, and mean alignment loss on f and g (what Fig. 2c summarises)."
@@ -621,3 +626,63 @@ def table13(score_paths, out_csv, identities: dict | None = None, paper_values_p
     table = pd.DataFrame(rows, columns=TABLE13_COLUMNS)
     write_csv_atomic(table, out_csv)
     return table
+
+
+# ----------------------------------------------------------------------------------------------------------
+# LayerMem (Localizing Memorization in SSL Vision Encoders)
+# ----------------------------------------------------------------------------------------------------------
+
+LAYERMEM_COLUMNS = [
+    "dataset", "setup", "method", "arch", "layer_index", "layer", "layermem", "delta_layermem",
+    "layermem_pair_mean", "layermem_pair_std", "n_pairs", "offset_m_S_S", "layermem_above_offset", "n_candidates",
+]
+
+
+def read_layer_scores(score_paths) -> pd.DataFrame:
+    """Per-layer score files (``results/layer_scores/{dataset}/{setup}.parquet``): the score columns plus
+    layer_index and layer."""
+    scores = read_scores(score_paths, require_estimate="ensemble")
+    for column in ("layer_index", "layer"):
+        if column not in scores.columns:
+            raise ValueError(
+                f"{scores['source_file'].iat[0]}: no column {column!r}; expected a per-layer score file "
+                "(sslmem score --layers)"
+            )
+    return scores
+
+
+def layermem_table(score_paths, out_csv) -> pd.DataFrame:
+    """Write :func:`layermem_frame` of the per-layer score files to `out_csv` (atomically) and return it."""
+    table = layermem_frame(score_paths)
+    write_csv_atomic(table, out_csv)
+    return table
+
+
+def layermem_frame(score_paths) -> pd.DataFrame:
+    """LayerMem_l = mean m over S_C of the scores measured on layer l's output (ensemble estimate), and
+    ΔLayerMem_l = LayerMem_l − LayerMem_{l−1} (the first layer's Δ is its LayerMem). Per-pair values give
+    ``layermem_pair_mean``/``_std``; ``offset_m_S_S`` is the layer's mean m over S_S (points both f and g
+    trained on), and ``layermem_above_offset`` = LayerMem − that offset: with few f/g pairs a layer's global
+    f-vs-g difference can be most of its LayerMem, and only the part above it is specific to S_C."""
+    scores = read_layer_scores(score_paths)
+    rows = []
+    for (dataset, setup, method, arch), group in scores.groupby(SETUP_KEYS, sort=True):
+        previous = 0.0
+        for (layer_index, layer), part in group.groupby(["layer_index", "layer"], sort=True):
+            candidates = part[part["subset"] == "S_C"]
+            ensemble = candidates.loc[candidates["estimate"] == "ensemble", "m"]
+            per_pair = candidates[candidates["estimate"] == "pair"].groupby("seed")["m"].mean()
+            pair_mean, pair_std = mean_std(per_pair.to_numpy())
+            shared = part.loc[(part["estimate"] == "ensemble") & (part["subset"] == "S_S"), "m"]
+            layermem = float(ensemble.mean())
+            offset = float(shared.mean()) if len(shared) else np.nan
+            rows.append({
+                "dataset": dataset, "setup": setup, "method": method, "arch": arch,
+                "layer_index": int(layer_index), "layer": layer, "layermem": layermem,
+                "delta_layermem": layermem - previous, "layermem_pair_mean": pair_mean,
+                "layermem_pair_std": pair_std, "n_pairs": int(per_pair.size),
+                "offset_m_S_S": offset, "layermem_above_offset": layermem - offset,
+                "n_candidates": int(ensemble.size),
+            })
+            previous = layermem
+    return pd.DataFrame(rows, columns=LAYERMEM_COLUMNS)
