@@ -416,3 +416,14 @@ def test_only_setups_with_their_methods_own_recipe_stand_beside_the_paper(raw):
     raw["presets"]["test"]["report"]["table11"] = []
     settings = config.resolve(raw, "test", check_roots=False)
     assert config.paper_setups(settings) == ["simclr-resnet18", "simclr-r18-renamed"]
+
+
+def test_table13_recognises_setups_that_change_only_the_training_length(raw):
+    settings = config.resolve(raw, "paper", check_roots=False)
+    identities = config.training_length_identities(settings)
+    assert identities["supervised-resnet50-e10"] == ("supervised", "resnet50", 10)
+    assert identities["dino-resnet50-e300"] == ("dino", "resnet50", 300)
+    assert identities["mae-vit_tiny"] == ("mae", "vit_tiny", 600)
+    raw["presets"]["test"]["experiment"]["setups"].append(
+        {"name": "simclr-lr", "method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}})
+    assert "simclr-lr" not in config.training_length_identities(config.resolve(raw, "test", check_roots=False))

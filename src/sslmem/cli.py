@@ -116,16 +116,9 @@ def cmd_table(args) -> None:
     elif args.name == "table16":
         tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
     elif args.name == "table13":
-        from sslmem.config import setup_name, setup_recipe
+        from sslmem.config import training_length_identities
 
-        # Identities (method, arch, epochs) of the setups that may stand for the paper's runs: those with their
-        # method's own recipe, and named setups whose recipe changes nothing but the training length.
-        identities = {}
-        for entry in settings["experiment"]["setups"]:
-            name = setup_name(entry)
-            if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}:
-                identities[name] = (entry["method"], entry["arch"], setup_recipe(settings, name)["epochs"])
-        tables.table13(scores, Path(args.out), identities=identities)
+        tables.table13(scores, Path(args.out), identities=training_length_identities(settings))
     elif args.name == "layermem":
         tables.layermem_table(scores, Path(args.out))
     elif args.name == "subsets":

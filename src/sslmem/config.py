@@ -274,12 +274,12 @@ def check_rules(settings: Mapping, check_roots: bool = True) -> None:
         for index, entry in enumerate(experiment["setups"]) if entry.get("recipe")
     ]
     optimizer_users.append(("probe", settings["probe"]))
-    for where, options in optimizer_users:
+    for location, options in optimizer_users:
         needed = {"adamw": ("betas", "AdamW's [beta1, beta2], e.g. [0.9, 0.999]"),
                   "lars": ("trust_coefficient", "LARS's eta, e.g. 0.001")}.get(options["optimizer"])
         if needed and needed[0] not in options:
             raise ConfigError(
-                f"{where}.{needed[0]}: missing; optimizer {options['optimizer']} needs {needed[0]} ({needed[1]})"
+                f"{location}.{needed[0]}: missing; optimizer {options['optimizer']} needs {needed[0]} ({needed[1]})"
             )
 
     for name, recipe in settings["methods"].items():
@@ -375,6 +375,16 @@ def paper_setups(settings: Mapping) -> list[str]:
     """Setups that train with their method's own recipe: only these stand beside the paper's Table 1/15 rows
     (a setup with its own `recipe`, say 100 epochs, is not the paper's run even if it keeps the default name)."""
     return [setup_name(entry) for entry in settings["experiment"]["setups"] if not entry.get("recipe")]
+
+
+def training_length_identities(settings: Mapping) -> dict[str, tuple[str, str, int]]:
+    """(method, arch, epochs) of each setup whose recipe is its method's own except perhaps for the training
+    length (epochs, warm-up): how Table 13 recognises the paper's rows (e.g. supervised ResNet50, 10 epochs)."""
+    return {
+        setup_name(entry): (entry["method"], entry["arch"], setup_recipe(settings, setup_name(entry))["epochs"])
+        for entry in settings["experiment"]["setups"]
+        if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}
+    }
 
 
 def experiment_runs(settings: Mapping) -> list["RunSpec"]:

@@ -57,7 +57,7 @@ for _table in ["table2", "table16", "table13", "subsets"]:
                 SETTINGS["stats"]["bootstrap"] if _table == "subsets" else SETTINGS["stats"]["alpha"]
             ),
             # table13 compares setups by (method, arch, epochs) with the paper's rows.
-            setups=sslmem_config.fingerprint(EXPERIMENT["setups"]) if _table == "table13" else None,
+            setups=sslmem_config.training_length_identities(SETTINGS) if _table == "table13" else None,
             paper_setups=sslmem_config.paper_setups(SETTINGS),
         shell:
             "{SSLMEM} table {params.table} --scores {input} --out {output}"
