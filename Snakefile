@@ -41,6 +41,7 @@ rule alignments:
     input:
         all_encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet"),
         all_encoder_files("results/layer_align/{dataset}/{setup}/{role}{seed}.parquet"),
+        all_encoder_files("results/unitmem/{dataset}/{setup}/{role}{seed}.parquet"),
 
 
 rule scores:

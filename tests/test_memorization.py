@@ -19,6 +19,7 @@ from sslmem.memorization import (
     normalize_by_range,
     raw_score,
     score_table_rows,
+    unit_memorization,
 )
 
 SQRT2 = math.sqrt(2.0)
@@ -255,7 +256,8 @@ def test_layer_alignment_reads_every_layer_in_the_same_passes(images, pairing):
     augment = BatchAugment(AugmentSpec(crop_scale=(0.3, 1.0)), SIZE, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     layers = encoder.named_layers()
     options = dict(num_views=4, pairing=pairing, batch_size=4, seed=3)
-    align, per_layer = measure_layer_alignment(encoder.representation, layers, images, augment, **options)
+    measured = measure_layer_alignment(encoder.representation, layers, images, augment, **options)
+    align, per_layer = measured.align, measured.layers
     assert list(per_layer) == list(layers) and all(v.shape == (images.shape[0],) for v in per_layer.values())
     # The encoder-level alignment is exactly what measure_alignment gives (same views, same code path) ...
     assert torch.equal(align, measure_alignment(encoder.representation, images, augment, **options))
@@ -273,3 +275,32 @@ def test_layer_alignment_names_a_layer_that_did_not_run(images, augment):
     with pytest.raises(ValueError, match=r"layers \['layer1.0'\] did not run"):
         measure_layer_alignment(encoder.representation, {"layer1.0": other.named_layers()["layer1.0"]}, images,
                                 augment, num_views=2, pairing="augmented-pairs", batch_size=4, seed=0)
+
+
+# -------------------------------------------------------------------------------------------------- UnitMem
+
+
+def test_unitmem_by_hand():
+    # 4 points x 3 units.
+    # unit 0: [4, 1, 1, 1] → μ_max 4, others mean 1   → (4 − 1) / (4 + 1) = 0.6
+    # unit 1: [2, 2, 2, 2] → μ_max 2, others 2        → 0
+    # unit 2: [0, 1, 3, 8] → μ_max 8 (point 3), others mean 4/3 → (8 − 4/3) / (8 + 4/3) = 20/28;
+    #                        others median 1               → 7/9
+    means = torch.tensor([[4.0, 2.0, 0.0], [1.0, 2.0, 1.0], [1.0, 2.0, 3.0], [1.0, 2.0, 8.0]])
+    unitmem, argmax = unit_memorization(means)
+    torch.testing.assert_close(unitmem, torch.tensor([0.6, 0.0, 20 / 28], dtype=torch.float64))
+    assert argmax[0] == 0 and argmax[2] == 3
+    unitmem, _ = unit_memorization(means, others="median")
+    torch.testing.assert_close(unitmem[[0, 2]], torch.tensor([0.6, 7 / 9], dtype=torch.float64))
+
+
+def test_unitmem_of_a_dead_unit_is_nan_and_bad_input_is_refused():
+    unitmem, _ = unit_memorization(torch.zeros(3, 2))
+    assert torch.isnan(unitmem).all()
+    # Negative activations (GELU) leave the ratio's range: [2, -0.1, -0.1] would give 2.1 / 1.9 > 1.
+    unitmem, _ = unit_memorization(torch.tensor([[2.0], [-0.1], [-0.1]]))
+    assert torch.isnan(unitmem).all()
+    with pytest.raises(ValueError, match="others='max'"):
+        unit_memorization(torch.ones(3, 2), others="max")
+    with pytest.raises(ValueError, match=r"\[N >= 2, units\]"):
+        unit_memorization(torch.ones(1, 2))

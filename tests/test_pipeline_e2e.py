@@ -48,7 +48,7 @@ def workflow_run(tmp_path_factory) -> Path:
 
 def test_every_default_target_is_built(workflow_run):
     for name in ("table1.csv", "table2.csv", "table16.csv", "table15.csv", "table11.csv", "table13.csv",
-                 "layermem.csv", "subsets.csv", "fig2a.png", "fig2c.png", "layermem_fig.png"):
+                 "layermem.csv", "unitmem.csv", "subsets.csv", "fig2a.png", "fig2c.png", "layermem_fig.png"):
         path = workflow_run / "results" / name
         assert path.is_file() and path.stat().st_size > 0, name
     for name in ("fig2a.png", "fig2c.png", "layermem_fig.png"):
@@ -157,3 +157,18 @@ def test_layermem_of_the_last_resnet_block_is_the_sslmem_score(workflow_run):
     simclr = table[table.setup == "simclr-resnet18"].set_index("layer")
     ensemble = scores[(scores.estimate == "ensemble") & (scores.subset == "S_C")]
     assert simclr.loc["layer4.1", "layermem"] == pytest.approx(ensemble.m.mean(), abs=1e-4)
+
+
+def test_unitmem_covers_every_unit_of_every_f_encoder(workflow_run):
+    units = pd.read_parquet(workflow_run / "results/unitmem/fashion_mnist/simclr-resnet18/f0.parquet")
+    # ResNet18 of width 8: blocks of 8, 8, 16, 16, 32, 32, 64, 64 channels.
+    assert units.groupby("layer", sort=False).size().tolist() == [8, 8, 16, 16, 32, 32, 64, 64]
+    alive = units.unitmem.dropna()
+    assert alive.between(-1, 1).all() and (alive > 0).any()
+    split, _ = read_split(workflow_run / "results/splits/fashion_mnist.csv")
+    assert set(units.argmax_point_id) <= set(split[split.subset == "S_C"].point_id)
+    vit = pd.read_parquet(workflow_run / "results/unitmem/fashion_mnist/mae-vit_tiny/f0.parquet")
+    assert list(vit.drop_duplicates("layer").layer) == ["block0.mlp", "block1.mlp"]
+    table = pd.read_csv(workflow_run / "results/unitmem.csv")
+    assert set(table.setup) == {"simclr-resnet18", "mae-vit_tiny", "supervised-resnet18-e1"}
+    assert (table.n_encoders == 1).all() and (table.subset == "S_C").all()

@@ -400,3 +400,32 @@ def test_layermem_figure_is_a_png(tmp_path):
     path = _layer_scores(tmp_path / "a.parquet", "simclr-resnet18", {"layer1.0": 0.05, "layer2.0": 0.15})
     fig_layermem([path], tmp_path / "layermem_fig.png")
     assert (tmp_path / "layermem_fig.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_unitmem_table_pools_f_encoders_and_compares_the_points_units_single_out(tmp_path):
+    from sslmem.report import unitmem_table
+
+    def units(path, seed, role, values, argmax):
+        rows = [dict(dataset="cifar10", setup="simclr-resnet18", method="simclr", arch="resnet18", seed=seed,
+                     role=role, layer_index=0, layer="layer1.0", unit=u, unitmem=v, argmax_point_id=a,
+                     subset="S_C", n_points=N_PER_SUBSET) for u, (v, a) in enumerate(zip(values, argmax))]
+        pd.DataFrame(rows).to_parquet(path)
+        return path
+
+    paths = [
+        units(tmp_path / "f0.parquet", 0, "f", [0.1, 0.5, float("nan")], [0, 5, 0]),
+        units(tmp_path / "f1.parquet", 1, "f", [0.3, 0.9, 0.2], [5, 5, 1]),
+        units(tmp_path / "g0.parquet", 0, "g", [0.99, 0.99, 0.99], [2, 2, 2]),  # g rows are left out
+    ]
+    scores = write_scores(tmp_path / "scores.parquet", "cifar10", "simclr", "resnet18")
+    table = unitmem_table(paths, [scores], tmp_path / "unitmem.csv")
+    row = table.iloc[0]
+    assert (row.n_encoders, row.n_units, row.n_undefined_units) == (2, 3, 1)
+    alive = np.array([0.1, 0.5, 0.3, 0.9, 0.2])
+    assert row.unitmem_mean == pytest.approx(alive.mean()) and row.unitmem_median == pytest.approx(0.3)
+    assert row.unitmem_p90 == pytest.approx(np.quantile(alive, 0.9))
+    # Points singled out by live units: 0, 5 and 1 (the dead unit's argmax 0 does not count on its own).
+    candidate_m = ENSEMBLE_MEANS["S_C"] + SPREAD  # point i of S_C has m = 0.30 + SPREAD[i]
+    assert row.n_argmax_points == 3
+    assert row.mean_m_argmax_points == pytest.approx(candidate_m[[0, 1, 5]].mean())
+    assert row.mean_m_subset == pytest.approx(candidate_m.mean())

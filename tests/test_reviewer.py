@@ -40,6 +40,7 @@ CAPTION_KEYS = {
     "table13": "table13",
     "layermem": "layermem",
     "layermem_fig": "layermem_fig",
+    "unitmem": "unitmem",
     "subsets": "subset_summary",
     "fig2a": "fig2a",
     "fig2c": "fig2c",

@@ -79,6 +79,7 @@ def cmd_align(args) -> None:
     run_align(
         _settings(args), Path(args.checkpoint), Path(args.split), Path(args.out),
         Path(args.layers_out) if args.layers_out else None,
+        Path(args.units_out) if args.units_out else None,
     )
 
 
@@ -140,6 +141,12 @@ def cmd_table15(args) -> None:
         encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
         counts[(dataset, arch)] = count_parameters(encoder)
     tables.table15(Path(args.table1), counts, Path(args.out), paper_setups=paper_setups(settings))
+
+
+def cmd_unitmem(args) -> None:
+    from sslmem.report import tables
+
+    tables.unitmem_table([Path(p) for p in args.units], [Path(p) for p in args.scores], Path(args.out))
 
 
 def cmd_table11(args) -> None:
@@ -207,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--split", required=True)
     sub.add_argument("--out", required=True, help="per-point alignment (Parquet)")
     sub.add_argument("--layers-out", default=None, help="per-point, per-layer alignment (Parquet; LayerMem)")
+    sub.add_argument("--units-out", default=None, help="UnitMem of every unit (Parquet), over measure.unitmem.subset")
 
     sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem (or per-layer) scores")
     sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")
@@ -229,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = verb("table11", cmd_table11, "Table 11: supervised vs SSL encoders (params.yaml report.table11)")
     sub.add_argument("--table1", required=True)
+    sub.add_argument("--out", required=True)
+
+    sub = verb("unitmem", cmd_unitmem, "UnitMem per layer of the f encoders, from the align stage's unit files")
+    sub.add_argument("--units", nargs="+", required=True, help="results/unitmem/.../f<seed>.parquet files")
+    sub.add_argument("--scores", nargs="+", required=True, help="score files of the same setups")
     sub.add_argument("--out", required=True)
 
     sub = verb("figure", cmd_figure, "draw a figure from tidy per-point files")

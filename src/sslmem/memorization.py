@@ -14,6 +14,7 @@ Definitions:
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -104,11 +105,32 @@ def measure_alignment(
     The views depend only on (seed, position of the batch, batch size), so every encoder measured with the same
     arguments sees exactly the same augmented images; all V·B views of a batch go through one forward pass.
     """
-    align, _ = measure_layer_alignment(
+    return measure_layer_alignment(
         represent, {}, images, augment, num_views=num_views, pairing=pairing, batch_size=batch_size, seed=seed,
         device=device,
-    )
-    return align
+    ).align
+
+
+@dataclass
+class LayerMeasurement:
+    """What :func:`measure_layer_alignment` returns: the encoder-level alignment [N], each layer's alignment
+    {name: [N]} and each unit layer's per-point mean activations {name: [N, units]} (for UnitMem)."""
+
+    align: torch.Tensor
+    layers: dict[str, torch.Tensor] = field(default_factory=dict)
+    unit_means: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def unit_activation_means(output: torch.Tensor, num_views: int, num_points: int) -> torch.Tensor:
+    """Per-point mean activation of every unit: a layer's output for the V·B views (conv [V·B, C, H, W] or
+    tokens [V·B, T, C]) averaged over space or tokens, then over each point's views → [B, C]."""
+    if output.ndim == 4:
+        per_view = output.float().mean(dim=(2, 3))
+    elif output.ndim == 3:
+        per_view = output.float().mean(dim=1)
+    else:
+        per_view = output.float()
+    return per_view.view(num_views, num_points, -1).mean(dim=0)
 
 
 @torch.no_grad()
@@ -123,20 +145,24 @@ def measure_layer_alignment(
     batch_size: int,
     seed: int,
     device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    unit_layers: Mapping[str, nn.Module] | None = None,
+) -> LayerMeasurement:
     """:func:`measure_alignment` plus, in the same forward passes, the alignment on the output of each module
-    of `layers` (name → module inside `represent`'s network; LayerMem reads these): returns ([N], {name: [N]}).
+    of `layers` (name → module inside `represent`'s network; LayerMem reads these) and the per-point mean
+    activation of every unit of each module of `unit_layers` (UnitMem reads these).
 
     Each layer's output (flattened, ℓ2-normalised) is reduced to its per-point alignment inside a forward
-    hook, so no more than one layer's output is held at a time.
+    hook, so no more than one layer's output is held at a time; unit means use the augmented views only.
     """
     if pairing not in PAIRINGS:
         raise ValueError(f"unknown pairing {pairing!r}; known: {PAIRINGS}")
     if pairing == "augmented-pairs" and num_views < 2:
         raise ValueError("augmented-pairs needs num_views >= 2")
+    unit_layers = unit_layers or {}
     device = torch.device(device)
     batch_points = 0  # the number of points in the batch being measured (read by the hooks)
     captured: dict[str, torch.Tensor] = {}
+    captured_units: dict[str, torch.Tensor] = {}
 
     def layer_alignment(output: torch.Tensor) -> torch.Tensor:
         reps = l2_normalize(output.flatten(1))
@@ -145,14 +171,23 @@ def measure_layer_alignment(
             return alignment_clean_vs_views_gram(clean, view_reps.view(num_views, batch_points, -1))
         return alignment_from_views_gram(reps.view(num_views, batch_points, -1))
 
-    def hook_for(name: str):
+    def alignment_hook(name: str):
         def hook(module, inputs, output):
             captured[name] = layer_alignment(output[0] if isinstance(output, tuple) else output).cpu()
         return hook
 
-    handles = [module.register_forward_hook(hook_for(name)) for name, module in layers.items()]
+    def unit_hook(name: str):
+        def hook(module, inputs, output):
+            output = output[0] if isinstance(output, tuple) else output
+            views = output[batch_points:] if pairing == "clean-vs-augmented" else output
+            captured_units[name] = unit_activation_means(views, num_views, batch_points).cpu()
+        return hook
+
+    handles = [module.register_forward_hook(alignment_hook(name)) for name, module in layers.items()]
+    handles += [module.register_forward_hook(unit_hook(name)) for name, module in unit_layers.items()]
     results: list[torch.Tensor] = []
     layer_results: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
+    unit_results: dict[str, list[torch.Tensor]] = {name: [] for name in unit_layers}
     try:
         for start in range(0, images.shape[0], batch_size):
             batch = images[start: start + batch_size].to(device)
@@ -164,8 +199,10 @@ def measure_layer_alignment(
             else:
                 inputs = views
             captured.clear()
+            captured_units.clear()
             reps = l2_normalize(represent(inputs).flatten(1))
             missing = [name for name in layers if name not in captured]
+            missing += [name for name in unit_layers if name not in captured_units]
             if missing:
                 raise ValueError(f"layers {missing} did not run in the forward pass of `represent`")
             if pairing == "clean-vs-augmented":
@@ -176,10 +213,50 @@ def measure_layer_alignment(
             results.append(align.cpu())
             for name in layers:
                 layer_results[name].append(captured[name])
+            for name in unit_layers:
+                unit_results[name].append(captured_units[name])
     finally:
         for handle in handles:
             handle.remove()
-    return torch.cat(results), {name: torch.cat(parts) for name, parts in layer_results.items()}
+    return LayerMeasurement(
+        align=torch.cat(results),
+        layers={name: torch.cat(parts) for name, parts in layer_results.items()},
+        unit_means={name: torch.cat(parts) for name, parts in unit_results.items()},
+    )
+
+
+UNITMEM_OTHERS = ("mean", "median")
+
+
+def unit_memorization(unit_means: torch.Tensor, others: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """UnitMem of every unit (localization paper) from its per-point mean activations [N, U] (each already
+    averaged over a point's augmented views and, for convolutions, over space): returns (unitmem [U],
+    argmax [U]) with
+
+        UnitMem(u) = (μ_max − μ_−max) / (μ_max + μ_−max),
+
+    μ_max the largest per-point mean and μ_−max the mean (`others="mean"`) or, as in the published code, the
+    median (`others="median"`) over the other N − 1 points. UnitMem is 0 when no point stands out and tends to
+    1 when one point alone activates the unit. The ratio assumes non-negative activations (ReLU); a unit with
+    μ_−max < 0 (GELU outputs can be negative) or μ_max + μ_−max ≤ 0 (a dead unit) has no UnitMem: NaN.
+    `argmax` is the row of the point with μ_max.
+    """
+    if others not in UNITMEM_OTHERS:
+        raise ValueError(f"others={others!r}; use one of {UNITMEM_OTHERS}")
+    if unit_means.ndim != 2 or unit_means.shape[0] < 2:
+        raise ValueError(f"need per-point means of shape [N >= 2, units], got {tuple(unit_means.shape)}")
+    values = unit_means.double()
+    mu_max, argmax = values.max(dim=0)
+    if others == "mean":
+        mu_others = (values.sum(dim=0) - mu_max) / (values.shape[0] - 1)
+    else:
+        keep = torch.ones_like(values, dtype=torch.bool)
+        keep[argmax, torch.arange(values.shape[1])] = False
+        mu_others = values.T[keep.T].view(values.shape[1], -1).median(dim=1).values
+    denominator = mu_max + mu_others
+    defined = (mu_others >= 0) & (denominator > 0)
+    unitmem = torch.where(defined, (mu_max - mu_others) / denominator, torch.full_like(mu_max, float("nan")))
+    return unitmem, argmax
 
 
 def score_table_rows(align_f: Sequence[torch.Tensor], align_g: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -114,6 +114,14 @@ class Encoder(nn.Module):
                 layers[f"{stage}.{i}"] = block
         return layers
 
+    def named_units(self) -> dict[str, nn.Module]:
+        """Modules whose output channels are the units UnitMem reads, in forward order: a ResNet's block
+        outputs (after their ReLU), a ViT's MLP activations (GELU; the localization paper finds ViT
+        memorisation in these fully connected layers)."""
+        if self.is_vit:
+            return {f"block{i}.mlp": block.mlp.act for i, block in enumerate(self.backbone.blocks)}
+        return self.named_layers()
+
     def representation_shape(self) -> tuple[int, ...]:
         with torch.no_grad():
             was_training = self.training

@@ -1,6 +1,6 @@
 # Stage: align — each encoder's alignment loss on the scored points (S_C, a sample of S_S, S_I, S_E),
 # averaged over measure.num_views augmented views; in the same forward passes, the alignment on the output of
-# every layer of the encoder (LayerMem).
+# every layer of the encoder (LayerMem) and the UnitMem of every unit (over measure.unitmem.subset).
 
 
 rule align:
@@ -10,6 +10,7 @@ rule align:
     output:
         align="results/align/{dataset}/{setup}/{role}{seed}.parquet",
         layers="results/layer_align/{dataset}/{setup}/{role}{seed}.parquet",
+        units="results/unitmem/{dataset}/{setup}/{role}{seed}.parquet",
     log:
         "results/logs/align/{dataset}/{setup}/{role}{seed}.log",
     params:
@@ -21,4 +22,4 @@ rule align:
         runtime=120,
     shell:
         "{SSLMEM} align --checkpoint {input.checkpoint} --split {input.split} --out {output.align}"
-        " --layers-out {output.layers} > {log} 2>&1"
+        " --layers-out {output.layers} --units-out {output.units} > {log} 2>&1"

@@ -89,6 +89,7 @@ TABLE_TARGETS = [
     "results/table13.csv",
     "results/layermem.csv",
     "results/layermem_fig.png",
+    "results/unitmem.csv",
     "results/subsets.csv",
     "results/fig2a.png",
     "results/fig2c.png",

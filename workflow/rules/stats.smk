@@ -95,3 +95,14 @@ rule layermem_figure:
         report("results/layermem_fig.png", caption="../report/layermem_fig.rst", category="Localization"),
     shell:
         "{SSLMEM} figure layermem --scores {input} --out {output}"
+
+
+rule unitmem_table:
+    input:
+        # g's files too (the align jobs write them), though the table reads f only: UnitMem is f's measure.
+        units=all_encoder_files("results/unitmem/{dataset}/{setup}/{role}{seed}.parquet"),
+        scores=all_score_files(),
+    output:
+        report("results/unitmem.csv", caption="../report/unitmem.rst", category="Localization"),
+    shell:
+        "{SSLMEM} unitmem --units {input.units} --scores {input.scores} --out {output}"

@@ -12,7 +12,7 @@ import torch
 from sslmem import config as sconfig, io as sio
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.data import datasets, splits
-from sslmem.memorization import measure_layer_alignment
+from sslmem.memorization import measure_layer_alignment, unit_memorization
 from sslmem.pipeline.common import ENCODER_KEYS, load_images, setup_of
 from sslmem.pipeline.encoders import load_trained_method
 
@@ -41,10 +41,17 @@ def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) ->
 
 
 def run_align(
-    settings: Mapping, checkpoint: Path, split_csv: Path, out_parquet: Path, out_layers: Path | None = None
+    settings: Mapping,
+    checkpoint: Path,
+    split_csv: Path,
+    out_parquet: Path,
+    out_layers: Path | None = None,
+    out_units: Path | None = None,
 ) -> None:
-    """Alignment of one encoder on every scored point (`out_parquet`) and, when `out_layers` is given, on the
-    output of each of its layers (``Encoder.named_layers()``, measured in the same forward passes; LayerMem)."""
+    """Alignment of one encoder on every scored point (`out_parquet`) and, in the same forward passes, when
+    `out_layers` is given, on the output of each of its layers (``Encoder.named_layers()``; LayerMem), and
+    when `out_units` is given, the UnitMem of every unit (``Encoder.named_units()``) over the points of
+    measure.unitmem.subset."""
     from sslmem.train import resolve_device
 
     table, split_hash = splits.read_split(split_csv)
@@ -73,7 +80,8 @@ def run_align(
     else:
         represent = method.scoring_projection
     layers = method.scoring_encoder.named_layers() if out_layers is not None else {}
-    align, layer_align = measure_layer_alignment(
+    unit_layers = method.scoring_encoder.named_units() if out_units is not None else {}
+    measured = measure_layer_alignment(
         represent,
         layers,
         images,
@@ -83,6 +91,7 @@ def run_align(
         batch_size=measure["batch_size"],
         seed=measure["seed"],
         device=device,
+        unit_layers=unit_layers,
     )
     frame = points.copy()
     for position, key in enumerate(ENCODER_KEYS):
@@ -90,9 +99,34 @@ def run_align(
     if out_layers is not None:
         per_layer = [
             frame.assign(layer_index=index, layer=name, align=values.numpy().astype(np.float64))
-            for index, (name, values) in enumerate(layer_align.items())
+            for index, (name, values) in enumerate(measured.layers.items())
         ]
         sio.atomic_to_parquet(pd.concat(per_layer, ignore_index=True), out_layers)
-    frame["align"] = align.numpy().astype(np.float64)
+    if out_units is not None:
+        sio.atomic_to_parquet(unitmem_frame(meta, points, measured.unit_means, measure["unitmem"]), out_units)
+    frame["align"] = measured.align.numpy().astype(np.float64)
     sio.atomic_to_parquet(frame, out_parquet)
+
+
+def unitmem_frame(meta: Mapping, points: pd.DataFrame, unit_means: Mapping, options: Mapping) -> pd.DataFrame:
+    """One row per (layer, unit): UnitMem over the points of `options["subset"]`, the point that activates the
+    unit most (its point_id, and whether it is an S_C point is implied by the subset) and that point's share."""
+    rows = np.flatnonzero(points["subset"].to_numpy() == options["subset"])
+    if rows.size < 2:
+        raise ValueError(f"measure.unitmem.subset {options['subset']!r} holds {rows.size} scored points; need >= 2")
+    point_ids = points["point_id"].to_numpy()[rows]
+    frames = []
+    for index, (name, means) in enumerate(unit_means.items()):
+        unitmem, argmax = unit_memorization(means[torch.from_numpy(rows)], others=options["others"])
+        frame = pd.DataFrame({
+            "layer_index": index, "layer": name, "unit": np.arange(unitmem.numel()),
+            "unitmem": unitmem.numpy(), "argmax_point_id": point_ids[argmax.numpy()],
+        })
+        for position, key in enumerate(ENCODER_KEYS):
+            frame.insert(position, key, meta[key])
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    table.insert(len(ENCODER_KEYS) + 5, "subset", options["subset"])
+    table.insert(len(ENCODER_KEYS) + 6, "n_points", int(rows.size))
+    return table
 

@@ -89,6 +89,11 @@ TABLE_CAPTIONS = {
         "range normalisation per layer), mean m over the candidates S_C (ensemble; mean ± std over f/g pairs), "
         "and its increase over the previous layer (ΔLayerMem), per dataset and setup."
     ),
+    "unitmem": (
+        "UnitMem of the units of each layer of the f encoders (per-point mean activation over augmented views; "
+        "how much the most activating point stands out from the others), summarised over units, with the mean "
+        "SSLMem of the points that units single out beside the mean over all points of that subset."
+    ),
     "subset_summary": (
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
         "interval of the mean, and mean alignment loss on f and g (what Fig. 2c summarises)."
@@ -686,3 +691,60 @@ def layermem_frame(score_paths) -> pd.DataFrame:
             })
             previous = layermem
     return pd.DataFrame(rows, columns=LAYERMEM_COLUMNS)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# UnitMem (Localizing Memorization in SSL Vision Encoders)
+# ----------------------------------------------------------------------------------------------------------
+
+UNITMEM_COLUMNS = [
+    "dataset", "setup", "method", "arch", "layer_index", "layer", "subset", "n_encoders", "n_units",
+    "n_undefined_units", "unitmem_mean", "unitmem_median", "unitmem_std", "unitmem_p90", "n_argmax_points",
+    "mean_m_argmax_points", "mean_m_subset",
+]
+UNIT_COLUMNS = ("dataset", "setup", "method", "arch", "seed", "role", "layer_index", "layer", "unit", "unitmem",
+                "argmax_point_id", "subset", "n_points")
+
+
+def unitmem_table(unit_paths, score_paths, out_csv) -> pd.DataFrame:
+    """UnitMem per (dataset, setup, layer) from the per-unit files of the f encoders (`unit_paths`), pooled over
+    encoders: mean, median, std and 90th percentile over units (``n_undefined_units``: NaN UnitMem, a dead unit
+    or one whose activations are negative on average); and, from the ensemble scores, the mean m of the distinct points some unit of the layer
+    singles out (its argmax) beside the mean m of every point of the subset UnitMem was measured on."""
+    frames = []
+    for path in _as_path_list(unit_paths, "unitmem"):
+        if not path.is_file():
+            raise FileNotFoundError(f"unitmem file {path} does not exist (written by `sslmem align --units-out`)")
+        frame = pd.read_parquet(path)
+        _check_columns(frame, path, UNIT_COLUMNS, "unitmem file")
+        frames.append(frame)
+    units = pd.concat(frames, ignore_index=True)
+    units = units[units["role"] == "f"]
+    if units.empty:
+        raise ValueError("no unitmem rows of f encoders: UnitMem is measured on f (trained on S_C)")
+    scores = read_scores(score_paths, require_estimate="ensemble")
+    ensemble = scores[scores["estimate"] == "ensemble"]
+    rows = []
+    for (dataset, setup, method, arch, layer_index, layer, subset), group in units.groupby(
+        SETUP_KEYS + ["layer_index", "layer", "subset"], sort=True
+    ):
+        values = group["unitmem"].to_numpy(dtype=float)
+        alive = values[~np.isnan(values)]
+        own = ensemble[(ensemble["dataset"] == dataset) & (ensemble["setup"] == setup)
+                       & (ensemble["subset"] == subset)].set_index("point_id")["m"]
+        argmax_points = sorted(set(group.loc[~group["unitmem"].isna(), "argmax_point_id"]))
+        rows.append({
+            "dataset": dataset, "setup": setup, "method": method, "arch": arch, "layer_index": int(layer_index),
+            "layer": layer, "subset": subset, "n_encoders": int(group["seed"].nunique()),
+            "n_units": int(len(group) // max(1, group["seed"].nunique())), "n_undefined_units": int(values.size - alive.size),
+            "unitmem_mean": float(alive.mean()) if alive.size else np.nan,
+            "unitmem_median": float(np.median(alive)) if alive.size else np.nan,
+            "unitmem_std": float(alive.std(ddof=1)) if alive.size > 1 else np.nan,
+            "unitmem_p90": float(np.quantile(alive, 0.9)) if alive.size else np.nan,
+            "n_argmax_points": len(argmax_points),
+            "mean_m_argmax_points": float(own.reindex(argmax_points).mean()) if len(own) else np.nan,
+            "mean_m_subset": float(own.mean()) if len(own) else np.nan,
+        })
+    table = pd.DataFrame(rows, columns=UNITMEM_COLUMNS)
+    write_csv_atomic(table, out_csv)
+    return table
