@@ -17,7 +17,6 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/probe.smk"
-include: "workflow/rules/stats.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -29,19 +28,19 @@ rule all:
 # Stage targets (dvc.yaml runs one per stage).
 rule splits:
     input:
-        expand("results/splits/{dataset}.csv", dataset=DATASETS),
+        expand(artifacts.SPLIT, dataset=DATASETS),
 
 
 rule checkpoints:
     input:
-        all_encoder_files("results/checkpoints/{dataset}/{setup}/{role}{seed}.pt"),
+        all_encoder_files(artifacts.CHECKPOINT),
 
 
 rule alignments:
     input:
-        all_encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet"),
-        all_encoder_files("results/layer_align/{dataset}/{setup}/{role}{seed}.parquet"),
-        all_encoder_files("results/unitmem/{dataset}/{setup}/{role}{seed}.parquet"),
+        all_encoder_files(artifacts.ALIGN),
+        all_encoder_files(artifacts.LAYER_ALIGN),
+        all_encoder_files(artifacts.UNITS),
 
 
 rule scores:
@@ -55,6 +54,6 @@ rule probes:
         all_probe_files(),
 
 
-rule tables:
+rule reports:
     input:
-        TABLE_TARGETS,
+        RESULT_TARGETS,

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from sslmem.augment import AugmentSpec, BatchAugment, make_generator
-from sslmem.memorization import measure_alignment
+from sslmem.measures.alignment import measure_alignment
 from sslmem.methods import build_method
 from sslmem.models import build_encoder
 

@@ -8,19 +8,17 @@ import pytest
 import torch
 
 from sslmem.augment import AugmentSpec, BatchAugment
-from sslmem.memorization import (
+from sslmem.measures.alignment import (
     alignment_clean_vs_views,
-    alignment_from_views,
     alignment_clean_vs_views_gram,
+    alignment_from_views,
     alignment_from_views_gram,
     l2_normalize,
     measure_alignment,
     measure_layer_alignment,
-    normalize_by_range,
-    raw_score,
-    score_table_rows,
-    unit_memorization,
 )
+from sslmem.measures.scores import ensemble_scores, normalize_by_range, raw_score
+from sslmem.measures.unitmem import unit_memorization
 
 SQRT2 = math.sqrt(2.0)
 
@@ -118,10 +116,10 @@ def test_normalize_by_range_all_equal_maps_to_zero():
     assert torch.equal(out, torch.zeros(3))
 
 
-def test_score_table_rows():
+def test_ensemble_scores():
     # f: [1, 2] and [3, 4] → align_f = [2, 3]; g: [5, 3] → align_g = [5, 3]
     # m_raw = [3, 0]; range 3 → m = [1, 0]
-    rows = score_table_rows([torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])], [torch.tensor([5.0, 3.0])])
+    rows = ensemble_scores([torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0])], [torch.tensor([5.0, 3.0])])
     assert torch.allclose(rows["align_f"], torch.tensor([2.0, 3.0]))
     assert torch.allclose(rows["align_g"], torch.tensor([5.0, 3.0]))
     assert torch.allclose(rows["m_raw"], torch.tensor([3.0, 0.0]))

@@ -30,21 +30,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-# report target -> key of sslmem.report.CAPTIONS
-CAPTION_KEYS = {
-    "table1": "table1",
-    "table2": "table2",
-    "table16": "table16",
-    "table15": "table15",
-    "table11": "table11",
-    "table13": "table13",
-    "layermem": "layermem",
-    "layermem_fig": "layermem_fig",
-    "unitmem": "unitmem",
-    "subsets": "subset_summary",
-    "fig2a": "fig2a",
-    "fig2c": "fig2c",
-}
 
 
 # --- report captions (fast) ---------------------------------------------------------------------------------
@@ -54,23 +39,19 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_report_captions_are_the_packages_captions():
-    from sslmem.report import CAPTIONS
-
-    assert set(CAPTION_KEYS.values()) == set(CAPTIONS)
-    for target, key in CAPTION_KEYS.items():
-        caption = REPO / "workflow/report" / f"{target}.rst"
-        assert squash(CAPTIONS[key]) in squash(caption.read_text()), f"{caption} differs from CAPTIONS[{key!r}]"
-
-
 def test_report_rst_renders_without_warnings():
     from docutils.core import publish_parts
     from jinja2 import Environment
 
+    from sslmem.report.registry import load_results
+
+    captions = [{"caption": result.caption_rst()} for result in load_results().values()]
     for path in sorted((REPO / "workflow/report").glob("*.rst")):
-        text = Environment().from_string(path.read_text()).render(snakemake={"config": {"preset": "test"}})
-        # halt_level 2: any docutils warning raises
-        publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+        for params in captions:  # result.rst renders each result's caption
+            context = {"config": {"preset": "test"}, "params": params}
+            text = Environment().from_string(path.read_text()).render(snakemake=context)
+            # halt_level 2: any docutils warning raises
+            publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
 
 
 # --- publish with DVC, pull into a clone --------------------------------------------------------------------
@@ -231,11 +212,11 @@ def test_snakemake_finds_nothing_to_do_after_touch(clone):
 def test_report_from_pulled_results(clone):
     snakemake("--report", "report.html", cwd=clone)
     html = (clone / "report.html").read_text()
-    from sslmem.report import CAPTIONS
+    from sslmem.report.registry import load_results
 
-    for target, key in CAPTION_KEYS.items():
-        assert f"{target}." in html, target  # each table and figure ...
-        assert CAPTIONS[key].split(";")[0][:60] in html, key  # ... with its caption
+    for result in load_results().values():
+        assert f"{result.name}." in html, result.name  # each table and figure ...
+        assert result.caption.split(";")[0][:60] in html, result.name  # ... with its caption
     assert "with preset" in html  # the front page, workflow/report/workflow.rst
 
 
@@ -246,7 +227,7 @@ def test_table2_from_pulled_scores_alone(published, http_remote):
     scores_only = clone_and_pull(published, http_remote, "scores-only", "results/scores")
     assert not (scores_only / "results/checkpoints").exists() and not (scores_only / "results/align").exists()
     dry = snakemake("-n", "results/table2.csv", cwd=scores_only)
-    assert "significance_table2" in dry and "rule train" not in dry and "rule align" not in dry, dry[-3000:]
+    assert "rule table2" in dry and "rule train" not in dry and "rule align" not in dry, dry[-3000:]
     snakemake("results/table2.csv", cwd=scores_only)
     rebuilt = pd.read_csv(scores_only / "results/table2.csv")
     pd.testing.assert_frame_equal(rebuilt, pd.read_csv(published / "results/table2.csv"))

@@ -30,8 +30,11 @@ def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> Non
 
 
 def cmd_check(args) -> None:
-    settings = _settings(args)
+    from sslmem import config
     from sslmem.config import setup_name
+
+    # Always the full validation (never the validation cache); on success it refreshes the cache for the jobs.
+    settings = config.load(args.params, preset=args.preset, check_roots=True, read_cache=False)
 
     setups = ", ".join(setup_name(s) for s in settings["experiment"]["setups"])
     print(f"params OK: preset {settings['preset']!r}; datasets {settings['experiment']['datasets']}; setups {setups}; "
@@ -100,75 +103,22 @@ def cmd_probe(args) -> None:
     run_probe(_settings(args), Path(args.checkpoint), Path(args.out))
 
 
-def cmd_table(args) -> None:
-    from sslmem.report import tables
+def cmd_report(args) -> None:
+    from sslmem.report import registry
 
-    settings = _settings(args, check_roots=False)  # tables need only the tidy result files
-    scores = [Path(p) for p in args.scores]
-    from sslmem.config import paper_setups
-
-    bootstrap = settings["stats"]["bootstrap"]
-    resampling = dict(n_boot=bootstrap["resamples"], seed=bootstrap["seed"], level=bootstrap["level"])
-    if args.name == "table1":
-        tables.table1(scores, [Path(p) for p in args.probes], Path(args.out), **resampling,
-                      paper_setups=paper_setups(settings))
-    elif args.name == "table2":
-        tables.table2(scores, Path(args.out), settings["stats"]["alpha"])
-    elif args.name == "table16":
-        tables.table16(scores, Path(args.out), settings["stats"]["alpha"])
-    elif args.name == "table13":
-        from sslmem.config import training_length_identities
-
-        tables.table13(scores, Path(args.out), identities=training_length_identities(settings))
-    elif args.name == "layermem":
-        tables.layermem_table(scores, Path(args.out))
-    elif args.name == "subsets":
-        tables.subset_summary(scores, Path(args.out), **resampling, paper_setups=paper_setups(settings))
-
-
-def cmd_table15(args) -> None:
-    from sslmem.config import arch_options, experiment_runs, paper_setups
-    from sslmem.models import ARCHS, build_encoder, count_parameters
-    from sslmem.pipeline.common import image_size_of
-    from sslmem.report import tables
-
-    settings = _settings(args, check_roots=False)
-    counts = {}
-    # The backbones the experiment trains, on the datasets it trains them on; table15 keeps the ResNets.
-    for dataset, arch in sorted({(run.dataset, run.arch) for run in experiment_runs(settings)}):
-        if ARCHS[arch].is_vit:
-            continue
-        encoder = build_encoder(arch, image_size_of(settings, dataset), **arch_options(settings, arch, dataset))
-        counts[(dataset, arch)] = count_parameters(encoder)
-    tables.table15(Path(args.table1), counts, Path(args.out), paper_setups=paper_setups(settings))
-
-
-def cmd_unitmem(args) -> None:
-    from sslmem.report import tables
-
-    tables.unitmem_table([Path(p) for p in args.units], [Path(p) for p in args.scores], Path(args.out))
-
-
-def cmd_table11(args) -> None:
-    from sslmem.config import setup_recipe
-    from sslmem.report import tables
-
-    settings = _settings(args, check_roots=False)
-    rows = [(name, setup_recipe(settings, name)["epochs"]) for name in settings["report"]["table11"]]
-    tables.table11(Path(args.table1), rows, Path(args.out))
-
-
-def cmd_figure(args) -> None:
-    from sslmem.report import figures
-
-    scores = [Path(p) for p in args.scores]
-    if args.name == "fig2c":
-        settings = _settings(args, check_roots=False)
-        figures.fig2c(scores, Path(args.out), bins=settings["report"]["histogram_bins"])
-    elif args.name == "layermem":
-        figures.fig_layermem(scores, Path(args.out))
-    else:
-        figures.fig2a(scores, Path(args.out))
+    results = registry.load_results()
+    if args.list:
+        for result in results.values():
+            inputs = ", ".join(f"{argument} ({source})" for argument, source in result.inputs.items())
+            print(f"{result.name:14s} {result.path:28s} {result.title}; inputs: {inputs}")
+        return
+    if args.name is None or args.out is None:
+        raise SystemExit("sslmem report: give NAME and --out (or --list)")
+    result = registry.get(args.name)
+    inputs = {argument: [Path(path) for path in paths] for argument, *paths in (args.input or [])}
+    settings = _settings(args, check_roots=False)  # results need only the tidy files they read
+    result.build(inputs, settings, Path(args.out))
+    print(f"{args.out}: {result.title}")
 
 
 def cmd_versions(args) -> None:
@@ -225,42 +175,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--checkpoint", required=True)
     sub.add_argument("--out", required=True)
 
-    sub = verb("table", cmd_table, "build a results table from tidy per-point files")
-    sub.add_argument("name", choices=["table1", "table2", "table13", "table16", "subsets", "layermem"])
-    sub.add_argument("--scores", nargs="+", required=True)
-    sub.add_argument("--probes", nargs="*", default=[])
-    sub.add_argument("--out", required=True)
-
-    sub = verb("table15", cmd_table15, "Table 15: the ResNet rows of table1 with encoder parameter counts")
-    sub.add_argument("--table1", required=True)
-    sub.add_argument("--out", required=True)
-
-    sub = verb("table11", cmd_table11, "Table 11: supervised vs SSL encoders (params.yaml report.table11)")
-    sub.add_argument("--table1", required=True)
-    sub.add_argument("--out", required=True)
-
-    sub = verb("unitmem", cmd_unitmem, "UnitMem per layer of the f encoders, from the align stage's unit files")
-    sub.add_argument("--units", nargs="+", required=True, help="results/unitmem/.../f<seed>.parquet files")
-    sub.add_argument("--scores", nargs="+", required=True, help="score files of the same setups")
-    sub.add_argument("--out", required=True)
-
-    sub = verb("figure", cmd_figure, "draw a figure from tidy per-point files")
-    sub.add_argument("name", choices=["fig2a", "fig2c", "layermem"])
-    sub.add_argument("--scores", nargs="+", required=True)
-    sub.add_argument("--out", required=True)
+    sub = verb("report", cmd_report, "build one registered table or figure from its input files (--list: all)")
+    sub.add_argument("name", nargs="?", help="a registered result, e.g. table2 (see --list)")
+    sub.add_argument("--input", action="append", nargs="+", metavar=("ARGUMENT", "FILE"),
+                     help="the files of one of the result's inputs: --input score_paths a.parquet b.parquet")
+    sub.add_argument("--out", help="the result's file (results/<name>.csv or .png)")
+    sub.add_argument("--list", action="store_true", help="list the registered results and their inputs")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that mean bad input (settings, data, files), printed as one line instead of a traceback. The
+    dataset error is caught only if its module was imported: importing it here would load torch for every verb."""
     from sslmem.config import ConfigError
-    from sslmem.data.datasets import DatasetNotFoundError
     from sslmem.data.splits import SplitError
     from sslmem.io import CheckpointError
 
+    errors = [ConfigError, SplitError, CheckpointError]
+    datasets = sys.modules.get("sslmem.data.datasets")
+    if datasets is not None:
+        errors.append(datasets.DatasetNotFoundError)
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, DatasetNotFoundError, SplitError, CheckpointError) as error:
+    except Exception as error:  # noqa: BLE001 — re-raised unless it is one of the user errors
+        if not isinstance(error, _user_errors()):
+            raise
         print(f"sslmem {args.verb}: error: {error}", file=sys.stderr)
         return 2
     return 0

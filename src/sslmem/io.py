@@ -1,4 +1,4 @@
-"""Atomic file writes and safe checkpoint loading.
+"""The one atomic writer (text, bytes, CSV, Parquet, PNG, torch) and safe checkpoint loading.
 
 A job killed halfway (Slurm time limit, pre-emption, Ctrl-C) must never leave a file that Snakemake or DVC
 would take as complete, so every output is written to a temporary file in the same directory and renamed
@@ -13,8 +13,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
-
-import torch
 
 
 class CheckpointError(RuntimeError):
@@ -55,18 +53,28 @@ def atomic_to_csv(frame, path: str | os.PathLike) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def atomic_save_figure(figure, path: str | os.PathLike, **savefig_options) -> None:
+    """A matplotlib Figure saved as PNG through the same temporary-file-and-rename path."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", **savefig_options)
+
+
 def atomic_to_parquet(frame, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    import torch  # here, not at the top: tables, figures and the Snakefile use this module without torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load a checkpoint without executing code (weights_only=True); name the file in every failure."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")

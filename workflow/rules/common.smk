@@ -6,7 +6,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
-from sslmem import config as sslmem_config  # noqa: E402
+from sslmem import artifacts, config as sslmem_config  # noqa: E402
+from sslmem.report import registry as result_registry  # noqa: E402
 
 # A dry run only plans jobs, so it may be done where the data is not (e.g. planning the paper preset here).
 # workflow.dryrun is not known yet while the Snakefile is parsed, hence the look at the command line.
@@ -35,13 +36,12 @@ DATASETS = EXPERIMENT["datasets"]
 RUNS = sslmem_config.experiment_runs(SETTINGS)
 # (dataset, setup) pairs, in params.yaml order; a setup is named `<method>-<arch>` unless it sets `name`.
 SETUP_RUNS = list(dict.fromkeys((run.dataset, run.setup) for run in RUNS))
-ROLES = ["f", "g"]
 
 
 wildcard_constraints:
     dataset="[a-z0-9_]+",
     setup="[a-z0-9][a-z0-9_.-]*",
-    role="[fg]",
+    role="|".join(artifacts.ROLES),
     seed="[0-9]+",
 
 
@@ -64,37 +64,30 @@ def all_encoder_files(pattern):
 
 
 def all_score_files():
-    return [f"results/scores/{d}/{s}.parquet" for d, s in SETUP_RUNS]
+    return [artifacts.SCORES.format(dataset=d, setup=s) for d, s in SETUP_RUNS]
 
 
 def all_layer_score_files():
-    return [f"results/layer_scores/{d}/{s}.parquet" for d, s in SETUP_RUNS]
+    return [artifacts.LAYER_SCORES.format(dataset=d, setup=s) for d, s in SETUP_RUNS]
 
 
 def all_probe_files():
     roles = SETTINGS["probe"]["roles"]
-    return [
-        path
-        for path, run in zip(all_encoder_files("results/probe/{dataset}/{setup}/{role}{seed}.csv"), RUNS)
-        if run.role in roles
-    ]
+    return [artifacts.PROBE.format(**vars(run)) for run in RUNS if run.role in roles]
 
 
-TABLE_TARGETS = [
-    "results/table1.csv",
-    "results/table2.csv",
-    "results/table16.csv",
-    "results/table15.csv",
-    "results/table11.csv",
-    "results/table13.csv",
-    "results/layermem.csv",
-    "results/layermem_fig.png",
-    "results/unitmem.csv",
-    "results/subsets.csv",
-    "results/fig2a.png",
-    "results/fig2c.png",
-]
-DEFAULT_TARGETS = TABLE_TARGETS
+# The input sets results read (sslmem.report.registry.INPUT_SETS), expanded over this preset's runs.
+INPUT_SETS = {
+    "scores": all_score_files(),
+    "layer_scores": all_layer_score_files(),
+    "probes": all_probe_files(),
+    "units": all_encoder_files(artifacts.UNITS),
+}
+RESULTS = result_registry.load_results()
+if set(INPUT_SETS) != set(result_registry.INPUT_SETS):
+    raise WorkflowError(f"common.smk expands {sorted(INPUT_SETS)}, the registry names {sorted(result_registry.INPUT_SETS)}")
+RESULT_TARGETS = [result.path for result in RESULTS.values()]
+DEFAULT_TARGETS = [result.path for result in RESULTS.values() if result.default]
 
 
 def run_spec(wildcards):

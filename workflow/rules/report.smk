@@ -1,9 +1,42 @@
-# Stage: report — `snakemake --report report.html` (after the run) writes one self-contained HTML file with
-# every table and figure of the default targets, each with its caption (workflow/report/<target>.rst; the texts
-# are sslmem.report.CAPTIONS, tests/test_reviewer.py checks they agree). The outputs are flagged with
-# report(...) in stats.smk; this file holds the report's front page.
+# Stage: report — every table and figure of sslmem.report.registry, one rule each, generated from the registry:
+# the rule is named after the result, reads the input sets (or other results) the registry names, passes the
+# builder's options as its settings fingerprint, and flags its output for `snakemake --report` with the
+# registry's caption (rendered through workflow/report/result.rst). Adding a table needs no edit here.
 # The report needs only the result files, not Snakemake's .snakemake/ metadata: it works on results restored
 # with `dvc pull` (runtimes and provenance are then left out).
 
 
 report: "../report/workflow.rst"
+
+
+def _report_inputs(result):
+    return {
+        argument: RESULTS[source].path if source in RESULTS else INPUT_SETS[source]
+        for argument, source in result.inputs.items()
+    }
+
+
+def _report_command(result):
+    inputs = " ".join(f"--input {argument} {{input.{argument}}}" for argument in result.inputs)
+    return f"{SSLMEM} report {result.name} {inputs} --out {{output}} > {{log}} 2>&1"
+
+
+for _result in RESULTS.values():
+
+    rule:
+        name:
+            _result.name
+        input:
+            **_report_inputs(_result),
+        output:
+            report(_result.path, caption="../report/result.rst", category=_result.category),
+        log:
+            f"results/logs/report/{_result.name}.log",
+        params:
+            settings=sslmem_config.fingerprint(_result.options(SETTINGS)),
+            caption=_result.caption_rst(),
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        shell:
+            _report_command(_result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Mapping
 
@@ -9,11 +10,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sslmem import config as sconfig, io as sio
+from sslmem import io as sio
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.data import datasets, splits
-from sslmem.memorization import measure_layer_alignment, unit_memorization
-from sslmem.pipeline.common import ENCODER_KEYS, load_images, setup_of
+from sslmem.measures.alignment import measure_layer_alignment
+from sslmem.measures.unitmem import unit_memorization
+from sslmem.artifacts import ALIGN_COLUMNS, LAYER_ALIGN_COLUMNS, POINT_KEYS, UNIT_COLUMNS, with_encoder_keys
+from sslmem.pipeline.common import load_images
 from sslmem.pipeline.encoders import load_trained_method
 
 
@@ -27,7 +30,7 @@ def measurement_set(settings: Mapping, table: pd.DataFrame) -> pd.DataFrame:
     rng = np.random.default_rng(settings["measure"]["seed"])
     shared_sample = shared.iloc[np.sort(rng.choice(len(shared), size=size, replace=False))]
     parts = [candidates, shared_sample, table[table.subset == "S_I"], table[table.subset == "S_E"]]
-    return pd.concat(parts, ignore_index=True)[["point_id", "source", "subset", "label"]]
+    return pd.concat(parts, ignore_index=True)[list(POINT_KEYS)]
 
 
 def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) -> torch.Tensor:
@@ -52,7 +55,7 @@ def run_align(
     `out_layers` is given, on the output of each of its layers (``Encoder.named_layers()``; LayerMem), and
     when `out_units` is given, the UnitMem of every unit (``Encoder.named_units()``) over the points of
     measure.unitmem.subset."""
-    from sslmem.train import resolve_device
+    from sslmem.device import resolve_device
 
     table, split_hash = splits.read_split(split_csv)
     device = resolve_device(settings["training"]["device"])
@@ -64,16 +67,13 @@ def run_align(
             f"{checkpoint} was trained on split {meta['split_hash'][:12]}, but {split_csv} is {split_hash[:12]}; "
             "retrain the encoder for this split"
         )
-    meta = {**meta, "setup": setup_of(meta)}
     points = measurement_set(settings, table)
     images = measurement_images(settings, meta["dataset"], points)
-    recipe = sconfig.RunSpec(
-        meta["dataset"], meta["method"], meta["arch"], meta["seed"], meta["role"], meta["setup"]
-    ).training_settings(settings)["recipe"]
+    # The views are drawn from the augmentation the encoder was trained with, as recorded in its checkpoint
+    # (one source of truth: the model is rebuilt from the checkpoint too).
+    trained_with = json.loads(meta["training_settings"])
     info = datasets.dataset_info(meta["dataset"])
-    augment = BatchAugment(
-        AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]), meta["image_size"], info.mean, info.std
-    )
+    augment = BatchAugment(AugmentSpec.from_settings(trained_with["augment"]), meta["image_size"], info.mean, info.std)
     measure = settings["measure"]
     if measure["representation"] == "encoder":
         represent = method.scoring_encoder.representation
@@ -93,19 +93,17 @@ def run_align(
         device=device,
         unit_layers=unit_layers,
     )
-    frame = points.copy()
-    for position, key in enumerate(ENCODER_KEYS):
-        frame.insert(position, key, meta[key])
     if out_layers is not None:
         per_layer = [
-            frame.assign(layer_index=index, layer=name, align=values.numpy().astype(np.float64))
+            points.assign(layer_index=index, layer=name, align=values.numpy().astype(np.float64))
             for index, (name, values) in enumerate(measured.layers.items())
         ]
-        sio.atomic_to_parquet(pd.concat(per_layer, ignore_index=True), out_layers)
+        layer_frame = with_encoder_keys(pd.concat(per_layer, ignore_index=True), meta, LAYER_ALIGN_COLUMNS, "layer align")
+        sio.atomic_to_parquet(layer_frame, out_layers)
     if out_units is not None:
         sio.atomic_to_parquet(unitmem_frame(meta, points, measured.unit_means, measure["unitmem"]), out_units)
-    frame["align"] = measured.align.numpy().astype(np.float64)
-    sio.atomic_to_parquet(frame, out_parquet)
+    frame = points.assign(align=measured.align.numpy().astype(np.float64))
+    sio.atomic_to_parquet(with_encoder_keys(frame, meta, ALIGN_COLUMNS, "align"), out_parquet)
 
 
 def unitmem_frame(meta: Mapping, points: pd.DataFrame, unit_means: Mapping, options: Mapping) -> pd.DataFrame:
@@ -118,15 +116,10 @@ def unitmem_frame(meta: Mapping, points: pd.DataFrame, unit_means: Mapping, opti
     frames = []
     for index, (name, means) in enumerate(unit_means.items()):
         unitmem, argmax = unit_memorization(means[torch.from_numpy(rows)], others=options["others"])
-        frame = pd.DataFrame({
+        frames.append(pd.DataFrame({
             "layer_index": index, "layer": name, "unit": np.arange(unitmem.numel()),
             "unitmem": unitmem.numpy(), "argmax_point_id": point_ids[argmax.numpy()],
-        })
-        for position, key in enumerate(ENCODER_KEYS):
-            frame.insert(position, key, meta[key])
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    table.insert(len(ENCODER_KEYS) + 5, "subset", options["subset"])
-    table.insert(len(ENCODER_KEYS) + 6, "n_points", int(rows.size))
-    return table
+        }))
+    table = pd.concat(frames, ignore_index=True).assign(subset=options["subset"], n_points=int(rows.size))
+    return with_encoder_keys(table, meta, UNIT_COLUMNS, "unitmem")
 

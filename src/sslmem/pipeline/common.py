@@ -1,4 +1,4 @@
-"""What every stage shares: the columns naming an encoder, dataset loading, and the versions recorded."""
+"""What every stage shares: dataset loading and the versions recorded with every result."""
 
 from __future__ import annotations
 
@@ -9,16 +9,6 @@ import torch
 
 from sslmem import __version__
 from sslmem.data import datasets
-
-ROLES = ("f", "g")
-# Columns naming the encoder a result row comes from (every tidy per-encoder file starts with them).
-ENCODER_KEYS = ("dataset", "setup", "method", "arch", "seed", "role")
-
-
-def setup_of(meta: Mapping) -> str:
-    """The setup name a checkpoint was trained for (checkpoints from before named setups: <method>-<arch>)."""
-    return meta.get("setup") or f"{meta['method']}-{meta['arch']}"
-
 
 def environment_versions(device: torch.device | str = "cpu") -> dict:
     """Versions and device recorded with every checkpoint and result (for determinism audits)."""

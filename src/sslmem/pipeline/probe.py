@@ -11,13 +11,14 @@ import torch
 
 from sslmem import io as sio
 from sslmem.augment import AugmentSpec, BatchAugment
-from sslmem.pipeline.common import ENCODER_KEYS, load_images, setup_of
+from sslmem.artifacts import ENCODER_KEYS
+from sslmem.pipeline.common import load_images
 from sslmem.pipeline.encoders import load_trained_method
 
 
 def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
-    from sslmem.probe import extract_features, knn_classify, linear_probe
-    from sslmem.train import resolve_device
+    from sslmem.device import resolve_device
+    from sslmem.evaluation.probe import extract_features, knn_classify, linear_probe
 
     device = resolve_device(settings["training"]["device"])
     torch.set_num_threads(settings["training"]["num_threads"])
@@ -63,7 +64,6 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
         train_features, train_labels, test_features, num_classes=num_classes, k=cfg["knn_k"],
         temperature=cfg["knn_temperature"],
     )
-    meta = {**meta, "setup": setup_of(meta)}
     row = {key: meta[key] for key in ENCODER_KEYS}
     row.update(
         train_size=len(train_labels), test_size=len(test_labels), top1=top1,

@@ -10,7 +10,8 @@ import pandas as pd
 import torch
 
 from sslmem import io as sio
-from sslmem.memorization import normalize_by_range, raw_score
+from sslmem.artifacts import ENSEMBLE_SEED, LAYER_SCORE_COLUMNS, POINT_KEYS, SCORE_COLUMNS, SETUP_KEYS, ordered
+from sslmem.measures.scores import ensemble_scores
 
 
 def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
@@ -31,17 +32,15 @@ def run_layer_score(layer_align_paths: Sequence[Path], out_parquet: Path) -> Non
     for index, name in layers.itertuples(index=False):
         per_layer = [frame[frame["layer_index"] == index].drop(columns=["layer_index", "layer"]).reset_index(drop=True)
                      for frame in frames]
-        scored = score_frames(per_layer, layer_align_paths)
-        scored.insert(6, "layer_index", index)
-        scored.insert(7, "layer", name)
-        tables.append(scored)
+        scored = score_frames(per_layer, layer_align_paths).assign(layer_index=index, layer=name)
+        tables.append(ordered(scored, LAYER_SCORE_COLUMNS, "layer score"))
     sio.atomic_to_parquet(pd.concat(tables, ignore_index=True), out_parquet)
 
 
 def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) -> pd.DataFrame:
     """Per-point scores from per-encoder alignment frames (one per path, for the messages)."""
-    keys = ["point_id", "source", "subset", "label"]
-    base = frames[0][["dataset", "setup", "method", "arch", *keys]]
+    keys = list(POINT_KEYS)
+    base = frames[0][[*SETUP_KEYS, *keys]]
     per_role: dict[str, dict[int, np.ndarray]] = {"f": {}, "g": {}}
     for path, frame in zip(align_paths, frames):
         if frame["setup"].iloc[0] != base["setup"].iloc[0] or frame["dataset"].iloc[0] != base["dataset"].iloc[0]:
@@ -59,19 +58,11 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
         raise ValueError(f"need alignments of at least one f and one g encoder, got {[str(p) for p in align_paths]}")
 
     def rows(estimate: str, seed: int, f_aligns: list, g_aligns: list) -> pd.DataFrame:
-        f = torch.tensor(np.stack(f_aligns))
-        g = torch.tensor(np.stack(g_aligns))
-        m_raw = raw_score(f, g)
-        out = base.copy()
-        out.insert(4, "estimate", estimate)
-        out.insert(5, "seed", seed)
-        out["align_f"] = f.mean(0).numpy()
-        out["align_g"] = g.mean(0).numpy()
-        out["m_raw"] = m_raw.numpy()
-        out["m"] = normalize_by_range(m_raw).numpy()
-        return out
+        scores = ensemble_scores([torch.from_numpy(a) for a in f_aligns], [torch.from_numpy(a) for a in g_aligns])
+        out = base.assign(estimate=estimate, seed=seed, **{name: values.numpy() for name, values in scores.items()})
+        return ordered(out, SCORE_COLUMNS, "score")
 
-    tables = [rows("ensemble", -1, list(per_role["f"].values()), list(per_role["g"].values()))]
+    tables = [rows("ensemble", ENSEMBLE_SEED, list(per_role["f"].values()), list(per_role["g"].values()))]
     for seed in sorted(set(per_role["f"]) & set(per_role["g"])):
         tables.append(rows("pair", seed, [per_role["f"][seed]], [per_role["g"][seed]]))
     return pd.concat(tables, ignore_index=True)

@@ -1,30 +1,12 @@
 """Tables and figures from the tidy result files (never typed numbers).
 
-* :mod:`sslmem.report.tables` — Tables 1, 2, 11, 13, 15, 16, the per-subset summary, LayerMem and UnitMem (CSV).
-* :mod:`sslmem.report.figures` — Fig. 2a, Fig. 2c and the LayerMem figure (PNG).
-* ``paper_values.yaml`` — the paper's reference numbers, printed beside ours, never used as results.
+* :mod:`sslmem.report.registry` — the one registry of results (:class:`~sslmem.report.registry.Result`);
+  :mod:`sslmem.report.results` declares the core ones.
+* Builders by subject: :mod:`~sslmem.report.summaries` (Tables 1, 11, 15, per-subset summary),
+  :mod:`~sslmem.report.significance` (Tables 2, 16), :mod:`~sslmem.report.ranking` (Table 13),
+  :mod:`~sslmem.report.localization` (LayerMem, UnitMem), :mod:`~sslmem.report.figures` (Figs. 2a, 2c, LayerMem).
+* :mod:`~sslmem.report.readers` — readers of the tidy files; ``paper_values.yaml`` — the paper's reference
+  numbers, printed beside ours, never used as results.
 
-:data:`CAPTIONS` maps each target name ("fig2a", "fig2c", "table1", "table2", "table11", "table13", "table15",
-"table16", "subset_summary", "layermem", "layermem_fig", "unitmem") to a one-sentence caption for ``snakemake --report``.
+This package's import is cheap on purpose (the Snakefile imports the registry); import builders from their modules.
 """
-
-from sslmem.report.figures import FIGURE_CAPTIONS, fig2a, fig2c, fig_layermem
-from sslmem.report.tables import (
-    TABLE_CAPTIONS,
-    layermem_table,
-    subset_summary,
-    table1,
-    table2,
-    table11,
-    table13,
-    table15,
-    table16,
-    unitmem_table,
-)
-
-CAPTIONS: dict[str, str] = {**TABLE_CAPTIONS, **FIGURE_CAPTIONS}
-
-__all__ = [
-    "CAPTIONS", "fig2a", "fig2c", "fig_layermem", "layermem_table", "subset_summary", "table1", "table2", "table11",
-    "table13", "table15", "table16", "unitmem_table",
-]

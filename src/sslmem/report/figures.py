@@ -1,4 +1,4 @@
-"""Figures 2a and 2c of the SSLMem paper from the tidy per-point score files.
+"""Figures 2a and 2c of the SSLMem paper and the LayerMem figure, from the tidy per-point score files.
 
 Figures are drawn with matplotlib's object API on an Agg canvas (no pyplot, so no global backend state and
 no display needed), one panel per (dataset, setup), and written atomically (temporary file in the target
@@ -8,21 +8,20 @@ written into the file.
 Example::
 
     from sslmem.report.figures import fig2c
-    caption = fig2c(["results/scores/fashion_mnist/simclr-resnet18.parquet"], "results/fig2c.png")
+    fig2c(["results/scores/fashion_mnist/simclr-resnet18.parquet"], "results/fig2c.png")
 """
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sslmem.report.tables import SETUP_KEYS, read_scores, temporary_sibling
-from sslmem.stats import SUBSETS
+from sslmem.artifacts import SETUP_KEYS, SUBSETS
+from sslmem.io import atomic_save_figure
+from sslmem.report.readers import read_scores
 
 DPI = 120
 PANEL_SIZE = (4.2, 3.2)  # inches per panel; small files, readable labels
@@ -32,28 +31,10 @@ SUBSET_COLOURS = {"S_C": "tab:red", "S_S": "tab:gray", "S_I": "tab:blue", "S_E":
 # PNG metadata matplotlib would otherwise add ("Software: matplotlib version ..."); None drops it.
 PNG_METADATA = {"Software": None}
 
-FIGURE_CAPTIONS = {
-    "fig2a": (
-        "Alignment loss of each candidate in S_C on the f encoders (x) against the g encoders (y), "
-        "coloured by its normalised memorisation score m (ensemble estimate); points above the line y = x are "
-        "aligned better by the encoders that trained on them."
-    ),
-    "layermem_fig": (
-        "LayerMem per layer (line, ensemble estimate) and its increase over the previous layer (bars, "
-        "ΔLayerMem), one panel per dataset and setup."
-    ),
-    "fig2c": (
-        "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
-        "shared S_S, independent S_I and extra S_E points per dataset and setup, with each subset's mean in "
-        "the legend."
-    ),
-}
-
-
 def _setup_groups(scores):
     """(title, rows) per (dataset, setup), sorted, from the ensemble rows."""
     ensemble = scores[scores["estimate"] == "ensemble"]
-    for (dataset, setup, _method, _arch), group in ensemble.groupby(SETUP_KEYS, sort=True):
+    for (dataset, setup, _method, _arch), group in ensemble.groupby(list(SETUP_KEYS), sort=True):
         yield f"{dataset} / {setup}", group
 
 
@@ -68,26 +49,15 @@ def _panel_grid(n_panels: int) -> tuple[Figure, list]:
     return figure, axes[:n_panels]
 
 
-def save_figure_atomic(figure: Figure, out_png) -> Path:
-    """Write `figure` as PNG to `out_png` through a temporary file and os.replace; creates the folder."""
-    out_path = Path(out_png)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_sibling(out_path)
-    try:
-        with open(temporary, "wb") as handle:
-            figure.savefig(handle, format="png", dpi=DPI, metadata=PNG_METADATA)
-        os.replace(temporary, out_path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return out_path
+def save_figure(figure: Figure, out) -> None:
+    atomic_save_figure(figure, out, dpi=DPI, metadata=PNG_METADATA)
 
 
-def fig2c(score_paths, out_png, bins: int = 40) -> str:
+def fig2c(score_paths, out, bins: int = 40) -> None:
     """Fig. 2c: overlaid step histograms (density) of m per subset, one panel per (dataset, setup).
 
     Uses the ensemble estimate; every subset of a panel shares the same bins so the shapes compare; the
-    legend gives each subset's n and mean m. Writes `out_png` atomically and returns the caption.
+    legend gives each subset's n and mean m. Writes `out` atomically.
     """
     scores = read_scores(score_paths, require_estimate="ensemble")
     groups = list(_setup_groups(scores))
@@ -108,15 +78,14 @@ def fig2c(score_paths, out_png, bins: int = 40) -> str:
         ax.set_xlabel("memorisation score m")
         ax.set_ylabel("density")
         ax.legend(fontsize=7, frameon=False)
-    save_figure_atomic(figure, out_png)
-    return FIGURE_CAPTIONS["fig2c"]
+    save_figure(figure, out)
 
 
-def fig2a(score_paths, out_png) -> str:
+def fig2a(score_paths, out) -> None:
     """Fig. 2a: alignment loss on f (x) vs on g (y) for the candidates S_C, colour = m, with the line y = x.
 
     One panel per (dataset, setup), ensemble estimate (align_f/align_g averaged over the f/g encoders).
-    Writes `out_png` atomically and returns the caption.
+    Writes `out` atomically.
     """
     scores = read_scores(score_paths, require_estimate="ensemble")
     groups = list(_setup_groups(scores))
@@ -139,13 +108,12 @@ def fig2a(score_paths, out_png) -> str:
         ax.set_ylabel("alignment loss on g")
         ax.legend(fontsize=7, frameon=False, loc="upper left")
         figure.colorbar(points, ax=ax, label="m")
-    save_figure_atomic(figure, out_png)
-    return FIGURE_CAPTIONS["fig2a"]
+    save_figure(figure, out)
 
 
-def fig_layermem(score_paths, out_png) -> str:
+def fig_layermem(score_paths, out) -> None:
     """LayerMem (line) and ΔLayerMem (bars) against layer depth, one panel per (dataset, setup)."""
-    from sslmem.report.tables import layermem_frame
+    from sslmem.report.localization import layermem_frame
 
     table = layermem_frame(score_paths)
     groups = list(table.groupby(["dataset", "setup"], sort=True))
@@ -161,5 +129,4 @@ def fig_layermem(score_paths, out_png) -> str:
         ax.set_title(f"{dataset} / {setup}", fontsize=9)
         ax.set_ylabel("mean m over S_C")
         ax.legend(fontsize=7, frameon=False)
-    save_figure_atomic(figure, out_png)
-    return FIGURE_CAPTIONS["layermem_fig"]
+    save_figure(figure, out)

@@ -1,21 +1,18 @@
-"""SSLMem: alignment loss per point and encoder, and the memorisation score (paper Eq. 1, Eq. 2, App. A).
+"""Alignment loss per point and encoder (SSLMem paper Eq. 1, App. A), on the representation and on every layer.
 
 Pure functions for the math (unit-tested against hand-computed values), plus :func:`measure_alignment`, the
 batched measurement of one encoder on a set of images, and :func:`measure_layer_alignment`, which also measures
 the output of every layer in the same forward passes (LayerMem: SSLMem per layer, localization paper).
 
-Definitions:
-- alignment of encoder h on x: mean over pairs of augmented views of ‖ĥ(x') − ĥ(x'')‖₂, ĥ = h / ‖h‖₂ on the
-  full representation (`augmented-pairs`, the paper's Eq. 1); the published code instead compares the clean
-  image with each view, mean over views of ‖ĥ(x) − ĥ(a(x))‖₂ (`clean-vs-augmented`).
-- m_raw(x) = mean over g-encoders of align(g, x) − mean over f-encoders of align(f, x).
-- m(x) = m_raw(x) / (max m_raw − min m_raw) over the scored set, so m ∈ [−1, 1].
+Alignment of encoder h on x: mean over pairs of augmented views of ‖ĥ(x') − ĥ(x'')‖₂, ĥ = h / ‖h‖₂ on the
+full representation (`augmented-pairs`, the paper's Eq. 1); the published code instead compares the clean
+image with each view, mean over views of ‖ĥ(x) − ĥ(a(x))‖₂ (`clean-vs-augmented`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +21,8 @@ from torch import nn
 from sslmem.augment import BatchAugment, make_generator
 
 PAIRINGS = ("augmented-pairs", "clean-vs-augmented")
+# Maps a batch of images to one representation per image (the encoder's output, or a projection of it).
+RepresentationFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def l2_normalize(representations: torch.Tensor) -> torch.Tensor:
@@ -65,26 +64,6 @@ def alignment_clean_vs_views_gram(clean: torch.Tensor, views: torch.Tensor) -> t
     """:func:`alignment_clean_vs_views` for unit-norm inputs through dot products (clean [B, D], views [V, B, D])."""
     dots = torch.einsum("bd,vbd->bv", clean, views)
     return (2 - 2 * dots).clamp_min(0).sqrt().mean(dim=1)
-
-
-def raw_score(align_f: torch.Tensor, align_g: torch.Tensor) -> torch.Tensor:
-    """m_raw = E_g align − E_f align. Inputs are [K_f, N] and [K_g, N] (one row per encoder) or [N]."""
-    align_f = align_f if align_f.ndim == 2 else align_f.unsqueeze(0)
-    align_g = align_g if align_g.ndim == 2 else align_g.unsqueeze(0)
-    if align_f.shape[1] != align_g.shape[1]:
-        raise ValueError(f"f and g were measured on different numbers of points: {align_f.shape[1]} vs {align_g.shape[1]}")
-    return align_g.mean(dim=0) - align_f.mean(dim=0)
-
-
-def normalize_by_range(scores: torch.Tensor) -> torch.Tensor:
-    """Divide by (max − min) over the scored set (App. A, "Normalization"); all-equal scores map to 0."""
-    spread = scores.max() - scores.min()
-    if spread <= 0:
-        return torch.zeros_like(scores)
-    return scores / spread
-
-
-RepresentationFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
@@ -223,49 +202,3 @@ def measure_layer_alignment(
         layers={name: torch.cat(parts) for name, parts in layer_results.items()},
         unit_means={name: torch.cat(parts) for name, parts in unit_results.items()},
     )
-
-
-UNITMEM_OTHERS = ("mean", "median")
-
-
-def unit_memorization(unit_means: torch.Tensor, others: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
-    """UnitMem of every unit (localization paper) from its per-point mean activations [N, U] (each already
-    averaged over a point's augmented views and, for convolutions, over space): returns (unitmem [U],
-    argmax [U]) with
-
-        UnitMem(u) = (μ_max − μ_−max) / (μ_max + μ_−max),
-
-    μ_max the largest per-point mean and μ_−max the mean (`others="mean"`) or, as in the published code, the
-    median (`others="median"`) over the other N − 1 points. UnitMem is 0 when no point stands out and tends to
-    1 when one point alone activates the unit. The ratio assumes non-negative activations (ReLU); a unit with
-    μ_−max < 0 (GELU outputs can be negative) or μ_max + μ_−max ≤ 0 (a dead unit) has no UnitMem: NaN.
-    `argmax` is the row of the point with μ_max.
-    """
-    if others not in UNITMEM_OTHERS:
-        raise ValueError(f"others={others!r}; use one of {UNITMEM_OTHERS}")
-    if unit_means.ndim != 2 or unit_means.shape[0] < 2:
-        raise ValueError(f"need per-point means of shape [N >= 2, units], got {tuple(unit_means.shape)}")
-    values = unit_means.double()
-    mu_max, argmax = values.max(dim=0)
-    if others == "mean":
-        mu_others = (values.sum(dim=0) - mu_max) / (values.shape[0] - 1)
-    else:
-        keep = torch.ones_like(values, dtype=torch.bool)
-        keep[argmax, torch.arange(values.shape[1])] = False
-        mu_others = values.T[keep.T].view(values.shape[1], -1).median(dim=1).values
-    denominator = mu_max + mu_others
-    defined = (mu_others >= 0) & (denominator > 0)
-    unitmem = torch.where(defined, (mu_max - mu_others) / denominator, torch.full_like(mu_max, float("nan")))
-    return unitmem, argmax
-
-
-def score_table_rows(align_f: Sequence[torch.Tensor], align_g: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Ensemble estimate of Eq. 2 from lists of per-encoder alignments (each [N]): align_f, align_g, m_raw, m."""
-    stacked_f, stacked_g = torch.stack(list(align_f)), torch.stack(list(align_g))
-    m_raw = raw_score(stacked_f, stacked_g)
-    return {
-        "align_f": stacked_f.mean(dim=0),
-        "align_g": stacked_g.mean(dim=0),
-        "m_raw": m_raw,
-        "m": normalize_by_range(m_raw),
-    }

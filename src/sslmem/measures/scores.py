@@ -1,0 +1,39 @@
+"""The SSLMem score (paper Eq. 2) from the alignments of f encoders (trained with x) and g encoders (without).
+
+- m_raw(x) = mean over g-encoders of align(g, x) − mean over f-encoders of align(f, x).
+- m(x) = m_raw(x) / (max m_raw − min m_raw) over the scored set, so m ∈ [−1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+def raw_score(align_f: torch.Tensor, align_g: torch.Tensor) -> torch.Tensor:
+    """m_raw = E_g align − E_f align. Inputs are [K_f, N] and [K_g, N] (one row per encoder) or [N]."""
+    align_f = align_f if align_f.ndim == 2 else align_f.unsqueeze(0)
+    align_g = align_g if align_g.ndim == 2 else align_g.unsqueeze(0)
+    if align_f.shape[1] != align_g.shape[1]:
+        raise ValueError(f"f and g were measured on different numbers of points: {align_f.shape[1]} vs {align_g.shape[1]}")
+    return align_g.mean(dim=0) - align_f.mean(dim=0)
+
+
+def normalize_by_range(scores: torch.Tensor) -> torch.Tensor:
+    """Divide by (max − min) over the scored set (App. A, "Normalization"); all-equal scores map to 0."""
+    spread = scores.max() - scores.min()
+    if spread <= 0:
+        return torch.zeros_like(scores)
+    return scores / spread
+
+
+def ensemble_scores(align_f: Sequence[torch.Tensor], align_g: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Ensemble estimate of Eq. 2 from lists of per-encoder alignments (each [N]): align_f, align_g, m_raw, m."""
+    stacked_f, stacked_g = torch.stack(list(align_f)), torch.stack(list(align_g))
+    m_raw = raw_score(stacked_f, stacked_g)
+    return {
+        "align_f": stacked_f.mean(dim=0),
+        "align_g": stacked_g.mean(dim=0),
+        "m_raw": m_raw,
+        "m": normalize_by_range(m_raw),
+    }

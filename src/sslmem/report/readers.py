@@ -1,0 +1,195 @@
+"""Readers of the tidy files the tables and figures are built from, and the paper's reference values.
+
+Inputs (columns fixed in :mod:`sslmem.artifacts`):
+
+* per-point scores, one Parquet per (dataset, setup): ``results/scores/{dataset}/{setup}.parquet``
+  (:data:`~sslmem.artifacts.SCORE_COLUMNS`); ``estimate`` is "ensemble" (m averaged over all f and g
+  encoders, seed −1) or "pair" (one (f_s, g_s) pair, seed s); per layer: ``results/layer_scores/...``.
+* linear-probe results, one CSV per encoder: ``results/probe/{dataset}/{setup}/{role}{seed}.csv``
+  (:data:`~sslmem.artifacts.PROBE_REQUIRED_COLUMNS`), top1 a fraction in [0, 1].
+* per-unit UnitMem files of the align stage (:data:`~sslmem.artifacts.UNIT_COLUMNS`).
+
+The paper's numbers (``paper_values.yaml``) are put beside ours for comparison and never used as results; they
+stand only beside a row that is the paper's run (same method, backbone, dataset and recipe).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import yaml
+
+from sslmem.artifacts import ESTIMATES, PROBE_REQUIRED_COLUMNS, SCORE_COLUMNS, SETUP_KEYS, SUBSETS, UNIT_COLUMNS
+
+PAPER_VALUES_PATH = Path(__file__).resolve().with_name("paper_values.yaml")
+
+# Our dataset names that the paper calls differently (the paper's ImageNet is our image_folder dataset).
+PAPER_DATASET_NAMES = {"image_folder": "imagenet"}
+
+
+def _as_path_list(paths: Iterable, what: str) -> list[Path]:
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    path_list = [Path(p) for p in paths]
+    if not path_list:
+        raise ValueError(f"no {what} files given")
+    return path_list
+
+
+def _check_columns(frame: pd.DataFrame, path: Path, expected: Sequence[str], what: str) -> None:
+    missing = [c for c in expected if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: {what} is missing column(s) {missing}; expected columns {list(expected)}, "
+            f"found {list(frame.columns)}"
+        )
+
+
+def read_scores(score_paths: Iterable, require_estimate: str | None = None) -> pd.DataFrame:
+    """Read and validate per-point score Parquet files into one frame.
+
+    Adds a column ``source_file`` (the path each row came from) so later errors can name the file.
+
+    Args:
+        score_paths: one or more ``results/scores/{dataset}/{setup}.parquet`` paths.
+        require_estimate: if given ("ensemble" or "pair"), every file must hold rows of that estimate.
+
+    Raises:
+        FileNotFoundError: a path does not exist (the message names it).
+        ValueError: a file lacks a column, holds no rows, has unknown subset/estimate values, or a
+            (dataset, setup) appears in more than one file.
+    """
+    frames = []
+    setup_files: dict[tuple, Path] = {}
+    for path in _as_path_list(score_paths, "score"):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"score file {path} does not exist; expected a per-point score Parquet "
+                f"(results/scores/{{dataset}}/{{setup}}.parquet) with columns {list(SCORE_COLUMNS)}"
+            )
+        frame = pd.read_parquet(path)
+        _check_columns(frame, path, SCORE_COLUMNS, "score file")
+        if frame.empty:
+            raise ValueError(f"{path}: score file has no rows")
+        bad_subsets = sorted(set(frame["subset"]) - set(SUBSETS))
+        if bad_subsets:
+            raise ValueError(f"{path}: unknown subset value(s) {bad_subsets}; expected {list(SUBSETS)}")
+        bad_estimates = sorted(set(frame["estimate"]) - set(ESTIMATES))
+        if bad_estimates:
+            raise ValueError(f"{path}: unknown estimate value(s) {bad_estimates}; expected {list(ESTIMATES)}")
+        if require_estimate is not None and not (frame["estimate"] == require_estimate).any():
+            raise ValueError(
+                f"{path}: no rows with estimate == {require_estimate!r} (found {sorted(set(frame['estimate']))})"
+            )
+        if frame[["m", "align_f", "align_g"]].isna().any().any():
+            raise ValueError(f"{path}: NaN values in m/align_f/align_g; the score stage must not write them")
+        for setup in frame[list(SETUP_KEYS)].drop_duplicates().itertuples(index=False):
+            setup = tuple(setup)
+            if setup in setup_files:
+                raise ValueError(
+                    f"setup {setup} appears in both {setup_files[setup]} and {path}; pass each score file once"
+                )
+            setup_files[setup] = path
+        frame = frame.assign(source_file=str(path))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_probes(probe_paths: Iterable) -> pd.DataFrame:
+    """Read and validate linear-probe CSVs (one row per encoder) into one frame.
+
+    Raises FileNotFoundError naming a missing file, ValueError for a missing column, a role other than
+    f/g, a top1 outside [0, 1] (it must be a fraction, not percent) or the same encoder given twice.
+    """
+    frames = []
+    for path in _as_path_list(probe_paths, "probe"):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"probe file {path} does not exist; expected a linear-probe CSV "
+                "(results/probe/{dataset}/{setup}/{role}{seed}.csv) "
+                f"with columns {list(PROBE_REQUIRED_COLUMNS)}"
+            )
+        frame = pd.read_csv(path)
+        _check_columns(frame, path, PROBE_REQUIRED_COLUMNS, "probe file")
+        if frame.empty:
+            raise ValueError(f"{path}: probe file has no rows")
+        bad_roles = sorted(set(frame["role"].astype(str)) - {"f", "g"})
+        if bad_roles:
+            raise ValueError(f"{path}: unknown role value(s) {bad_roles}; expected 'f' or 'g'")
+        top1 = frame["top1"].astype(float)
+        if ((top1 < 0) | (top1 > 1)).any() or top1.isna().any():
+            raise ValueError(f"{path}: top1 must be an accuracy in [0, 1], found {top1.tolist()}")
+        frames.append(frame.assign(source_file=str(path)))
+    probes = pd.concat(frames, ignore_index=True)
+    encoder_keys = [*SETUP_KEYS, "seed", "role"]
+    duplicated = probes[probes.duplicated(encoder_keys, keep=False)]
+    if not duplicated.empty:
+        raise ValueError(
+            "the same encoder has more than one probe result: "
+            + "; ".join(sorted(set(duplicated["source_file"])))
+        )
+    return probes
+
+
+def load_paper_values(path=None) -> dict:
+    """The paper's reference numbers (paper_values.yaml next to this module unless `path` is given)."""
+    path = Path(path) if path is not None else PAPER_VALUES_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"paper values file {path} does not exist")
+    return yaml.safe_load(path.read_text())
+
+
+def setup_text(setup: dict) -> str:
+    return f"{setup['method']}-{setup['arch']} {setup['dataset']}"
+
+
+def paper_dataset(dataset: str) -> str:
+    return PAPER_DATASET_NAMES.get(dataset, dataset)
+
+
+def matches_paper_setup(dataset: str, method: str, arch: str, setup: dict) -> bool:
+    return (paper_dataset(dataset), method, arch) == (setup["dataset"], setup["method"], setup["arch"])
+
+
+def is_paper_run(setup: str, method: str, arch: str, paper_setups: Iterable[str] | None) -> bool:
+    """Whether a setup trains with its method's own recipe, i.e. can stand beside the paper's run: it is named in
+    `paper_setups` (the CLI passes the setups without a `recipe` of their own), or, when that is not given,
+    it carries the plain name <method>-<arch>."""
+    return setup in paper_setups if paper_setups is not None else setup == f"{method}-{arch}"
+
+
+
+def read_layer_scores(score_paths) -> pd.DataFrame:
+    """Per-layer score files (``results/layer_scores/{dataset}/{setup}.parquet``): the score columns plus
+    layer_index and layer."""
+    scores = read_scores(score_paths, require_estimate="ensemble")
+    for column in ("layer_index", "layer"):
+        if column not in scores.columns:
+            raise ValueError(
+                f"{scores['source_file'].iat[0]}: no column {column!r}; expected a per-layer score file "
+                "(sslmem score --layers)"
+            )
+    return scores
+
+
+def read_units(unit_paths) -> pd.DataFrame:
+    """Per-unit UnitMem files of the align stage (``results/unitmem/{dataset}/{setup}/{role}{seed}.parquet``)."""
+    frames = []
+    for path in _as_path_list(unit_paths, "unitmem"):
+        if not path.is_file():
+            raise FileNotFoundError(f"unitmem file {path} does not exist (written by `sslmem align --units-out`)")
+        frame = pd.read_parquet(path)
+        _check_columns(frame, path, UNIT_COLUMNS, "unitmem file")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_table(path, producer: str) -> pd.DataFrame:
+    """A table another result builds (e.g. table1 for tables 11 and 15)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{producer} not found: {path} (build results/{producer}.csv first)")
+    return pd.read_csv(path)

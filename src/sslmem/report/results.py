@@ -1,0 +1,163 @@
+"""The core results: the SSLMem paper's Tables 1, 2, 11, 13, 15, 16 and Figs. 2a, 2c, the per-subset summary,
+and the localization paper's LayerMem and UnitMem. Each is one :class:`~sslmem.report.registry.Result`; its
+builder lives in the module of its subject (significance, summaries, ranking, localization, figures)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from sslmem import config
+from sslmem.report.registry import Result, register
+
+
+def _bootstrap(settings: Mapping) -> dict:
+    bootstrap = settings["stats"]["bootstrap"]
+    return {"n_boot": bootstrap["resamples"], "seed": bootstrap["seed"], "level": bootstrap["level"]}
+
+
+def _paper_setups(settings: Mapping) -> dict:
+    return {"paper_setups": config.paper_setups(settings)}
+
+
+def _trained_backbones(settings: Mapping) -> dict:
+    """Every (dataset, arch) the experiment trains, with what building its encoder needs (Table 15 counts them)."""
+    pairs = sorted({(run.dataset, run.arch) for run in config.experiment_runs(settings)})
+    backbones = [
+        {"dataset": dataset, "arch": arch, "arch_options": config.arch_options(settings, arch, dataset),
+         "image_folder_size": settings["data"]["image_folder_size"]}
+        for dataset, arch in pairs
+    ]
+    return {"backbones": backbones, **_paper_setups(settings)}
+
+
+def _table11_rows(settings: Mapping) -> dict:
+    return {"setup_epochs": [[name, config.setup_recipe(settings, name)["epochs"]]
+                             for name in settings["report"]["table11"]]}
+
+
+register(Result(
+    name="table1", kind="table", title="Table 1 — SSLMem and linear-probe accuracy",
+    caption=(
+        "SSLMem (mean normalised score m over the candidates S_C; mean ± std over f/g pairs and the "
+        "all-encoder ensemble) and linear-probe top-1 accuracy (%) of the f encoders per dataset, method and "
+        "architecture, beside the paper's Table 1 where it has that setup."
+    ),
+    builder="sslmem.report.summaries:table1",
+    inputs={"score_paths": "scores", "probe_paths": "probes"},
+    options=lambda settings: {**_bootstrap(settings), **_paper_setups(settings)},
+))
+register(Result(
+    name="table2", kind="table", title="Table 2 — one-sided tests between subsets",
+    caption=(
+        "One-sided Welch t-tests between the subsets' ensemble scores (H0 as in the paper's Table 2), with "
+        "Cohen's d and the mean score of S_S (the global offset); the paper's values for MAE ViT-tiny CIFAR10 "
+        "stand beside each row, and its 'effect size' compares with our t statistic."
+    ),
+    builder="sslmem.report.significance:table2",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"]},
+))
+register(Result(
+    name="table16", kind="table", title="Table 16 — one-sample tests",
+    caption=(
+        "t-tests of the subsets' ensemble scores against 0 and of S_C against S_E (H0 as in the paper's "
+        "Table 16), with Cohen's d and the S_S offset; the paper's values for MAE ViT-tiny CIFAR10 stand "
+        "beside each row."
+    ),
+    builder="sslmem.report.significance:table16",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"]},
+))
+register(Result(
+    name="table15", kind="table", title="Table 15 — memorisation across ResNet backbones",
+    caption=(
+        "SSLMem and linear-probe accuracy of the ResNet-family backbones with each encoder's parameter count "
+        "(heads excluded), beside the paper's Table 15 (SimCLR on CIFAR10) where it has that setup."
+    ),
+    builder="sslmem.report.summaries:table15_of_backbones",
+    inputs={"table1_csv": "table1"},
+    options=_trained_backbones,
+))
+register(Result(
+    name="table11", kind="table", title="Table 11 — supervised training vs SSL",
+    caption=(
+        "SSLMem and linear-probe accuracy of encoders trained with labels (cross-entropy, classifier head removed) "
+        "beside SSL encoders, per training length; SSLMem is the mean m over S_C (mean ± std over f/g pairs), "
+        "accuracy the top-1 (%), with the paper's Table 11 (ResNet50, CIFAR10) where the setup matches."
+    ),
+    builder="sslmem.report.summaries:table11",
+    inputs={"table1_csv": "table1"},
+    options=_table11_rows,
+))
+register(Result(
+    name="table13", kind="table", title="Table 13 — do setups memorise the same points?",
+    caption=(
+        "Kendall's tau-b (and its two-sided p-value) between the rankings of the candidates S_C by their "
+        "ensemble score m under each pair of setups trained on the same dataset, beside the paper's Table 13 "
+        "(CIFAR10) where both setups match its rows."
+    ),
+    builder="sslmem.report.ranking:table13",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {"identities": config.training_length_identities(settings)},
+))
+register(Result(
+    name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",
+    caption=(
+        "LayerMem: SSLMem measured on the output of each layer of the encoder (same f/g encoders, views and "
+        "range normalisation per layer), mean m over the candidates S_C (ensemble; mean ± std over f/g pairs), "
+        "and its increase over the previous layer (ΔLayerMem), per dataset and setup."
+    ),
+    builder="sslmem.report.localization:layermem_table",
+    inputs={"score_paths": "layer_scores"},
+))
+register(Result(
+    name="layermem_fig", kind="figure", title="LayerMem per layer", category="Localization",
+    caption=(
+        "LayerMem per layer (line, ensemble estimate) and its increase over the previous layer (bars, "
+        "ΔLayerMem), one panel per dataset and setup."
+    ),
+    builder="sslmem.report.figures:fig_layermem",
+    inputs={"score_paths": "layer_scores"},
+))
+register(Result(
+    name="unitmem", kind="table", title="UnitMem — memorisation per unit", category="Localization",
+    caption=(
+        "UnitMem of the units of each layer of the f encoders (per-point mean activation over augmented views; "
+        "how much the most activating point stands out from the others), summarised over units, with the mean "
+        "SSLMem of the points that units single out beside the mean over all points of that subset."
+    ),
+    builder="sslmem.report.localization:unitmem_table",
+    # g's files too (the align jobs write them), though the table reads f only: UnitMem is f's measure.
+    inputs={"unit_paths": "units", "score_paths": "scores"},
+))
+register(Result(
+    name="subsets", kind="table", title="Scores per subset (the numbers behind Fig. 2c)",
+    caption=(
+        "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
+        "interval of the mean, and mean alignment loss on f and g (what Fig. 2c summarises)."
+    ),
+    builder="sslmem.report.summaries:subset_summary",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {**_bootstrap(settings), **_paper_setups(settings)},
+))
+register(Result(
+    name="fig2a", kind="figure", title="Fig. 2a — alignment on f vs g per candidate", category="Figures",
+    caption=(
+        "Alignment loss of each candidate in S_C on the f encoders (x) against the g encoders (y), "
+        "coloured by its normalised memorisation score m (ensemble estimate); points above the line y = x are "
+        "aligned better by the encoders that trained on them."
+    ),
+    builder="sslmem.report.figures:fig2a",
+    inputs={"score_paths": "scores"},
+))
+register(Result(
+    name="fig2c", kind="figure", title="Fig. 2c — score distributions per subset", category="Figures",
+    caption=(
+        "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
+        "shared S_S, independent S_I and extra S_E points per dataset and setup, with each subset's mean in "
+        "the legend."
+    ),
+    builder="sslmem.report.figures:fig2c",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {"bins": settings["report"]["histogram_bins"]},
+))

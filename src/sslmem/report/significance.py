@@ -1,0 +1,96 @@
+"""Significance tests between subsets' scores: Tables 2 and 16 of the SSLMem paper.
+
+Example::
+
+    from sslmem.report.significance import table2
+    table2(["results/scores/fashion_mnist/simclr-resnet18.parquet"], "results/table2.csv", alpha=0.01)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sslmem.io import atomic_to_csv
+from sslmem.artifacts import ESTIMATES, SETUP_KEYS
+from sslmem.report.readers import load_paper_values, read_scores, setup_text
+from sslmem.stats import TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, Hypothesis, evaluate_hypothesis
+
+HYPOTHESIS_TABLE_COLUMNS = [
+    "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+    "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
+    # Beyond the fixed columns: the test's identity and the S_S offset the SPEC asks to report.
+    "hypothesis_key", "test", "df", "offset_m_S_S", "estimate", "seed",
+]
+
+
+def _hypothesis_table(
+    score_paths, out, alpha: float, hypotheses: Sequence[Hypothesis], paper_table: dict, estimate: str
+) -> pd.DataFrame:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} must lie strictly between 0 and 1 (the paper uses 0.01)")
+    if estimate not in ESTIMATES:
+        raise ValueError(f"estimate={estimate!r}; use one of {ESTIMATES}")
+    scores = read_scores(score_paths, require_estimate=estimate)
+    scores = scores[scores["estimate"] == estimate]
+    paper_rows = paper_table["rows"]
+    rows = []
+    for (dataset, setup, method, arch, seed), group in scores.groupby([*SETUP_KEYS, "seed"], sort=True):
+        by_subset = {subset: part["m"].to_numpy() for subset, part in group.groupby("subset")}
+        for hypothesis in hypotheses:
+            missing = [s for s in hypothesis.subsets if s not in by_subset]
+            if missing:
+                raise ValueError(
+                    f"{group['source_file'].iat[0]}: {hypothesis.label} needs subset(s) {missing}, which have "
+                    f"no rows with estimate {estimate!r}, seed {seed}"
+                )
+            result = evaluate_hypothesis(hypothesis, by_subset)
+            paper = paper_rows.get(hypothesis.key, {})
+            rows.append({
+                "dataset": dataset, "setup": setup, "method": method, "arch": arch, "hypothesis": hypothesis.label,
+                **result,
+                "reject_h0": bool(result["p_value"] < alpha), "alpha": alpha,
+                "paper_p_value": paper.get("p_value", np.nan),
+                "paper_effect_size": paper.get("effect_size", np.nan),
+                "paper_setup": setup_text(paper_table["setup"]),
+                "hypothesis_key": hypothesis.key,
+                "test": "one-sample t" if hypothesis.subset_2 is None else "Welch t",
+                "offset_m_S_S": float(np.mean(by_subset["S_S"])) if "S_S" in by_subset else np.nan,
+                "estimate": estimate, "seed": int(seed),
+            })
+    table = pd.DataFrame(rows, columns=HYPOTHESIS_TABLE_COLUMNS)
+    # Nullable integers: one-sample rows have no n_2, and counts should not print as 5000.0.
+    table = table.astype({"n_1": "Int64", "n_2": "Int64"})
+    atomic_to_csv(table, out)
+    return table
+
+
+def table2(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
+           paper_values_path=None) -> pd.DataFrame:
+    """Table 2: one-sided Welch t-tests between subsets, one row per (dataset, setup, hypothesis).
+
+    Hypotheses are :data:`sslmem.stats.TABLE2_HYPOTHESES`; m of the `estimate` rows (default the ensemble
+    over all f and g encoders). Columns: see :data:`HYPOTHESIS_TABLE_COLUMNS`; ``reject_h0`` is
+    ``p_value < alpha``; ``offset_m_S_S`` is the mean m over S_S, the global offset of this estimate. The
+    paper's p-value and effect size of the same hypothesis (MAE ViT-tiny CIFAR10) stand beside every row.
+    Writes `out` atomically and returns the table.
+    """
+    paper = load_paper_values(paper_values_path)["table2"]
+    return _hypothesis_table(score_paths, out, alpha, TABLE2_HYPOTHESES, paper, estimate)
+
+
+def table16(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
+            paper_values_path=None) -> pd.DataFrame:
+    """Table 16: t-tests of subsets against 0 (and S_C against S_E), same shape as :func:`table2`.
+
+    Hypotheses are :data:`sslmem.stats.TABLE16_HYPOTHESES`: one-sample tests (n_2 empty, mean_2 = 0) except
+    the last row, a one-sided Welch test. "H0: 0 = m(S_S)" is two-sided; rejecting it means the estimate
+    carries a global offset (see ``offset_m_S_S``).
+    """
+    paper = load_paper_values(paper_values_path)["table16"]
+    return _hypothesis_table(score_paths, out, alpha, TABLE16_HYPOTHESES, paper, estimate)
+
+

@@ -1,0 +1,132 @@
+"""The registry of results is the one place a table or figure is declared: the CLI, the Snakemake targets and
+rules, the report's captions, DVC's outputs and the README follow it."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sslmem import config
+from sslmem.report.registry import INPUT_SETS, Result, load_results
+
+REPO = Path(__file__).resolve().parents[1]
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+PRESETS = sorted(yaml.safe_load((REPO / "params.yaml").read_text())["presets"])
+
+
+def preset_settings(preset: str) -> dict:
+    return config.load(REPO / "params.yaml", preset=preset, check_roots=False)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_builder_takes_its_inputs_options_and_out(preset):
+    settings = preset_settings(preset)
+    for result in load_results().values():
+        options = result.options(settings)
+        json.dumps(options)  # the rule's settings fingerprint
+        parameters = inspect.signature(result.builder_function()).parameters
+        for argument in [*result.inputs, *options, "out"]:
+            assert argument in parameters, f"{result.name}: {result.builder} has no parameter {argument!r}"
+
+
+def test_results_have_distinct_files_and_known_inputs():
+    results = load_results()
+    paths = [result.path for result in results.values()]
+    assert len(paths) == len(set(paths))
+    for result in results.values():
+        for source in result.inputs.values():
+            assert source in INPUT_SETS or source in results
+
+
+def test_a_bad_entry_is_refused_with_its_name():
+    with pytest.raises(ValueError, match="Table 99"):
+        Result(name="Table 99", kind="table", title="t", caption="c.", builder="m:f", inputs={})
+    with pytest.raises(ValueError, match="kind 'plot'"):
+        Result(name="t99", kind="plot", title="t", caption="c.", builder="m:f", inputs={})
+
+
+def test_dvc_report_stage_outputs_are_the_registered_results():
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
+    outs = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]]
+    assert sorted(outs) == sorted(result.path for result in load_results().values() if result.default)
+
+
+def test_readme_lists_every_result():
+    readme = (REPO / "README.md").read_text()
+    missing = [result.path for result in load_results().values() if f"`{Path(result.path).name}`" not in readme]
+    assert not missing, f"README.md does not describe {missing} (section 'What each file in results/ means')"
+
+
+# --- one toy table, added through the registry alone ---------------------------------------------------------
+
+TOY_STUDY = '''
+"""A toy study for the registry test: mean m per setup, nothing else."""
+from sslmem.report.registry import Result, register
+
+
+def build(score_paths, out, estimate):
+    from sslmem.io import atomic_to_csv
+    from sslmem.report.readers import read_scores
+
+    scores = read_scores(score_paths)
+    table = scores[scores["estimate"] == estimate].groupby("setup", as_index=False)["m"].mean()
+    atomic_to_csv(table, out)
+
+
+register(Result(
+    name="toytable", kind="table", title="Toy table — mean m per setup", category="Toys",
+    caption="The mean score of every setup, a toy for the registry test.",
+    builder="sslmem.studies.toy:build", inputs={"score_paths": "scores"},
+    options=lambda settings: {"estimate": "ensemble"}, default=False,
+))
+'''
+
+
+def fake_score_file(path: Path, setup: str, method: str, arch: str) -> None:
+    import pandas as pd
+
+    rows = [dict(dataset="fashion_mnist", setup=setup, method=method, arch=arch, estimate="ensemble", seed=-1,
+                 point_id=i, source="train", subset=subset, label=0, align_f=1.0, align_g=1.0 + m, m_raw=m, m=m)
+            for i, (subset, m) in enumerate([("S_C", 0.5), ("S_C", 0.3), ("S_S", 0.0), ("S_I", -0.1), ("S_E", 0.1)])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(path)
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
+def test_a_toy_table_added_through_the_registry_reaches_cli_snakemake_and_report(tmp_path):
+    for name in ("Snakefile", "params.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
+    shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tmp_path / "src/sslmem/studies/toy.py").write_text(textwrap.dedent(TOY_STUDY))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "src"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    def run(*command):
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout + done.stderr
+
+    assert "toytable" in run(sys.executable, "-m", "sslmem.cli", "report", "--list")  # the CLI
+    assert "toytable" in run("snakemake", "--list-rules", "--config", "preset=test")  # a Snakemake rule
+
+    settings = preset_settings("test")
+    for entry in settings["experiment"]["setups"]:
+        name = config.setup_name(entry)
+        fake_score_file(tmp_path / f"results/scores/fashion_mnist/{name}.parquet", name, entry["method"], entry["arch"])
+    profile = ["--profile", "workflow/profiles/default", "--cores", "1"]
+    run("snakemake", *profile, "results/toytable.csv", "--config", "preset=test")  # a Snakemake target
+    table = (tmp_path / "results/toytable.csv").read_text()
+    assert table.splitlines()[0] == "setup,m" and len(table.splitlines()) == 1 + len(settings["experiment"]["setups"])
+
+    run("snakemake", *profile, "--report", "report.html", "results/toytable.csv", "--config", "preset=test")
+    html = (tmp_path / "report.html").read_text()
+    assert "toytable.csv" in html and "a toy for the registry test" in html  # in the report, with its caption
