@@ -1,14 +1,13 @@
-# sslmem workflow. Settings: params.yaml (validated against workflow/schemas/params.schema.yaml, then by
-# sslmem's own cross-field rules, before any job is scheduled). Choose the preset with
+# sslmem workflow. Settings: params.yaml, validated before any job is scheduled by sslmem.config (against
+# workflow/schemas/params.schema.yaml, then by its cross-field rules; see workflow/rules/common.smk). Not by
+# snakemake.utils.validate as well: its first message would be a schema dump, and sslmem's names the key.
+# Choose the preset with
 #   snakemake --config preset=paper ...
-from snakemake.utils import validate, min_version
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 configfile: "params.yaml"
-
-
-validate(config, "workflow/schemas/params.schema.yaml")
 
 
 include: "workflow/rules/common.smk"

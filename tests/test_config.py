@@ -4,6 +4,8 @@ Snakemake (which must fail before scheduling a single job)."""
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,8 +16,8 @@ import pytest
 import yaml
 
 from sslmem import cli, config
-from sslmem.config import ConfigError
-from sslmem.data import datasets
+from sslmem.config import ConfigError, cache, registry, rules
+from sslmem.data import catalog, datasets
 
 from fakedata import write_tiny_fashion_mnist
 
@@ -24,6 +26,12 @@ PARAMS = REPO / "params.yaml"
 DELETE = object()
 
 
+
+
+@pytest.fixture(autouse=True)
+def _own_working_directory(tmp_path, monkeypatch):
+    """config.load keeps its validation cache in ./.sslmem-cache/: each test gets its own, not the repo's."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +247,8 @@ def real_presets() -> list[str]:
 def test_every_preset_of_params_yaml_is_valid_apart_from_data(preset, monkeypatch):
     """Each preset passes the schema and every rule; the dataset roots are checked (but may be absent here)."""
     checked = []
-    monkeypatch.setattr(datasets, "check_root", lambda name, root, split="train": checked.append(name))
+    # The roots are checked through the torch-free catalog (sslmem.data.datasets re-exports its check_root).
+    monkeypatch.setattr(catalog, "check_root", lambda name, root, split="train": checked.append(name))
     settings = config.load(PARAMS, preset=preset)
     assert settings["preset"] == preset
     assert sorted(set(checked)) == sorted(settings["experiment"]["datasets"])  # roots were looked at
@@ -427,3 +436,178 @@ def test_table13_recognises_setups_that_change_only_the_training_length(raw):
     raw["presets"]["test"]["experiment"]["setups"].append(
         {"name": "simclr-lr", "method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}})
     assert "simclr-lr" not in config.training_length_identities(config.resolve(raw, "test", check_roots=False))
+
+
+# ------------------------------------------------------------------------------- names come from the registries
+
+
+@pytest.mark.parametrize(
+    "enum, registry_name",
+    [("method_name", "sslmem.methods.METHODS"), ("arch_name", "sslmem.models.ARCHS"),
+     ("dataset_name", "sslmem.data.datasets.DATASETS")],
+)
+def test_schema_enums_name_exactly_the_registries(enum, registry_name):
+    schema = yaml.safe_load((REPO / "src/sslmem/params.schema.yaml").read_text())
+    in_schema = schema["$defs"][enum]["enum"]
+    module, name = registry_name.rsplit(".", 1)
+    known = list(getattr(importlib.import_module(module), name))
+    only_schema, only_registry = sorted(set(in_schema) - set(known)), sorted(set(known) - set(in_schema))
+    assert not only_schema and not only_registry, (
+        f"params.schema.yaml $defs.{enum}.enum and {registry_name} differ: only in the schema {only_schema}, "
+        f"only in the registry {only_registry}; add or remove the name in the schema"
+    )
+    assert len(in_schema) == len(set(in_schema)), f"$defs.{enum}.enum names a value twice: {in_schema}"
+
+
+def test_the_dataset_catalog_and_the_loaders_are_one_registry():
+    assert list(catalog.CATALOG) == list(datasets.DATASETS)
+    assert all(datasets.DATASETS[name].info is entry.info for name, entry in catalog.CATALOG.items())
+    assert datasets.check_root is catalog.check_root and datasets.DatasetNotFoundError is catalog.DatasetNotFoundError
+
+
+# ----------------------------------------------------------------------------------------- validation cache
+
+
+@pytest.fixture
+def validations(monkeypatch) -> list:
+    """The presets that config.load validated fully (a cache hit adds nothing)."""
+    module = sys.modules["sslmem.config.load"]  # `config.load` is the function; the module is sslmem.config.load
+    real, calls = module.resolve, []
+
+    def counting(raw, preset=None, check_roots=True):
+        calls.append(preset)
+        return real(raw, preset, check_roots)
+
+    monkeypatch.setattr(module, "resolve", counting)
+    return calls
+
+
+def cache_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / cache.CACHE_DIR_NAME).glob("settings-*.json"))
+
+
+def test_a_cache_hit_returns_what_a_full_validation_returns(raw, tmp_path, validations):
+    params = write_params(tmp_path / "params.yaml", raw)
+    fresh = config.resolve(raw, "test")
+    first = config.load(params, preset="test")
+    assert cache_files(tmp_path)
+    second = config.load(params, preset="test")
+    assert validations == ["test"]
+    assert first == second == fresh
+    assert json.dumps(second) == json.dumps(fresh)  # the same key order, too
+    second["experiment"]["seeds"].append(99)  # each load gets its own copy
+    assert config.load(params, preset="test") == fresh
+    # The file's own preset (params.yaml's `preset:`) asked by name or left to the file: one validation.
+    own = raw["preset"]
+    assert config.load(params, check_roots=False) == config.load(params, preset=own, check_roots=False)
+    assert validations == ["test", None]
+
+
+def test_the_cache_misses_when_params_preset_or_overrides_change(raw, tmp_path, validations):
+    params = write_params(tmp_path / "params.yaml", raw)
+    config.load(params, preset="test")
+    edit(raw, "presets.test.experiment.seeds", [3, 4])
+    write_params(params, raw)
+    assert config.load(params, preset="test")["experiment"]["seeds"] == [3, 4]
+    assert config.load(params, preset="paper", check_roots=False)["preset"] == "paper"
+    overrides = {"presets": {"test": {"experiment": {"seeds": [9]}}}}
+    assert config.load(params, preset="test", overrides=overrides)["experiment"]["seeds"] == [9]
+    assert validations == ["test", "test", "paper", "test"]
+    # and each of them is a hit now
+    config.load(params, preset="test")
+    config.load(params, preset="paper", check_roots=False)
+    config.load(params, preset="test", overrides=overrides)
+    assert len(validations) == 4
+
+
+def test_a_cache_file_that_fails_validation_is_never_written(raw, tmp_path):
+    edit(raw, "presets.test.methods.simclr.warmup_epochs", 5)
+    params = write_params(tmp_path / "params.yaml", raw)
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="methods.simclr.warmup_epochs: 5 exceeds epochs=2"):
+            config.load(params, preset="test")
+    assert cache_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda record: "",
+        lambda record: json.dumps(record)[:-40],  # cut short
+        lambda record: "[]",
+        lambda record: json.dumps({**record, "key": "0" * 64}),
+        lambda record: json.dumps({**record, "format": 0}),
+        # a value changed by hand (or a flipped bit) without the digest: not trusted either
+        lambda record: json.dumps(record).replace('"seeds": [0]', '"seeds": [7]'),
+    ],
+    ids=["empty", "truncated", "not a record", "other key", "other format", "tampered settings"],
+)
+def test_a_corrupt_cache_file_is_ignored_and_revalidated(raw, tmp_path, validations, corrupt):
+    params = write_params(tmp_path / "params.yaml", raw)
+    good = config.load(params, preset="test")
+    assert good["experiment"]["seeds"] == [0]
+    [cached] = cache_files(tmp_path)
+    record = json.loads(cached.read_text())
+    assert corrupt(record) != cached.read_text()
+    cached.write_text(corrupt(record))
+    assert config.load(params, preset="test") == good
+    assert validations == ["test", "test"]
+    assert json.loads(cached.read_text()) == record  # rewritten intact
+    assert config.load(params, preset="test") == good and len(validations) == 2
+
+
+def test_dataset_roots_are_checked_on_every_load_even_from_the_cache(raw, tiny_root, tmp_path):
+    root = tmp_path / "fashion-mnist-copy"
+    shutil.copytree(tiny_root, root)
+    edit(raw, "common.data.roots.fashion_mnist", str(root))
+    params = write_params(tmp_path / "params.yaml", raw)
+    config.load(params, preset="test")
+    shutil.rmtree(root)
+    with pytest.raises(ConfigError, match="data.roots.fashion_mnist: fashion_mnist 'train' split not found"):
+        config.load(params, preset="test")
+    assert config.load(params, preset="test", check_roots=False)["preset"] == "test"
+
+
+def test_a_cache_hit_imports_neither_torch_nor_timm_nor_jsonschema(raw, tmp_path):
+    params = write_params(tmp_path / "params.yaml", raw)
+    config.load(params, preset="test")
+    code = (
+        "import sys; from sslmem import config; "
+        f"settings = config.load({str(params)!r}, preset='test'); "
+        "print(settings['preset'], sorted(m for m in ('torch', 'timm', 'jsonschema', 'numpy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["test", "[]"], result.stdout
+
+
+def test_sslmem_check_validates_fully_and_refreshes_the_cache(raw, tmp_path, capsys, monkeypatch, validations):
+    params = write_params(tmp_path / "params.yaml", raw)
+    config.load(params, preset="test")
+    reads, real_read = [], cache.read
+    monkeypatch.setattr(cache, "read", lambda key: reads.append(key) or real_read(key))
+    for _ in range(2):
+        assert cli.main(["--params", str(params), "--preset", "test", "check"]) == 0
+    assert "params OK: preset 'test'" in capsys.readouterr().out
+    assert reads == [] and validations == ["test", "test", "test"]
+    for cached in cache_files(tmp_path):
+        cached.unlink()
+    assert cli.main(["--params", str(params), "--preset", "test", "check"]) == 0
+    assert config.load(params, preset="test")["preset"] == "test"  # from the file `sslmem check` wrote
+    assert len(reads) == 1 and len(validations) == 4
+
+
+def test_a_study_registers_its_own_cross_field_rule(raw, monkeypatch):
+    monkeypatch.setattr(registry, "_RULES", list(registry._RULES))
+    key_before = cache.settings_key(b"preset: test", "test", None)
+
+    @rules.cross_field_rule
+    def check_my_study(settings):
+        if len(settings["experiment"]["seeds"]) < 3:
+            raise ConfigError(f"experiment.seeds: {settings['experiment']['seeds']}; my study needs 3 seeds")
+
+    fails_with(raw, "test", "experiment.seeds: [0]; my study needs 3 seeds")
+    ordered = [rule.check for rule in rules.registered_rules()]
+    assert ordered[-2:] == [check_my_study, rules.check_dataset_roots]  # the roots stay last
+    # The study's source is part of the cache key, so editing its rule invalidates validated settings.
+    assert cache.settings_key(b"preset: test", "test", None) != key_before

@@ -23,7 +23,7 @@ from sslmem.methods.simsiam import SimSiam, negative_cosine_per_sample
 from sslmem.methods.supervised import Supervised
 from sslmem.methods.vicreg import VICReg, covariance_term, variance_term, vicreg_terms
 from sslmem.models import build_encoder
-from sslmem.train import build_optimizer
+from sslmem.training.optim import build_optimizer
 
 SIZE = 28
 BATCH = 32
@@ -73,7 +73,7 @@ def augment_for(name: str) -> BatchAugment:
 
 
 def train_steps(method, augment, optimizer: str, lr: float, steps: int, labels=None):
-    """The training loop of sslmem.train in miniature: fresh augmentations every step, after_step after each.
+    """The training loop of sslmem.training in miniature: fresh augmentations every step, after_step after each.
 
     The last three steps reuse the augmentation draws (and MAE masks) of the first three, so that comparing
     their losses measures learning only: with fresh draws, the spread between draws alone made the mean of
@@ -340,8 +340,8 @@ def test_dino_state_dict_holds_the_teacher_and_schedules():
 
 
 def test_dino_resumed_training_equals_uninterrupted_training(tmp_path):
-    """Through sslmem.train: a run stopped after one epoch and resumed ends with the same teacher and centre."""
-    from sslmem.train import TrainData, train_encoder
+    """Through sslmem.training: a run stopped after one epoch and resumed ends with the same teacher and centre."""
+    from sslmem.training import TrainData, TrainingOptions, TrainingSpec, train_encoder
 
     recipe = dict(epochs=2, warmup_epochs=1, batch_size=16, optimizer="sgd", lr=0.05, weight_decay=0.0,
                   momentum=0.9, out_dim=64, head_hidden_dim=32, bottleneck_dim=16, student_temperature=0.1,
@@ -349,15 +349,19 @@ def test_dino_resumed_training_equals_uninterrupted_training(tmp_path):
                   teacher_momentum=0.9, center_momentum=0.9, local_crops=1, local_crop_size=14,
                   local_crop_scale=[0.05, 0.4])
     images = fixed_images(32)
-    common = dict(method_name="dino", recipe=recipe, arch="resnet18", arch_cfg={"width": 8},
-                  augment_spec=SPECS["dino"], data=TrainData(images, np.arange(32)), image_size=SIZE, mean=MEAN,
-                  std=STD, seed=0, role="f", coupling="common-random-numbers", device=torch.device("cpu"),
-                  meta={"params_hash": "x", "split_hash": "y"}, checkpoint_every=100, progress=False)
-    train_encoder(out_path=tmp_path / "straight.pt", resume_path=tmp_path / "straight.resume.pt", **common)
-    train_encoder(out_path=tmp_path / "resumed.pt", resume_path=tmp_path / "resumed.resume.pt",
-                  stop_after_epochs=1, **common)
+    spec = TrainingSpec(method="dino", recipe=recipe, arch="resnet18", arch_cfg={"width": 8}, augment=SPECS["dino"],
+                        image_size=SIZE, mean=MEAN, std=STD, seed=0, role="f", coupling="common-random-numbers")
+    data = TrainData(images, np.arange(32))
+
+    def options(name, **overrides):
+        return TrainingOptions(device=torch.device("cpu"), out_path=tmp_path / f"{name}.pt",
+                               resume_path=tmp_path / f"{name}.resume.pt", meta={"params_hash": "x", "split_hash": "y"},
+                               checkpoint_every=100, progress=False, **overrides)
+
+    train_encoder(spec, data, options("straight"))
+    train_encoder(spec, data, options("resumed", stop_after_epochs=1))
     assert (tmp_path / "resumed.resume.pt").exists()
-    train_encoder(out_path=tmp_path / "resumed.pt", resume_path=tmp_path / "resumed.resume.pt", **common)
+    train_encoder(spec, data, options("resumed"))
     straight = torch.load(tmp_path / "straight.pt", weights_only=False)["model"]
     resumed = torch.load(tmp_path / "resumed.pt", weights_only=False)["model"]
     assert straight.keys() == resumed.keys()
@@ -484,7 +488,7 @@ def test_projection_shapes(name):
 
 @pytest.mark.parametrize("name", ["dino", "supervised"])
 def test_loss_compiles_to_one_graph(name):
-    """sslmem.train compiles ``loss_per_sample`` on CUDA: no graph breaks (fullgraph) and the same numbers.
+    """sslmem.training compiles ``loss_per_sample`` on CUDA: no graph breaks (fullgraph) and the same numbers.
 
     DINO reads its temperature schedule and centre from buffers with tensor ops (an ``.item()`` would break the
     graph); the supervised label-range check runs eagerly only. VICReg and SimSiam are plain tensor code.
@@ -507,19 +511,23 @@ def test_loss_compiles_to_one_graph(name):
 def test_gradient_accumulation_gives_the_full_batch_gradient(tmp_path):
     """Per-sample losses without batch coupling (supervised CE on a ViT: LayerNorm, no BatchNorm): training with
     the batch split into 4 chunks ends with the same weights as training on whole batches."""
-    from sslmem.train import TrainData, train_encoder
+    from sslmem.training import TrainData, TrainingOptions, TrainingSpec, train_encoder
 
     recipe = dict(epochs=2, warmup_epochs=1, batch_size=16, optimizer="sgd", lr=0.05, weight_decay=0.0,
                   momentum=0.9, num_classes=10)
     images = fixed_images(32)
     data = TrainData(images, np.arange(32), labels=torch.arange(32) % 10)
-    common = dict(method_name="supervised", recipe=recipe, arch="vit_tiny", arch_cfg={"patch_size": 7, "depth": 1},
-                  augment_spec=SPECS["supervised"], data=data, image_size=SIZE, mean=MEAN, std=STD, seed=0,
-                  role="f", coupling="common-random-numbers", device=torch.device("cpu"),
-                  meta={"params_hash": "x", "split_hash": "y"}, checkpoint_every=100, progress=False)
-    whole = train_encoder(out_path=tmp_path / "whole.pt", resume_path=tmp_path / "whole.resume.pt", **common)
-    chunked = train_encoder(out_path=tmp_path / "chunked.pt", resume_path=tmp_path / "chunked.resume.pt",
-                            accumulate_steps=4, **common)
+    spec = TrainingSpec(method="supervised", recipe=recipe, arch="vit_tiny", arch_cfg={"patch_size": 7, "depth": 1},
+                        augment=SPECS["supervised"], image_size=SIZE, mean=MEAN, std=STD, seed=0, role="f",
+                        coupling="common-random-numbers")
+
+    def options(name, **overrides):
+        return TrainingOptions(device=torch.device("cpu"), out_path=tmp_path / f"{name}.pt",
+                               resume_path=tmp_path / f"{name}.resume.pt", meta={"params_hash": "x", "split_hash": "y"},
+                               checkpoint_every=100, progress=False, **overrides)
+
+    whole = train_encoder(spec, data, options("whole"))
+    chunked = train_encoder(spec, data, options("chunked", accumulate_steps=4))
     a = torch.load(tmp_path / "whole.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "chunked.pt", weights_only=True)["model"]
     for key in a:
@@ -527,4 +535,4 @@ def test_gradient_accumulation_gives_the_full_batch_gradient(tmp_path):
     assert whole.log[-1]["loss"] == pytest.approx(chunked.log[-1]["loss"], rel=1e-4)
     assert whole.log[0]["loss"] != whole.log[-1]["loss"]  # it did train, so the comparison is not vacuous
     with pytest.raises(ValueError, match="accumulate_steps"):
-        train_encoder(out_path=tmp_path / "x.pt", resume_path=tmp_path / "x.resume.pt", accumulate_steps=0, **common)
+        options("x", accumulate_steps=0)

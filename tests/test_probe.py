@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sslmem.probe import knn_classify, linear_probe, standardize
+from sslmem.evaluation.probe import knn_classify, linear_probe, standardize
 
 
 def test_knn_votes_by_exponentiated_cosine_similarity():

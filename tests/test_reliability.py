@@ -24,7 +24,12 @@ import pytest
 import torch
 import yaml
 
-from sslmem import cli, config, io as sio, pipeline
+from sslmem import cli, config, io as sio
+from sslmem.pipeline.align import run_align
+from sslmem.pipeline.common import environment_versions
+from sslmem.pipeline.score import run_score
+from sslmem.pipeline.split import run_split
+from sslmem.pipeline.train import run_train
 from sslmem.config import RunSpec
 
 from fakedata import write_tiny_fashion_mnist
@@ -61,7 +66,7 @@ class Env:
         self.params.write_text(yaml.safe_dump(raw, sort_keys=False))
         self.settings = config.load(self.params)
         self.split = base / "splits" / "fashion_mnist.csv"
-        pipeline.run_split(self.settings, "fashion_mnist", self.split)
+        run_split(self.settings, "fashion_mnist", self.split)
         # The uninterrupted reference runs.
         self.reference = self.train(base / "reference")
         self.reference_g = self.train(base / "reference", SPEC_G)
@@ -76,7 +81,7 @@ class Env:
 
     def train(self, folder: Path, spec: RunSpec = SPEC, settings=None, split=None, stop=None) -> dict[str, Path]:
         paths = self.paths(folder, spec)
-        pipeline.run_train(
+        run_train(
             settings or self.settings, spec, split or self.split, paths["out"], paths["log"], paths["resume"],
             stop_after_epochs=stop,
         )
@@ -107,16 +112,16 @@ def assert_same_weights(path_a: Path, path_b: Path) -> None:
 def epochs_trained(monkeypatch) -> list[int]:
     """The epochs the training loop runs in this process (a fresh run and a resumed one give equal weights, so
     only this tells that a retry really resumed instead of starting over)."""
-    from sslmem import train
+    from sslmem.training import data
 
     epochs: list[int] = []
-    original = train.epoch_order
+    original = data.epoch_order
 
     def counting(num_slots, generator_seed, epoch):
         epochs.append(epoch)
         return original(num_slots, generator_seed, epoch)
 
-    monkeypatch.setattr(train, "epoch_order", counting)
+    monkeypatch.setattr(data, "epoch_order", counting)
     return epochs
 
 
@@ -189,7 +194,7 @@ def test_resume_with_changed_settings_is_refused(env, tmp_path):
     other_split_settings = copy.deepcopy(env.settings)
     other_split_settings["experiment"]["split_seed"] = 1
     other_split = tmp_path / "other_split.csv"
-    pipeline.run_split(other_split_settings, "fashion_mnist", other_split)
+    run_split(other_split_settings, "fashion_mnist", other_split)
     with pytest.raises(sio.CheckpointError, match="split_hash"):
         env.train(tmp_path, split=other_split)
 
@@ -348,7 +353,7 @@ def test_cli_align_with_truncated_checkpoint_exits_2_naming_the_file(env, tmp_pa
 
 def test_split_is_byte_identical_across_runs(env, tmp_path):
     again = tmp_path / "fashion_mnist.csv"
-    pipeline.run_split(env.settings, "fashion_mnist", again)
+    run_split(env.settings, "fashion_mnist", again)
     assert again.read_bytes() == env.split.read_bytes()
     assert again.with_suffix(".json").read_bytes() == env.split.with_suffix(".json").read_bytes()
 
@@ -360,8 +365,8 @@ def test_align_and_score_are_bitwise_reproducible(env, tmp_path):
         aligns = []
         for paths, role in ((env.reference, "f"), (env.reference_g, "g")):
             aligns.append(folder / f"{role}0.parquet")
-            pipeline.run_align(env.settings, paths["out"], env.split, aligns[-1])
-        pipeline.run_score(aligns, folder / "scores.parquet")
+            run_align(env.settings, paths["out"], env.split, aligns[-1])
+        run_score(aligns, folder / "scores.parquet")
         runs.append(
             (pd.read_parquet(aligns[0]), pd.read_parquet(aligns[1]), pd.read_parquet(folder / "scores.parquet"))
         )
@@ -393,7 +398,7 @@ def test_checkpoint_records_versions_device_and_hashes(env):
     except ImportError:
         assert versions["opacus"] is None
     assert versions["device"] == "cpu"
-    assert versions == pipeline.environment_versions("cpu")
+    assert versions == environment_versions("cpu")
     assert meta["params_hash"] == config.fingerprint(SPEC.training_settings(env.settings))
     assert meta["split_hash"] == config_split_hash(env.split)
 

@@ -115,7 +115,7 @@ def published(tmp_path_factory) -> Path:
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-q", "-m", "project", cwd=project)
     out = run("dvc", "repro", cwd=project, timeout=1800)
-    assert "Running stage 'tables'" in out
+    assert "Running stage 'report'" in out
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-q", "-m", "results", cwd=project)
     run("dvc", "push", cwd=project)

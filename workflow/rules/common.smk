@@ -23,7 +23,8 @@ if _overridden:
         f"--config may only set `preset`; edit params.yaml for {_overridden} (every job reads its settings there)"
     )
 try:
-    SETTINGS = sslmem_config.resolve(config, check_roots=not DRY_RUN)
+    # load() validates once and caches the result, so the jobs (and later runs) start without re-validating.
+    SETTINGS = sslmem_config.load("params.yaml", preset=config["preset"], check_roots=not DRY_RUN)
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
 

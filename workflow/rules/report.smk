@@ -21,22 +21,27 @@ def _report_command(result):
     return f"{SSLMEM} report {result.name} {inputs} --out {{output}} > {{log}} 2>&1"
 
 
-for _result in RESULTS.values():
-
+def _report_rule(result):
+    # One rule per result, defined inside a function so that the shell command (evaluated again when the job
+    # runs) reads this call's `result`, not the last value of a loop variable.
     rule:
         name:
-            _result.name
+            result.name
         input:
-            **_report_inputs(_result),
+            **_report_inputs(result),
         output:
-            report(_result.path, caption="../report/result.rst", category=_result.category),
+            report(result.path, caption="../report/result.rst", category=result.category),
         log:
-            f"results/logs/report/{_result.name}.log",
+            f"results/logs/report/{result.name}.log",
         params:
-            settings=sslmem_config.fingerprint(_result.options(SETTINGS)),
-            caption=_result.caption_rst(),
+            settings=sslmem_config.fingerprint(result.options(SETTINGS)),
+            caption=result.caption_rst(),
         resources:
             mem_mb=4000,
             runtime=30,
         shell:
-            _report_command(_result)
+            _report_command(result)
+
+
+for _result in RESULTS.values():
+    _report_rule(_result)

@@ -12,6 +12,10 @@ through torchvision's own dataset classes (which can also download them, where a
 Fashion-MNIST, the default dataset here, is parsed from its IDX files directly, so that the Debian package
 ``dataset-fashion-mnist`` (files in ``/usr/share/datasets/fashion-mnist/``) works as a root as it is.
 
+The registry's static half (:class:`DatasetInfo`, the files each split needs, :func:`check_root`) lives in
+:mod:`sslmem.data.catalog`, which imports no torch, so that validating settings stays cheap; this module adds
+the loaders and re-exports those names.
+
 Usage::
 
     train = load_split("fashion_mnist", FASHION_MNIST_SYSTEM_ROOT, "train")
@@ -36,6 +40,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from sslmem.data.catalog import (
+    _CIFAR10_FILES,
+    _CIFAR10_META,
+    _CIFAR100_FILES,
+    _CIFAR100_META,
+    _HOW_TO_GET,
+    _STL10_FILES,
+    CATALOG,
+    DEFAULT_FOLDER_IMAGE_SIZE,
+    FASHION_MNIST_SYSTEM_ROOT,
+    SPLITS,
+    DatasetInfo,
+    DatasetNotFoundError,
+    _check_split,
+    _first_existing,
+    _fashion_mnist_requirements,
+    _Requirement,
+    check_root,
+    dataset_info,
+)
+
 __all__ = [
     "DATASETS",
     "DEFAULT_FOLDER_IMAGE_SIZE",
@@ -52,38 +77,10 @@ __all__ = [
     "load_split",
 ]
 
-SPLITS = ("train", "test")
-
-# Where the Debian package `dataset-fashion-mnist` installs the IDX files (gzipped).
-FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
-
-# Side length of image_folder images when the caller gives none: the usual ImageNet input size.
-DEFAULT_FOLDER_IMAGE_SIZE = 224
-
 # Files with other suffixes in an image folder (README, .DS_Store, label files) are not images and are ignored.
 IMAGE_FILE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp"}
 )
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a consumer needs to know about a dataset without loading it.
-
-    Attributes:
-        name: Registry key (a key of :data:`DATASETS`).
-        image_size: Side length of the images as :func:`load_split` returns them (native size, or the
-            requested size for ``image_folder``).
-        num_classes: Number of label values; labels are ``0 .. num_classes - 1``.
-        mean: Per-channel pixel mean in [0, 1] units, to normalise with *after* augmentation.
-        std: Per-channel pixel standard deviation in [0, 1] units, likewise.
-    """
-
-    name: str
-    image_size: int
-    num_classes: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
 
 
 @dataclass
@@ -104,22 +101,6 @@ class ImageSet:
         return int(self.labels.shape[0])
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are not where the configuration says.
-
-    The message names the dataset and split, the root that was checked, every expected file that is
-    missing, and how to get the data. Attributes: ``dataset``, ``split``, ``root`` and ``missing`` (the
-    expected paths not found; for a requirement that several paths can satisfy, the first of them).
-    """
-
-    def __init__(self, message: str, *, dataset: str, split: str, root: Path, missing: Sequence[Path]):
-        super().__init__(message)
-        self.dataset = dataset
-        self.split = split
-        self.root = root
-        self.missing = list(missing)
-
-
 class UnreadableImageError(OSError):
     """An image file in an image folder cannot be decoded (truncated, corrupt, not an image).
 
@@ -129,85 +110,6 @@ class UnreadableImageError(OSError):
     def __init__(self, message: str, *, paths: Sequence[Path]):
         super().__init__(message)
         self.paths = list(paths)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Expected files. A requirement is a tuple of alternative paths: it is met when any one of them is a file
-# (Fashion-MNIST's IDX files may be gzipped or not, flat or in torchvision's FashionMNIST/raw/ folder).
-# ---------------------------------------------------------------------------------------------------------
-
-_Requirement = tuple[Path, ...]
-
-_CIFAR10_FOLDER = "cifar-10-batches-py"
-_CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
-_CIFAR10_META = "batches.meta"
-_CIFAR100_FOLDER = "cifar-100-python"
-_CIFAR100_FILES = {"train": ["train"], "test": ["test"]}
-_CIFAR100_META = "meta"
-_SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
-_STL10_FOLDER = "stl10_binary"
-_STL10_FILES = {"train": ["train_X.bin", "train_y.bin"], "test": ["test_X.bin", "test_y.bin"]}
-# The IDX file stems as published (and as torchvision and the Debian package name them); "t10k" is the test set.
-_FASHION_MNIST_STEMS = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def _cifar10_requirements(root: Path, split: str) -> list[_Requirement]:
-    folder = root / _CIFAR10_FOLDER
-    return [(folder / name,) for name in [*_CIFAR10_FILES[split], _CIFAR10_META]]
-
-
-def _cifar100_requirements(root: Path, split: str) -> list[_Requirement]:
-    folder = root / _CIFAR100_FOLDER
-    return [(folder / name,) for name in [*_CIFAR100_FILES[split], _CIFAR100_META]]
-
-
-def _svhn_requirements(root: Path, split: str) -> list[_Requirement]:
-    return [(root / _SVHN_FILES[split],)]
-
-
-def _stl10_requirements(root: Path, split: str) -> list[_Requirement]:
-    return [(root / _STL10_FOLDER / name,) for name in _STL10_FILES[split]]
-
-
-def _fashion_mnist_requirements(root: Path, split: str) -> list[_Requirement]:
-    requirements = []
-    for stem in _FASHION_MNIST_STEMS[split]:
-        alternatives = []
-        for folder in (root, root / "FashionMNIST" / "raw"):
-            alternatives += [folder / f"{stem}.gz", folder / stem]
-        requirements.append(tuple(alternatives))
-    return requirements
-
-
-def _image_folder_requirements(root: Path, split: str) -> list[_Requirement]:
-    # Checked specially in check_root (a directory with class sub-directories); listed here for messages.
-    return [(root / split,)]
-
-
-_HOW_TO_GET_TORCHVISION = (
-    "Put the files there in torchvision's layout, or set `data.download: true` in params.yaml on a machine "
-    "with internet access (torchvision then downloads them into this root)."
-)
-_HOW_TO_GET = {
-    "fashion_mnist": (
-        "On Debian/Ubuntu, `apt-get install dataset-fashion-mnist` puts the IDX files in "
-        f"{FASHION_MNIST_SYSTEM_ROOT}/ (point the root there). Elsewhere set `data.download: true` in "
-        "params.yaml on a machine with internet access (torchvision then downloads them into "
-        "<root>/FashionMNIST/raw/)."
-    ),
-    "cifar10": _HOW_TO_GET_TORCHVISION,
-    "cifar100": _HOW_TO_GET_TORCHVISION,
-    "svhn": _HOW_TO_GET_TORCHVISION,
-    "stl10": _HOW_TO_GET_TORCHVISION,
-    "image_folder": (
-        "Arrange the images ImageNet-style as <root>/<split>/<class name>/<image file> "
-        "(e.g. an extracted ImageNet with train/ and val/ renamed or linked to test/). "
-        "There is nothing to download."
-    ),
-}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -324,10 +226,6 @@ def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
     if len(raw) - offset != int(np.prod(shape)):
         raise ValueError(f"{path}: IDX header declares shape {shape} but holds {len(raw) - offset} bytes")
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
-
-
-def _first_existing(alternatives: _Requirement) -> Path | None:
-    return next((path for path in alternatives if path.is_file()), None)
 
 
 def _load_fashion_mnist(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
@@ -479,54 +377,21 @@ class DatasetSpec:
     how_to_get: str
 
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-# Fashion-MNIST: mean and (population) standard deviation of all pixels of the 60000 training images,
-# scaled to [0, 1], computed from the published train-images-idx3-ubyte.gz (0.286041, 0.353024), repeated per
-# channel because the grayscale images are repeated to three channels.
-_FASHION_MNIST_MEAN = (0.2860, 0.2860, 0.2860)
-_FASHION_MNIST_STD = (0.3530, 0.3530, 0.3530)
+_LOADERS: dict[str, Callable[..., ImageSet]] = {
+    "fashion_mnist": _load_fashion_mnist,
+    "cifar10": _load_cifar,
+    "cifar100": _load_cifar,
+    "svhn": _load_svhn,
+    "stl10": _load_stl10,
+    "image_folder": _load_image_folder,
+}
+if set(_LOADERS) != set(CATALOG):
+    raise ImportError(f"sslmem.data: loaders for {sorted(_LOADERS)} but catalog entries for {sorted(CATALOG)}")
 
-
-def _spec(info: DatasetInfo, requirements, load) -> DatasetSpec:
-    return DatasetSpec(info, requirements, load, _HOW_TO_GET[info.name])
-
-
+# The catalog's static facts (sslmem.data.catalog, torch-free) with each dataset's loader.
 DATASETS: dict[str, DatasetSpec] = {
-    spec.info.name: spec
-    for spec in [
-        _spec(
-            DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD),
-            _fashion_mnist_requirements,
-            _load_fashion_mnist,
-        ),
-        _spec(
-            DatasetInfo("cifar10", 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-            _cifar10_requirements,
-            _load_cifar,
-        ),
-        _spec(
-            DatasetInfo("cifar100", 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-            _cifar100_requirements,
-            _load_cifar,
-        ),
-        _spec(
-            DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-            _svhn_requirements,
-            _load_svhn,
-        ),
-        _spec(
-            DatasetInfo("stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713)),
-            _stl10_requirements,
-            _load_stl10,
-        ),
-        # num_classes is ImageNet's until loaded; load_split's info carries the folder's real class count.
-        _spec(
-            DatasetInfo("image_folder", DEFAULT_FOLDER_IMAGE_SIZE, 1000, _IMAGENET_MEAN, _IMAGENET_STD),
-            _image_folder_requirements,
-            _load_image_folder,
-        ),
-    ]
+    name: DatasetSpec(entry.info, entry.requirements, _LOADERS[name], entry.how_to_get)
+    for name, entry in CATALOG.items()
 }
 
 
@@ -535,68 +400,6 @@ def _spec_for(name: str) -> DatasetSpec:
         return DATASETS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}") from None
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """Static facts about dataset ``name`` (size, classes, normalisation); loads nothing.
-
-    Raises:
-        ValueError: ``name`` is not a key of :data:`DATASETS` (the message lists the known names).
-    """
-    return _spec_for(name).info
-
-
-def check_root(name: str, root: str | Path, split: str = "train") -> None:
-    """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
-
-    For ``image_folder`` this checks that ``root/<split>`` is a directory with at least one class
-    sub-directory; the images themselves are only looked at when loading.
-
-    Raises:
-        ValueError: unknown dataset or split.
-        DatasetNotFoundError: something is missing; the message names the dataset, the root checked, the
-            expected files that are missing and how to get them.
-    """
-    spec = _spec_for(name)
-    _check_split(split)
-    root = Path(root).expanduser()
-    if name == "image_folder":
-        split_dir = root / split
-        has_class_dir = split_dir.is_dir() and any(
-            entry.is_dir() and not entry.name.startswith(".") for entry in os.scandir(split_dir)
-        )
-        if not has_class_dir:
-            raise DatasetNotFoundError(
-                f"image_folder '{split}' split not found: expected class folders <class name>/<image file> "
-                f"in {split_dir}, which {'has none' if split_dir.is_dir() else 'does not exist'}. "
-                f"{spec.how_to_get}",
-                dataset=name,
-                split=split,
-                root=root,
-                missing=[split_dir],
-            )
-        return
-    missing = [alternatives for alternatives in spec.requirements(root, split) if not _first_existing(alternatives)]
-    if missing:
-        lines = []
-        for alternatives in missing:
-            first, *others = alternatives
-            lines.append(f"  {first}" + (f" (or {', '.join(map(str, others))})" if others else ""))
-        root_state = "" if root.is_dir() else f" (the root {root} does not exist)"
-        raise DatasetNotFoundError(
-            f"{name} '{split}' split not found under {root}{root_state}; missing file(s):\n"
-            + "\n".join(lines)
-            + f"\n{spec.how_to_get}",
-            dataset=name,
-            split=split,
-            root=root,
-            missing=[alternatives[0] for alternatives in missing],
-        )
 
 
 def load_split(

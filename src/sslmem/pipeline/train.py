@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import pandas as pd
 import torch
 
 from sslmem import config as sconfig, io as sio
+from sslmem.artifacts import ENCODER_KEYS
 from sslmem.augment import AugmentSpec
 from sslmem.data import splits
-from sslmem.pipeline.common import ENCODER_KEYS, environment_versions, image_size_of, load_images
+from sslmem.pipeline.common import environment_versions, image_size_of, load_images
+
+if TYPE_CHECKING:
+    from sslmem.training import TrainingSpec
 
 
 def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, device) -> dict:
@@ -32,6 +36,26 @@ def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, dev
     }
 
 
+def training_spec(settings: Mapping, spec: sconfig.RunSpec, mean, std) -> TrainingSpec:
+    """What the loop trains for one run of the workflow, read from the merged settings."""
+    from sslmem.training import TrainingSpec
+
+    recipe = spec.training_settings(settings)["recipe"]
+    return TrainingSpec(
+        method=spec.method,
+        recipe=recipe,
+        arch=spec.arch,
+        arch_cfg=sconfig.arch_options(settings, spec.arch, spec.dataset),
+        augment=AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]),
+        image_size=image_size_of(settings, spec.dataset),
+        mean=mean,
+        std=std,
+        seed=spec.seed,
+        role=spec.role,
+        coupling=settings["training"]["coupling"],
+    )
+
+
 def run_train(
     settings: Mapping,
     spec: sconfig.RunSpec,
@@ -41,30 +65,18 @@ def run_train(
     resume_path: Path,
     stop_after_epochs: int | None = None,
 ) -> None:
-    from sslmem.train import TrainData, coupled_training_ids, resolve_device, train_encoder
+    from sslmem.device import resolve_device
+    from sslmem.training import TrainData, TrainingOptions, coupled_training_ids, train_encoder
 
     table, split_hash = splits.read_split(split_csv)
     training_cfg = settings["training"]
     device = resolve_device(training_cfg["device"])
     torch.set_num_threads(training_cfg["num_threads"])
-    recipe = spec.training_settings(settings)["recipe"]
     train_set = load_images(settings, spec.dataset, "train")
     own = splits.subset_ids(table, "S_C" if spec.role == "f" else "S_I")
     ids = coupled_training_ids(splits.subset_ids(table, "S_S"), own)
     meta = run_spec_meta(settings, spec, split_hash, device)
-    result = train_encoder(
-        method_name=spec.method,
-        recipe=recipe,
-        arch=spec.arch,
-        arch_cfg=sconfig.arch_options(settings, spec.arch, spec.dataset),
-        augment_spec=AugmentSpec.from_settings(settings["augmentations"][recipe["augment"]]),
-        data=TrainData(train_set.images[torch.from_numpy(ids)], ids, labels=train_set.labels[torch.from_numpy(ids)]),
-        image_size=image_size_of(settings, spec.dataset),
-        mean=train_set.info.mean,
-        std=train_set.info.std,
-        seed=spec.seed,
-        role=spec.role,
-        coupling=training_cfg["coupling"],
+    options = TrainingOptions(
         device=device,
         out_path=Path(out_checkpoint),
         resume_path=Path(resume_path),
@@ -73,12 +85,17 @@ def run_train(
         amp=training_cfg["amp"],
         compile_model=training_cfg["compile"],
         progress=training_cfg["progress"],
-        stop_after_epochs=stop_after_epochs,
         accumulate_steps=training_cfg["accumulate_steps"],
+        stop_after_epochs=stop_after_epochs,
+    )
+    rows = torch.from_numpy(ids)
+    result = train_encoder(
+        training_spec(settings, spec, train_set.info.mean, train_set.info.std),
+        TrainData(train_set.images[rows], ids, labels=train_set.labels[rows]),
+        options,
     )
     log = pd.DataFrame(result.log)
     for position, key in enumerate(ENCODER_KEYS):
         log.insert(position, key, meta[key])
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
-

@@ -22,7 +22,7 @@ from sslmem.stats import TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, Hypothesis, eval
 HYPOTHESIS_TABLE_COLUMNS = [
     "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
     "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
-    # Beyond the fixed columns: the test's identity and the S_S offset the SPEC asks to report.
+    # Beyond the fixed columns: the test's identity and the S_S offset (each f/g pair carries a global offset).
     "hypothesis_key", "test", "df", "offset_m_S_S", "estimate", "seed",
 ]
 

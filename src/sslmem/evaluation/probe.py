@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslmem.augment import BatchAugment, make_generator
+from sslmem.training.optim import build_optimizer, warmup_cosine
 
 
 @torch.no_grad()
@@ -79,8 +80,6 @@ def linear_probe(
     device="cpu",
 ) -> float:
     """Train a linear classifier on the features; return top-1 accuracy on the test features (in [0, 1])."""
-    from sslmem.train import build_optimizer, warmup_cosine
-
     device = torch.device(device)
     train_x, test_x = standardize(train_features, test_features)
     train_x, train_y = train_x.to(device), train_labels.to(device)

@@ -1,0 +1,160 @@
+"""Reading params.yaml, merging the preset over `common`, and validating the result.
+
+Validation happens in two layers, both before any compute:
+
+1. the JSON schema (src/sslmem/params.schema.yaml, linked from workflow/schemas/), for types, ranges and enums;
+2. the cross-field rules of :mod:`sslmem.config.rules`, for what a schema cannot say.
+
+:func:`resolve` always validates fully. :func:`load` (what every job calls) validates once per params file,
+preset and validator version: it keeps the validated settings in a cache (:mod:`sslmem.config.cache`) and on a
+hit only re-checks the dataset roots, without jsonschema, torch or timm.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Mapping
+
+from sslmem.config import cache
+from sslmem.config.base import ConfigError, deep_merge
+from sslmem.config.rules import check_file_rules, check_rules
+
+__all__ = ["ConfigError", "deep_merge", "load", "load_schema", "resolve", "schema_path", "validate_file_shape"]
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# Shipped inside the package (so a non-editable install validates too); workflow/schemas/params.schema.yaml,
+# which Snakemake reads, is a symlink to it.
+SCHEMA_PATH_CANDIDATES = (PACKAGE_DIR / "params.schema.yaml",)
+
+
+def schema_path() -> Path:
+    for candidate in SCHEMA_PATH_CANDIDATES:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"params schema not found in {[str(c) for c in SCHEMA_PATH_CANDIDATES]}")
+
+
+def load_schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(schema_path().read_text())
+
+
+def _key_path(error_path) -> str:
+    return ".".join(str(part) for part in error_path) or "<top level>"
+
+
+def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
+    import jsonschema
+
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = list(validator.iter_errors(instance))
+    # A bad value inside an `allOf` (the method recipes) drops that branch's annotations, so
+    # unevaluatedProperties then also lists every valid key of the object as "unexpected". Report only the
+    # real error in that case; an unevaluatedProperties error on its own (a typo'd key) is kept.
+    paths = [tuple(e.absolute_path) for e in errors]
+    errors = [
+        error
+        for error, path in zip(errors, paths)
+        if error.validator != "unevaluatedProperties"
+        or not any(other != path and other[: len(path)] == path for other in paths)
+    ]
+    messages = []
+    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        where = _key_path([prefix, *error.absolute_path] if prefix else error.absolute_path)
+        messages.append(f"{where}: {error.message}")
+    return messages
+
+
+def _join_errors(header: str, errors: list[str]) -> str:
+    # One error: one line (what `sslmem check` prints); several: one indented line each.
+    return f"{header}: {errors[0]}" if len(errors) == 1 else f"{header}:\n  " + "\n  ".join(errors)
+
+
+def validate_file_shape(raw: Mapping) -> None:
+    """Check params.yaml's top level (preset/common/presets) against the schema."""
+    errors = _schema_errors(raw, load_schema(), "")
+    if errors:
+        raise ConfigError(_join_errors("params.yaml is invalid", errors))
+
+
+def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -> dict:
+    """Merge `common` with the chosen preset and validate the result (schema + cross-field rules)."""
+    validate_file_shape(raw)
+    preset = preset or raw["preset"]
+    presets = raw["presets"]
+    if preset not in presets:
+        raise ConfigError(
+            f"preset: unknown preset {preset!r}; params.yaml defines {sorted(presets)}"
+        )
+    settings = deep_merge(raw["common"], presets[preset])
+    schema = load_schema()
+    settings_schema = {"$ref": "#/$defs/settings", "$defs": schema["$defs"]}
+    errors = _schema_errors(settings, settings_schema, f"presets.{preset}")
+    if errors:
+        raise ConfigError(_join_errors(f"params.yaml (preset {preset!r} merged over common) is invalid", errors))
+    settings["preset"] = preset
+    _check_setup_recipes(settings, schema, preset)
+    check_rules(settings, check_roots=check_roots)
+    return settings
+
+
+def _check_setup_recipes(settings: Mapping, schema: dict, preset: str) -> None:
+    """A setup's `recipe` is merged over `methods.<method>`; the merged recipe must pass that method's schema."""
+    for index, entry in enumerate(settings["experiment"]["setups"]):
+        overrides = entry.get("recipe")
+        method = entry["method"]
+        if not overrides or method not in settings["methods"]:
+            continue
+        recipe_schema = {"$ref": f"#/$defs/settings/properties/methods/properties/{method}", "$defs": schema["$defs"]}
+        merged = deep_merge(settings["methods"][method], overrides)
+        errors = _schema_errors(merged, recipe_schema, f"presets.{preset}.experiment.setups.{index}.recipe")
+        if errors:
+            raise ConfigError(_join_errors(f"a setup's recipe (merged over methods.{method}) is invalid", errors))
+
+
+def _parse_params(path: Path, data: bytes) -> Any:
+    import yaml
+
+    # Decoded as Path.read_text would (locale encoding, universal newlines): the bytes hashed are the bytes parsed.
+    text = io.TextIOWrapper(io.BytesIO(data)).read()
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+
+
+def load(
+    path: str | Path = "params.yaml",
+    preset: str | None = None,
+    overrides: Mapping | None = None,
+    check_roots: bool = True,
+    read_cache: bool = True,
+) -> dict:
+    """Read params.yaml, apply `overrides` (e.g. Snakemake --config), and return validated settings.
+
+    Settings that passed a full validation before (same params bytes, preset, overrides, schema and validator
+    sources) come from the validation cache in ./.sslmem-cache/ without validating again; the dataset roots
+    are checked on every call that asks for it. `read_cache=False` (`sslmem check`) always validates fully;
+    either way a successful validation is written to the cache.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path.resolve()}")
+    data = path.read_bytes()
+    key = cache.settings_key(data, preset, overrides)
+    settings = cache.read(key) if read_cache else None
+    if settings is not None:
+        if check_roots:
+            check_file_rules(settings)
+        return settings
+    raw = _parse_params(path, data)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    settings = resolve(raw, preset, check_roots=check_roots)
+    # One validation answers for the preset as asked, by its name, and (if it is) as "the file's own preset".
+    aliases = {preset, settings["preset"]} | ({None} if raw["preset"] == settings["preset"] else set())
+    cache.write([cache.settings_key(data, alias, overrides) for alias in aliases], settings)
+    return settings

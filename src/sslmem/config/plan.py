@@ -1,0 +1,155 @@
+"""Which runs exist: setups, their names, datasets, seeds and recipes, and the encoder runs they make.
+
+Everything here reads settings that :mod:`sslmem.config.load` has already validated; nothing imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sslmem.config.base import ConfigError, deep_merge
+
+
+def setup_name(entry: Mapping) -> str:
+    """A setup's name: its `name`, or `<method>-<arch>` (the folder its results go to)."""
+    return entry.get("name") or f"{entry['method']}-{entry['arch']}"
+
+
+def setup_datasets(settings: Mapping, entry: Mapping) -> list[str]:
+    """The datasets one setup runs on: its own `datasets`, else all of experiment.datasets (in that order)."""
+    own = entry.get("datasets")
+    return [d for d in settings["experiment"]["datasets"] if own is None or d in own]
+
+
+def setup_seeds(settings: Mapping, entry: Mapping) -> list[int]:
+    """The training seeds of one setup: its own `seeds`, else experiment.seeds."""
+    return list(entry.get("seeds") or settings["experiment"]["seeds"])
+
+
+def find_setup(settings: Mapping, name: str) -> dict:
+    """The experiment.setups entry called `name` (see :func:`setup_name`)."""
+    for entry in settings["experiment"]["setups"]:
+        if setup_name(entry) == name:
+            return dict(entry)
+    known = [setup_name(entry) for entry in settings["experiment"]["setups"]]
+    raise ConfigError(f"experiment.setups: no setup named {name!r}; the preset defines {known}")
+
+
+def setup_recipe(settings: Mapping, name: str) -> dict:
+    """The training recipe of a setup: methods.<method> with the setup's own `recipe` merged over it."""
+    entry = find_setup(settings, name)
+    return deep_merge(settings["methods"][entry["method"]], entry.get("recipe") or {})
+
+
+def paper_setups(settings: Mapping) -> list[str]:
+    """Setups that train with their method's own recipe: only these stand beside the paper's Table 1/15 rows
+    (a setup with its own `recipe`, say 100 epochs, is not the paper's run even if it keeps the default name)."""
+    return [setup_name(entry) for entry in settings["experiment"]["setups"] if not entry.get("recipe")]
+
+
+def training_length_identities(settings: Mapping) -> dict[str, tuple[str, str, int]]:
+    """(method, arch, epochs) of each setup whose recipe is its method's own except perhaps for the training
+    length (epochs, warm-up): how Table 13 recognises the paper's rows (e.g. supervised ResNet50, 10 epochs)."""
+    return {
+        setup_name(entry): (entry["method"], entry["arch"], setup_recipe(settings, setup_name(entry))["epochs"])
+        for entry in settings["experiment"]["setups"]
+        if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}
+    }
+
+
+def experiment_runs(settings: Mapping) -> list["RunSpec"]:
+    """Every encoder the experiment trains: (dataset, setup, seed, role) over each setup's datasets and seeds."""
+    return [
+        RunSpec(dataset, entry["method"], entry["arch"], seed, role, setup_name(entry))
+        for entry in settings["experiment"]["setups"]
+        for dataset in setup_datasets(settings, entry)
+        for seed in setup_seeds(settings, entry)
+        for role in ("f", "g")
+    ]
+
+
+def arch_options(settings: Mapping, arch: str, dataset: str) -> dict:
+    """params.yaml `archs.<arch>` for one dataset: a ViT's patch_size may be a mapping dataset → size, because
+    one patch size cannot fit 32 px CIFAR and 96 px STL-10 with the same number of tokens."""
+    options = dict(settings["archs"][arch])
+    patch = options.get("patch_size")
+    if isinstance(patch, Mapping):
+        if dataset not in patch and "default" not in patch:
+            raise ConfigError(f"archs.{arch}.patch_size: no entry for dataset {dataset!r} and no 'default' ({patch})")
+        options["patch_size"] = patch.get(dataset, patch.get("default"))
+    return options
+
+
+def pool_size_for(settings: Mapping, dataset: str) -> int | None:
+    """splits.pool_size for one dataset: a number for all datasets, or a mapping dataset → number (None: all)."""
+    pool = settings["splits"]["pool_size"]
+    return pool.get(dataset) if isinstance(pool, Mapping) else pool
+
+
+def fingerprint(obj: Any) -> str:
+    """Stable short hash of a JSON-able object (settings sections, split contents)."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One encoder training run: (dataset, setup, seed, role) and the settings that shape it.
+
+    `setup` names an experiment.setups entry (default `<method>-<arch>`); its recipe overrides apply."""
+
+    dataset: str
+    method: str
+    arch: str
+    seed: int
+    role: str  # "f" (trained on S_S ∪ S_C) or "g" (trained on S_S ∪ S_I)
+    setup: str = ""
+
+    def __post_init__(self):
+        if not self.setup:
+            object.__setattr__(self, "setup", f"{self.method}-{self.arch}")
+
+    @classmethod
+    def for_setup(cls, settings: Mapping, dataset: str, setup: str, seed: int, role: str) -> "RunSpec":
+        entry = find_setup(settings, setup)
+        if dataset not in setup_datasets(settings, entry):
+            raise ConfigError(f"experiment.setups: setup {setup!r} does not run on dataset {dataset!r}")
+        return cls(dataset, entry["method"], entry["arch"], seed, role, setup)
+
+    def training_settings(self, settings: Mapping) -> dict:
+        """The part of the settings that determines this run's weights (hashed into checkpoints).
+
+        The setup's name is not part of it: two names for the same recipe train the same weights."""
+        try:
+            entry = find_setup(settings, self.setup)
+        except ConfigError:
+            if self.setup != f"{self.method}-{self.arch}":
+                raise
+            recipe = settings["methods"][self.method]  # a plain (method, arch) run outside the experiment
+        else:
+            if (entry["method"], entry["arch"]) != (self.method, self.arch):
+                raise ConfigError(
+                    f"experiment.setups: setup {self.setup!r} is {entry['method']} on {entry['arch']}, but this run "
+                    f"is {self.method} on {self.arch}; the setup's name was given to another method or backbone"
+                )
+            recipe = setup_recipe(settings, self.setup)
+        return {
+            "method": self.method,
+            "recipe": recipe,
+            "augment": settings["augmentations"][recipe["augment"]],
+            "arch": self.arch,
+            "arch_cfg": arch_options(settings, self.arch, self.dataset),
+            "coupling": settings["training"]["coupling"],
+            # Only when it changes the weights: with 1 chunk the computation is the plain one, and leaving it out
+            # keeps the hashes of runs made before the knob existed.
+            **(
+                {"accumulate_steps": settings["training"]["accumulate_steps"]}
+                if settings["training"]["accumulate_steps"] != 1
+                else {}
+            ),
+            "seed": self.seed,
+            "role": self.role,
+        }

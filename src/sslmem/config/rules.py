@@ -1,0 +1,308 @@
+"""Cross-field rules: what params.yaml's schema cannot say (fractions sum to 1, names refer to existing
+entries, patch sizes divide image sizes, dataset roots exist).
+
+Each rule is a function of the merged settings that raises :class:`ConfigError` naming the key, registered
+with :func:`~sslmem.config.registry.cross_field_rule` (re-exported here, for a study module's own rules);
+:func:`check_rules` runs them in registration order, the rules that look at files (the dataset roots) last.
+
+Importing this module imports no torch: the rules that need the method and arch registries import them when
+they run (only on a full validation; a load of already validated settings runs only the file rules).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+from sslmem.config.base import ConfigError
+from sslmem.config.plan import arch_options, pool_size_for, setup_datasets, setup_name, setup_recipe
+from sslmem.config.registry import cross_field_rule, registered_rules
+
+__all__ = ["check_file_rules", "check_rules", "cross_field_rule", "registered_rules"]
+
+
+def check_rules(settings: Mapping, check_roots: bool = True) -> None:
+    """Cross-field rules the schema cannot express. Raises ConfigError naming the key."""
+    for rule in registered_rules():
+        if check_roots or not rule.reads_files:
+            rule.check(settings)
+
+
+def check_file_rules(settings: Mapping) -> None:
+    """Only the rules that look at files (dataset roots): what can change without params.yaml changing."""
+    for rule in registered_rules():
+        if rule.reads_files:
+            rule.check(settings)
+
+
+def _train_size(dataset: str) -> int | None:
+    from sslmem.data.catalog import dataset_info
+
+    return dataset_info(dataset).train_size
+
+
+# ------------------------------------------------------------------------------------------------- splits
+
+
+@cross_field_rule
+def check_splits(settings: Mapping) -> None:
+    """splits.fractions sum to 1 and leave at least 2 points each; a pool fits in the training split."""
+    fractions = settings["splits"]["fractions"]
+    total = sum(fractions.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise ConfigError(
+            f"splits.fractions: shared + candidate + independent = {total:g} "
+            f"({fractions}); they must sum to 1"
+        )
+    for dataset in settings["experiment"]["datasets"]:
+        pool = pool_size_for(settings, dataset)
+        if pool is not None:
+            for name, fraction in fractions.items():
+                if int(round(pool * fraction)) < 2:
+                    raise ConfigError(
+                        f"splits.fractions.{name}: {fraction} of splits.pool_size={pool} leaves fewer than 2 points"
+                    )
+        available = _train_size(dataset)
+        if pool is not None and available is not None and pool > available:
+            raise ConfigError(
+                f"splits.pool_size: {pool} exceeds the {available} training images of {dataset} "
+                f"(experiment.datasets); use at most {available}, or null for the whole training split"
+            )
+
+
+# ------------------------------------------------------------------------------------------ setups, recipes
+
+
+@cross_field_rule
+def check_setups(settings: Mapping) -> None:
+    """Each setup in turn: a unique name, known datasets, method and arch, its recipe, its image sizes."""
+    from sslmem.models import ARCHS
+    from sslmem.methods import METHODS
+
+    names: dict[str, int] = {}
+    for index, setup in enumerate(settings["experiment"]["setups"]):
+        _check_setup_names(settings, index, setup, names)
+        _check_setup_backbone(settings, index, setup, METHODS, ARCHS)
+        _check_setup_recipe(settings, index, setup)
+        _check_setup_images(settings, index, setup, ARCHS)
+
+
+def _check_setup_names(settings: Mapping, index: int, setup: Mapping, names: dict[str, int]) -> None:
+    experiment = settings["experiment"]
+    name = setup_name(setup)
+    if name in names:
+        raise ConfigError(
+            f"experiment.setups[{index}]: setup name {name!r} is already used by experiment.setups[{names[name]}]; "
+            "give one of them a distinct `name` (e.g. the recipe it changes: simclr-resnet18-e100)"
+        )
+    names[name] = index
+    unknown_datasets = [d for d in setup.get("datasets", []) if d not in experiment["datasets"]]
+    if unknown_datasets:
+        raise ConfigError(
+            f"experiment.setups[{index}].datasets: {unknown_datasets} not in experiment.datasets "
+            f"{experiment['datasets']}; a setup can only run on a subset of them"
+        )
+
+
+def _check_setup_backbone(settings: Mapping, index: int, setup: Mapping, methods: Mapping, archs: Mapping) -> None:
+    method, arch = setup["method"], setup["arch"]
+    if method not in methods:
+        raise ConfigError(f"experiment.setups[{index}].method: unknown method {method!r}; known: {sorted(methods)}")
+    if method not in settings["methods"]:
+        raise ConfigError(f"experiment.setups[{index}].method: {method!r} has no recipe under `methods`")
+    if arch not in archs:
+        raise ConfigError(f"experiment.setups[{index}].arch: unknown arch {arch!r}; known: {sorted(archs)}")
+    if arch not in settings["archs"]:
+        raise ConfigError(f"experiment.setups[{index}].arch: {arch!r} has no entry under `archs`")
+    if methods[method].needs_vit and not archs[arch].is_vit:
+        raise ConfigError(f"experiment.setups[{index}]: method {method!r} needs a ViT backbone, got {arch!r}")
+    arch_cfg = {**archs[arch].defaults, **settings["archs"][arch]}
+    if archs[arch].is_vit and arch_cfg["embed_dim"] % arch_cfg["heads"]:
+        raise ConfigError(
+            f"archs.{arch}.embed_dim: {arch_cfg['embed_dim']} is not divisible by heads={arch_cfg['heads']}"
+        )
+    if not archs[arch].is_vit and arch_cfg["width"] % 2:
+        raise ConfigError(f"archs.{arch}.width: {arch_cfg['width']} must be even (ResNet stems use width/2)")
+
+
+def _check_setup_recipe(settings: Mapping, index: int, setup: Mapping) -> None:
+    from sslmem.data.catalog import dataset_info
+
+    method = setup["method"]
+    recipe = setup_recipe(settings, setup_name(setup))
+    own = setup.get("recipe") or {}
+
+    def where(*keys: str) -> str:
+        # Blame the setup's own recipe only for values it sets; the rest comes from methods.<method>.
+        source = f"experiment.setups[{index}].recipe" if any(k in own for k in keys) else f"methods.{method}"
+        return f"{source}.{keys[0]}"
+
+    if "decoder_dim" in recipe and recipe["decoder_dim"] % recipe["decoder_heads"]:
+        raise ConfigError(
+            f"{where('decoder_dim', 'decoder_heads')}: {recipe['decoder_dim']} is not divisible by "
+            f"decoder_heads={recipe['decoder_heads']}"
+        )
+    if recipe["warmup_epochs"] > recipe["epochs"]:
+        raise ConfigError(
+            f"{where('warmup_epochs', 'epochs')}: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}"
+        )
+    augment = recipe["augment"]
+    if augment not in settings["augmentations"]:
+        raise ConfigError(
+            f"{where('augment')}: {augment!r} is not a key of `augmentations` "
+            f"({sorted(settings['augmentations'])})"
+        )
+    if "num_classes" in recipe:
+        for dataset in setup_datasets(settings, setup):
+            if dataset == "image_folder":
+                continue  # its class count is known only once the folder is read
+            classes = dataset_info(dataset).num_classes
+            if recipe["num_classes"] < classes:
+                raise ConfigError(
+                    f"{where('num_classes')}: {recipe['num_classes']} is fewer than the {classes} classes of "
+                    f"{dataset} (experiment.setups[{index}] runs on it); set num_classes: {classes}"
+                )
+
+
+def _check_setup_images(settings: Mapping, index: int, setup: Mapping, archs: Mapping) -> None:
+    from sslmem.data.catalog import dataset_info
+
+    arch = setup["arch"]
+    for dataset in setup_datasets(settings, setup):
+        info = dataset_info(dataset)
+        size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
+        arch_cfg = arch_options(settings, arch, dataset)
+        if archs[arch].is_vit and size % arch_cfg.get("patch_size", 16) != 0:
+            raise ConfigError(
+                f"archs.{arch}.patch_size: {arch_cfg.get('patch_size')} does not divide the "
+                f"{size}px images of {dataset}"
+            )
+
+
+# ------------------------------------------------------------------------------------------- augmentations
+
+
+@cross_field_rule
+def check_augmentations(settings: Mapping) -> None:
+    """crop_scale is [low, high]; hue jitter is at most 0.5."""
+    for name, aug in settings["augmentations"].items():
+        low, high = aug["crop_scale"]
+        if low > high:
+            raise ConfigError(f"augmentations.{name}.crop_scale: {aug['crop_scale']} must be [low, high] with low <= high")
+        if aug["jitter"][3] > 0.5:
+            raise ConfigError(f"augmentations.{name}.jitter: hue strength {aug['jitter'][3]} must be <= 0.5")
+
+
+# ---------------------------------------------------------------------------------------------- optimisers
+
+_OPTIMIZER_NEEDS = {
+    "adamw": ("betas", "AdamW's [beta1, beta2], e.g. [0.9, 0.999]"),
+    "lars": ("trust_coefficient", "LARS's eta, e.g. 0.001"),
+}
+
+
+@cross_field_rule
+def check_optimizers(settings: Mapping) -> None:
+    """Every recipe (methods, setups' own recipes, probe) sets what its optimizer needs."""
+    optimizer_users = [(f"methods.{name}", recipe) for name, recipe in settings["methods"].items()]
+    optimizer_users += [
+        (f"experiment.setups[{index}].recipe", setup_recipe(settings, setup_name(entry)))
+        for index, entry in enumerate(settings["experiment"]["setups"]) if entry.get("recipe")
+    ]
+    optimizer_users.append(("probe", settings["probe"]))
+    for location, options in optimizer_users:
+        needed = _OPTIMIZER_NEEDS.get(options["optimizer"])
+        if needed and needed[0] not in options:
+            raise ConfigError(
+                f"{location}.{needed[0]}: missing; optimizer {options['optimizer']} needs {needed[0]} ({needed[1]})"
+            )
+
+
+@cross_field_rule
+def check_warmups(settings: Mapping) -> None:
+    """No recipe (methods.<name>, probe) warms up for longer than it trains."""
+    for name, recipe in settings["methods"].items():
+        if recipe["warmup_epochs"] > recipe["epochs"]:
+            raise ConfigError(
+                f"methods.{name}.warmup_epochs: {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']}"
+            )
+    if settings["probe"]["warmup_epochs"] > settings["probe"]["epochs"]:
+        raise ConfigError(
+            f"probe.warmup_epochs: {settings['probe']['warmup_epochs']} exceeds "
+            f"probe.epochs={settings['probe']['epochs']}"
+        )
+
+
+# ------------------------------------------------------------------------------------------------ coupling
+
+
+@cross_field_rule
+def check_coupling(settings: Mapping) -> None:
+    """common-random-numbers gives the k-th S_C point of f the slot of the k-th S_I point of g: |S_C| = |S_I|."""
+    if settings["training"]["coupling"] != "common-random-numbers":
+        return
+    fractions = settings["splits"]["fractions"]
+    if not math.isclose(fractions["candidate"], fractions["independent"], abs_tol=1e-9):
+        raise ConfigError(
+            f"training.coupling: common-random-numbers pairs each S_C point with one S_I point, so "
+            f"splits.fractions.candidate ({fractions['candidate']}) must equal splits.fractions.independent "
+            f"({fractions['independent']}); make them equal or set training.coupling: independent"
+        )
+    from sslmem.data.splits import split_sizes
+
+    for dataset in settings["experiment"]["datasets"]:
+        pool = pool_size_for(settings, dataset)
+        size = pool if pool is not None else _train_size(dataset)
+        if size is None:
+            continue  # image_folder with the whole folder as pool: checked when the split is drawn
+        sizes = split_sizes(size, fractions, None)
+        if sizes.candidate != sizes.independent:
+            pool_text = f"{pool}" if pool is not None else f"null (all {size} training images of {dataset})"
+            raise ConfigError(
+                f"splits.pool_size: {pool_text} with fractions {dict(fractions)} rounds to "
+                f"|S_C|={sizes.candidate} but |S_I|={sizes.independent}; common-random-numbers "
+                "(training.coupling) needs them equal — choose a pool size that the fractions split evenly"
+            )
+
+
+# ------------------------------------------------------------------------------------------- probe, report
+
+
+@cross_field_rule
+def check_probe(settings: Mapping) -> None:
+    """The probe measures at least f, whose accuracy the tables report."""
+    if "f" not in settings["probe"]["roles"]:
+        raise ConfigError(
+            f"probe.roles: {settings['probe']['roles']} leaves out f, whose accuracy table1 and table11 report; "
+            "use [f] or [f, g]"
+        )
+
+
+@cross_field_rule
+def check_report(settings: Mapping) -> None:
+    """report.table11 names setups of experiment.setups."""
+    names = {setup_name(setup): index for index, setup in enumerate(settings["experiment"]["setups"])}
+    for table11_setup in settings["report"]["table11"]:
+        if table11_setup not in names:
+            raise ConfigError(
+                f"report.table11: {table11_setup!r} is not a setup of experiment.setups ({sorted(names)})"
+            )
+
+
+# ------------------------------------------------------------------------------------------- dataset roots
+
+
+@cross_field_rule(reads_files=True)
+def check_dataset_roots(settings: Mapping) -> None:
+    """Each dataset has a root, and (unless data.download) its files are there. Torch-free: a file check."""
+    from sslmem.data import catalog
+
+    for dataset in settings["experiment"]["datasets"]:
+        root = settings["data"]["roots"].get(dataset)
+        if root is None:
+            raise ConfigError(f"data.roots.{dataset}: no root configured for dataset {dataset!r}")
+        if not settings["data"]["download"]:
+            try:
+                catalog.check_root(dataset, root)
+            except catalog.DatasetNotFoundError as error:
+                raise ConfigError(f"data.roots.{dataset}: {error}") from None

@@ -1,0 +1,275 @@
+"""The static facts of every dataset the workflow knows, without torch: sizes, classes, normalisation, the
+files a split needs on disk, and the cheap check that they are there.
+
+:mod:`sslmem.data.datasets` adds the loaders (torch, numpy, torchvision) on top of this catalog and re-exports
+everything here; settings validation (:mod:`sslmem.config`) reads only this module, so that checking dataset
+roots at job start-up never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS = ("train", "test")
+
+# Where the Debian package `dataset-fashion-mnist` installs the IDX files (gzipped).
+FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
+
+# Side length of image_folder images when the caller gives none: the usual ImageNet input size.
+DEFAULT_FOLDER_IMAGE_SIZE = 224
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a consumer needs to know about a dataset without loading it.
+
+    Attributes:
+        name: Registry key (a key of :data:`DATASETS`).
+        image_size: Side length of the images as :func:`load_split` returns them (native size, or the
+            requested size for ``image_folder``).
+        num_classes: Number of label values; labels are ``0 .. num_classes - 1``.
+        mean: Per-channel pixel mean in [0, 1] units, to normalise with *after* augmentation.
+        std: Per-channel pixel standard deviation in [0, 1] units, likewise.
+        train_size: Number of images in the training split (STL-10: its labelled split), so that a pool larger
+            than the data is refused before any job runs; None when only the files tell (``image_folder``).
+    """
+
+    name: str
+    image_size: int
+    num_classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    train_size: int | None = None
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are not where the configuration says.
+
+    The message names the dataset and split, the root that was checked, every expected file that is
+    missing, and how to get the data. Attributes: ``dataset``, ``split``, ``root`` and ``missing`` (the
+    expected paths not found; for a requirement that several paths can satisfy, the first of them).
+    """
+
+    def __init__(self, message: str, *, dataset: str, split: str, root: Path, missing: Sequence[Path]):
+        super().__init__(message)
+        self.dataset = dataset
+        self.split = split
+        self.root = root
+        self.missing = list(missing)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Expected files. A requirement is a tuple of alternative paths: it is met when any one of them is a file
+# (Fashion-MNIST's IDX files may be gzipped or not, flat or in torchvision's FashionMNIST/raw/ folder).
+# ---------------------------------------------------------------------------------------------------------
+
+_Requirement = tuple[Path, ...]
+
+_CIFAR10_FOLDER = "cifar-10-batches-py"
+_CIFAR10_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_CIFAR10_META = "batches.meta"
+_CIFAR100_FOLDER = "cifar-100-python"
+_CIFAR100_FILES = {"train": ["train"], "test": ["test"]}
+_CIFAR100_META = "meta"
+_SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
+_STL10_FOLDER = "stl10_binary"
+_STL10_FILES = {"train": ["train_X.bin", "train_y.bin"], "test": ["test_X.bin", "test_y.bin"]}
+# The IDX file stems as published (and as torchvision and the Debian package name them); "t10k" is the test set.
+_FASHION_MNIST_STEMS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _cifar10_requirements(root: Path, split: str) -> list[_Requirement]:
+    folder = root / _CIFAR10_FOLDER
+    return [(folder / name,) for name in [*_CIFAR10_FILES[split], _CIFAR10_META]]
+
+
+def _cifar100_requirements(root: Path, split: str) -> list[_Requirement]:
+    folder = root / _CIFAR100_FOLDER
+    return [(folder / name,) for name in [*_CIFAR100_FILES[split], _CIFAR100_META]]
+
+
+def _svhn_requirements(root: Path, split: str) -> list[_Requirement]:
+    return [(root / _SVHN_FILES[split],)]
+
+
+def _stl10_requirements(root: Path, split: str) -> list[_Requirement]:
+    return [(root / _STL10_FOLDER / name,) for name in _STL10_FILES[split]]
+
+
+def _fashion_mnist_requirements(root: Path, split: str) -> list[_Requirement]:
+    requirements = []
+    for stem in _FASHION_MNIST_STEMS[split]:
+        alternatives = []
+        for folder in (root, root / "FashionMNIST" / "raw"):
+            alternatives += [folder / f"{stem}.gz", folder / stem]
+        requirements.append(tuple(alternatives))
+    return requirements
+
+
+def _image_folder_requirements(root: Path, split: str) -> list[_Requirement]:
+    # Checked specially in check_root (a directory with class sub-directories); listed here for messages.
+    return [(root / split,)]
+
+
+def _first_existing(alternatives: _Requirement) -> Path | None:
+    return next((path for path in alternatives if path.is_file()), None)
+
+
+_HOW_TO_GET_TORCHVISION = (
+    "Put the files there in torchvision's layout, or set `data.download: true` in params.yaml on a machine "
+    "with internet access (torchvision then downloads them into this root)."
+)
+_HOW_TO_GET = {
+    "fashion_mnist": (
+        "On Debian/Ubuntu, `apt-get install dataset-fashion-mnist` puts the IDX files in "
+        f"{FASHION_MNIST_SYSTEM_ROOT}/ (point the root there). Elsewhere set `data.download: true` in "
+        "params.yaml on a machine with internet access (torchvision then downloads them into "
+        "<root>/FashionMNIST/raw/)."
+    ),
+    "cifar10": _HOW_TO_GET_TORCHVISION,
+    "cifar100": _HOW_TO_GET_TORCHVISION,
+    "svhn": _HOW_TO_GET_TORCHVISION,
+    "stl10": _HOW_TO_GET_TORCHVISION,
+    "image_folder": (
+        "Arrange the images ImageNet-style as <root>/<split>/<class name>/<image file> "
+        "(e.g. an extracted ImageNet with train/ and val/ renamed or linked to test/). "
+        "There is nothing to download."
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Catalog
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One dataset's static facts: its info, the files a split needs, and how to get them."""
+
+    info: DatasetInfo
+    requirements: Callable[[Path, str], list[_Requirement]]
+    how_to_get: str
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+# Fashion-MNIST: mean and (population) standard deviation of all pixels of the 60000 training images,
+# scaled to [0, 1], computed from the published train-images-idx3-ubyte.gz (0.286041, 0.353024), repeated per
+# channel because the grayscale images are repeated to three channels.
+_FASHION_MNIST_MEAN = (0.2860, 0.2860, 0.2860)
+_FASHION_MNIST_STD = (0.3530, 0.3530, 0.3530)
+
+
+def _entry(info: DatasetInfo, requirements) -> CatalogEntry:
+    return CatalogEntry(info, requirements, _HOW_TO_GET[info.name])
+
+
+# The registry's static half; sslmem.data.datasets.DATASETS adds a loader to each entry (same keys, same order).
+CATALOG: dict[str, CatalogEntry] = {
+    entry.info.name: entry
+    for entry in [
+        _entry(
+            DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD, train_size=60000),
+            _fashion_mnist_requirements,
+        ),
+        _entry(
+            DatasetInfo("cifar10", 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), train_size=50000),
+            _cifar10_requirements,
+        ),
+        _entry(
+            DatasetInfo("cifar100", 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), train_size=50000),
+            _cifar100_requirements,
+        ),
+        _entry(
+            DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), train_size=73257),
+            _svhn_requirements,
+        ),
+        # train_size: the labelled split, the only one loaded (the 100k unlabelled images are not).
+        _entry(
+            DatasetInfo("stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713), train_size=5000),
+            _stl10_requirements,
+        ),
+        # num_classes is ImageNet's until loaded; load_split's info carries the folder's real class count, and
+        # the training split holds whatever the folder holds (checked when the split is drawn).
+        _entry(
+            DatasetInfo("image_folder", DEFAULT_FOLDER_IMAGE_SIZE, 1000, _IMAGENET_MEAN, _IMAGENET_STD),
+            _image_folder_requirements,
+        ),
+    ]
+}
+
+
+def _entry_for(name: str) -> CatalogEntry:
+    try:
+        return CATALOG[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(CATALOG))}") from None
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Static facts about dataset ``name`` (size, classes, normalisation); loads nothing.
+
+    Raises:
+        ValueError: ``name`` is not a key of :data:`DATASETS` (the message lists the known names).
+    """
+    return _entry_for(name).info
+
+
+def check_root(name: str, root: str | Path, split: str = "train") -> None:
+    """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
+
+    For ``image_folder`` this checks that ``root/<split>`` is a directory with at least one class
+    sub-directory; the images themselves are only looked at when loading.
+
+    Raises:
+        ValueError: unknown dataset or split.
+        DatasetNotFoundError: something is missing; the message names the dataset, the root checked, the
+            expected files that are missing and how to get them.
+    """
+    entry = _entry_for(name)
+    _check_split(split)
+    root = Path(root).expanduser()
+    if name == "image_folder":
+        split_dir = root / split
+        has_class_dir = split_dir.is_dir() and any(
+            item.is_dir() and not item.name.startswith(".") for item in os.scandir(split_dir)
+        )
+        if not has_class_dir:
+            raise DatasetNotFoundError(
+                f"image_folder '{split}' split not found: expected class folders <class name>/<image file> "
+                f"in {split_dir}, which {'has none' if split_dir.is_dir() else 'does not exist'}. "
+                f"{entry.how_to_get}",
+                dataset=name,
+                split=split,
+                root=root,
+                missing=[split_dir],
+            )
+        return
+    missing = [alternatives for alternatives in entry.requirements(root, split) if not _first_existing(alternatives)]
+    if missing:
+        lines = []
+        for alternatives in missing:
+            first, *others = alternatives
+            lines.append(f"  {first}" + (f" (or {', '.join(map(str, others))})" if others else ""))
+        root_state = "" if root.is_dir() else f" (the root {root} does not exist)"
+        raise DatasetNotFoundError(
+            f"{name} '{split}' split not found under {root}{root_state}; missing file(s):\n"
+            + "\n".join(lines)
+            + f"\n{entry.how_to_get}",
+            dataset=name,
+            split=split,
+            root=root,
+            missing=[alternatives[0] for alternatives in missing],
+        )

@@ -1,0 +1,91 @@
+"""What an encoder trains on and in which order: its slots of images, the random streams, the batches.
+
+Every draw is a pure function of (seed, role, coupling, epoch, step), so a resumed run repeats exactly what an
+uninterrupted one does.
+
+Coupling of f and g (params.yaml `training.coupling`): with `common-random-numbers`, f_s and g_s start from the
+same initial weights and walk the same sequence of batches with the same augmentation draws; the only
+difference is that the slot of the k-th S_C point in f's data is held by the k-th S_I point in g's. Each
+encoder on its own is still a draw from A(S_S ∪ S_C) or A(S_S ∪ S_I), so Eq. 2's expectations are unchanged,
+but their difference loses the variance that unrelated seeds would add.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+# Offset of the initial-weights stream inside the run's seed sequence (the data order and augmentations use
+# epoch and step numbers instead). Changing it changes every trained encoder.
+INIT_STREAM = 7
+
+
+@dataclass
+class TrainData:
+    """The images an encoder trains on, in slot order (see the module docstring on coupling)."""
+
+    images: torch.Tensor  # uint8 [N, 3, H, W]
+    point_ids: np.ndarray  # train-split id of each slot
+    labels: torch.Tensor | None = None  # int64 [N], only for methods that need labels (supervised)
+
+
+def coupled_training_ids(shared: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Slots: S_S points first, then this encoder's own points (S_C for f, S_I for g), position-aligned."""
+    return np.concatenate([shared, own])
+
+
+def stream_seed(seed: int, role: str, coupling: str) -> tuple[int, ...]:
+    """Root of every random stream of one run. Common random numbers: f and g share every stream;
+    independent: each role gets its own."""
+    return (seed,) if coupling == "common-random-numbers" else (seed, 1 if role == "g" else 2)
+
+
+def init_seed(streams: tuple[int, ...]) -> int:
+    """The global torch seed the weights are initialised from (before the model is built)."""
+    return int(np.random.SeedSequence([*streams, INIT_STREAM]).generate_state(1)[0])
+
+
+def batches_per_epoch(num_samples: int, batch_size: int) -> int:
+    # drop_last as in SSL practice (contrastive losses want full batches), but never zero batches.
+    return max(1, num_samples // batch_size)
+
+
+def epoch_order(num_slots: int, generator_seed: tuple[int, ...], epoch: int) -> torch.Tensor:
+    """The permutation of the slots for one epoch, from its own generator (independent of the global RNG)."""
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([*generator_seed, epoch]).generate_state(1)[0]))
+    return torch.randperm(num_slots, generator=generator)
+
+
+class BatchSampler(Protocol):
+    """How the loop draws the batches of an epoch: slot indices (on the training device) per step.
+
+    A protocol rather than a fixed function so that a training hook can replace it, e.g. DP-SGD's Poisson
+    sampling (opacus), which its privacy accounting assumes.
+    """
+
+    steps_per_epoch: int  # the schedule's unit: warm-up and cosine decay count these steps
+
+    def __call__(self, epoch: int) -> Iterator[torch.Tensor]: ...
+
+
+@dataclass(frozen=True)
+class ShuffledBatches:
+    """The default sampler: each epoch a fresh permutation (`epoch_order`) cut into full batches (drop_last)."""
+
+    num_slots: int
+    batch_size: int
+    streams: tuple[int, ...]
+    device: torch.device
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return batches_per_epoch(self.num_slots, self.batch_size)
+
+    def __call__(self, epoch: int) -> Iterator[torch.Tensor]:
+        order = epoch_order(self.num_slots, self.streams, epoch).to(self.device)
+        for batch_index in range(self.steps_per_epoch):
+            yield order[batch_index * self.batch_size: (batch_index + 1) * self.batch_size]
