@@ -46,6 +46,18 @@ def cross_field_rule(check: Callable[[Mapping], None] | None = None, *, reads_fi
     return register(check) if check is not None else register
 
 
+def _import_studies() -> None:
+    """Import every module of sslmem.studies, so that their rules are registered before any rule runs."""
+    import importlib
+    import pkgutil
+
+    studies = importlib.import_module("sslmem.studies")
+    for module in pkgutil.iter_modules(studies.__path__):
+        importlib.import_module(f"sslmem.studies.{module.name}")
+
+
 def registered_rules() -> tuple[CrossFieldRule, ...]:
-    """The rules in the order they run: settings rules in registration order, then the file rules."""
+    """The rules in the order they run: settings rules in registration order, then the file rules (every study
+    module is imported first, so its own rules are among them)."""
+    _import_studies()
     return tuple(rule for rule in _RULES if not rule.reads_files) + tuple(rule for rule in _RULES if rule.reads_files)

@@ -4,7 +4,7 @@ Every dataset the workflow knows is a key of :data:`DATASETS`; :func:`load_split
 as an :class:`ImageSet`: all images as a contiguous ``uint8`` tensor ``[N, 3, H, W]`` (grayscale sets are
 repeated to three channels) and ``int64`` labels. Loading the whole split at once keeps later stages simple
 (splits index rows, augmentations run on batches) and is cheap at the sizes used here (CIFAR-10's training
-set is 150 MiB as uint8). Pixels stay uint8 on purpose: augmentation happens before normalisation (SPEC 1.1),
+set is 150 MiB as uint8). Pixels stay uint8 on purpose: augmentation happens before normalisation (as the paper defines the views),
 so :class:`DatasetInfo` carries the mean/std that the caller applies *after* augmenting.
 
 The paper's datasets are read from the standard on-disk formats, in torchvision's layout under ``root``,

@@ -133,6 +133,8 @@ def measure_layer_alignment(
     Each layer's output (flattened, ℓ2-normalised) is reduced to its per-point alignment inside a forward
     hook, so no more than one layer's output is held at a time; unit means use the augmented views only.
     """
+    # One function of ~90 lines on purpose: the hooks below close over the batch being measured
+    # (`batch_points`) and the capture dictionaries; splitting it would need an object holding that state.
     if pairing not in PAIRINGS:
         raise ValueError(f"unknown pairing {pairing!r}; known: {PAIRINGS}")
     if pairing == "augmented-pairs" and num_views < 2:

@@ -1,7 +1,7 @@
 """The one interface every SSL method implements.
 
 A method owns the heads it trains (projection head, MAE decoder, ...) and the encoder; the training loop
-(`sslmem.train`) owns optimisation, schedules, precision, checkpoints and data. A method answers:
+(`sslmem.training`) owns optimisation, schedules, precision, checkpoints and data. A method answers:
 
 - how many augmented views of each image one step needs (``views_per_sample``) and with which augmentation
   family (params.yaml `methods.<name>.augment`);

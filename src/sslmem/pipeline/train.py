@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from sslmem import config as sconfig, io as sio
-from sslmem.artifacts import ENCODER_KEYS
+from sslmem.artifacts import TRAIN_LOG_COLUMNS, with_encoder_keys
 from sslmem.augment import AugmentSpec
 from sslmem.data import splits
 from sslmem.pipeline.common import environment_versions, image_size_of, load_images
@@ -94,8 +94,6 @@ def run_train(
         TrainData(train_set.images[rows], ids, labels=train_set.labels[rows]),
         options,
     )
-    log = pd.DataFrame(result.log)
-    for position, key in enumerate(ENCODER_KEYS):
-        log.insert(position, key, meta[key])
+    log = with_encoder_keys(pd.DataFrame(result.log), meta, TRAIN_LOG_COLUMNS, "training log")
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
