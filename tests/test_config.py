@@ -406,8 +406,9 @@ def test_paper_preset_plans_table11_setups_on_cifar10_only(raw):
     assert [config.setup_recipe(settings, name)["epochs"] for name in table11] == [100, 100, 300, 10]
     # Table 1's DINO keeps Table 6's 600 epochs; the Table 11 variants change only epochs and warm-up.
     assert config.setup_recipe(settings, "dino-resnet50")["epochs"] == 600
-    # 4 Table 1 setups x 3 datasets + 4 Table 11 setups on CIFAR10, 3 seeds, f and g.
-    assert len(runs) == (4 * 3 + 4) * 3 * 2
+    # 4 Table 1 setups x 3 datasets + 4 on ImageNet + 2 more Table 15 backbones and 4 Table 11 setups on
+    # CIFAR10, 3 seeds, f and g.
+    assert len(runs) == (4 * 3 + 4 + 2 + 4) * 3 * 2
 
 
 def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):
@@ -416,26 +417,52 @@ def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):
         config.RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f", "supervised-resnet18-e1").training_settings(settings)
 
 
-def test_only_setups_with_their_methods_own_recipe_stand_beside_the_paper(raw):
-    raw["presets"]["test"]["experiment"]["setups"] = [
-        {"method": "simclr", "arch": "resnet18"},
-        {"method": "mae", "arch": "vit_tiny", "recipe": {"epochs": 1}},  # default name, but not the paper's recipe
-        {"name": "simclr-r18-renamed", "method": "simclr", "arch": "resnet18"},
-    ]
-    raw["presets"]["test"]["report"]["table11"] = []
-    settings = config.resolve(raw, "test", check_roots=False)
-    assert config.paper_setups(settings) == ["simclr-resnet18", "simclr-r18-renamed"]
-
-
-def test_table13_recognises_setups_that_change_only_the_training_length(raw):
+def test_paper_identities_hold_method_arch_epochs_and_representation(raw):
     settings = config.resolve(raw, "paper", check_roots=False)
-    identities = config.training_length_identities(settings)
-    assert identities["supervised-resnet50-e10"] == ("supervised", "resnet50", 10)
-    assert identities["dino-resnet50-e300"] == ("dino", "resnet50", 300)
-    assert identities["mae-vit_tiny"] == ("mae", "vit_tiny", 600)
+    identities = config.paper_identities(settings)
+    assert identities["supervised-resnet50-e10"] == {
+        "method": "supervised", "arch": "resnet50", "epochs": 10, "representation": "encoder"}
+    assert identities["dino-resnet50-e300"]["epochs"] == 300
+    assert identities["mae-vit_tiny"] == {"method": "mae", "arch": "vit_tiny", "epochs": 600, "representation": "encoder"}
+    # A recipe that changes more than the training length is not the paper's run: no identity.
     raw["presets"]["test"]["experiment"]["setups"].append(
         {"name": "simclr-lr", "method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}})
-    assert "simclr-lr" not in config.training_length_identities(config.resolve(raw, "test", check_roots=False))
+    assert "simclr-lr" not in config.paper_identities(config.resolve(raw, "test", check_roots=False))
+
+
+def test_representation_per_method_and_per_setup(raw):
+    raw["presets"]["test"]["measure"]["representation"] = {"default": "encoder", "simclr": "projection"}
+    raw["presets"]["test"]["experiment"]["setups"].append(
+        {"name": "simclr-enc", "method": "simclr", "arch": "resnet18", "representation": "encoder"})
+    settings = config.resolve(raw, "test", check_roots=False)
+    assert config.setup_representation(settings, "simclr-resnet18") == "projection"
+    assert config.setup_representation(settings, "simclr-enc") == "encoder"
+    assert config.setup_representation(settings, "mae-vit_tiny") == "encoder"
+    assert config.setup_representation(settings, "supervised-resnet18-e1") == "encoder"
+
+
+@pytest.mark.parametrize("preset", ["default", "paper", "test"])
+def test_no_preset_scores_the_supervised_classifier(raw, preset):
+    """App. B.3 removes the classification layer: under every preset a supervised setup scores its encoder."""
+    settings = config.resolve(raw, preset, check_roots=False)
+    supervised = [config.setup_name(s) for s in settings["experiment"]["setups"] if s["method"] == "supervised"]
+    assert supervised and all(config.setup_representation(settings, name) == "encoder" for name in supervised)
+
+
+@pytest.mark.parametrize("where, value", [
+    ("default", {"default": "projection"}),             # the default reaching the supervised setup
+    ("method", {"default": "encoder", "supervised": "projection"}),
+    ("setup", None),
+])
+def test_scoring_the_supervised_head_is_refused_naming_the_key(raw, where, value):
+    if value is not None:
+        raw["presets"]["test"]["measure"]["representation"] = value
+    else:
+        raw["presets"]["test"]["experiment"]["setups"][2]["representation"] = "projection"
+    expected = {"default": r"measure\.representation\.default", "method": r"measure\.representation\.supervised",
+                "setup": r"experiment\.setups\[2\]\.representation"}[where]
+    with pytest.raises(ConfigError, match=expected + ".*no projection head"):
+        config.resolve(raw, "test", check_roots=False)
 
 
 # ------------------------------------------------------------------------------- names come from the registries
@@ -611,3 +638,24 @@ def test_a_study_registers_its_own_cross_field_rule(raw, monkeypatch):
     assert ordered[-2:] == [check_my_study, rules.check_dataset_roots]  # the roots stay last
     # The study's source is part of the cache key, so editing its rule invalidates validated settings.
     assert cache.settings_key(b"preset: test", "test", None) != key_before
+
+
+def test_split_counts_must_pair_candidates_with_independents_under_coupling(raw):
+    raw["presets"]["test"]["splits"]["counts"] = {"fashion_mnist": {"shared": 100, "candidate": 20, "independent": 30}}
+    with pytest.raises(ConfigError, match=r"splits.counts.fashion_mnist: candidate \(20\) must equal independent \(30\)"):
+        config.resolve(raw, "test", check_roots=False)
+
+
+def test_split_counts_larger_than_the_training_split_are_refused(raw):
+    raw["presets"]["test"]["splits"]["counts"] = {"fashion_mnist": {"shared": 59000, "candidate": 1000,
+                                                                     "independent": 1000}}
+    with pytest.raises(ConfigError, match="adds up to 61000 points, more than the 60000 training images"):
+        config.resolve(raw, "test", check_roots=False)
+
+
+def test_probe_settings_per_method_merge_over_the_probe(raw):
+    raw["presets"]["test"]["probe"]["per_method"] = {"simclr": {"lr": 4.8}}
+    settings = config.resolve(raw, "test", check_roots=False)
+    assert config.probe_recipe(settings, "simclr")["lr"] == 4.8
+    assert config.probe_recipe(settings, "mae")["lr"] == settings["probe"]["lr"]
+    assert "per_method" not in config.probe_recipe(settings, "mae")

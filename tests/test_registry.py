@@ -130,3 +130,31 @@ def test_a_toy_table_added_through_the_registry_reaches_cli_snakemake_and_report
     run("snakemake", *profile, "--report", "report.html", "results/toytable.csv", "--config", "preset=test")
     html = (tmp_path / "report.html").read_text()
     assert "toytable.csv" in html and "a toy for the registry test" in html  # in the report, with its caption
+
+
+def test_the_paper_preset_plans_every_cell_of_table1_and_the_rows_of_table15():
+    settings = preset_settings("paper")
+    identities = config.paper_identities(settings)
+    planned = {(run.dataset, identities[run.setup]["method"], identities[run.setup]["arch"],
+                identities[run.setup]["epochs"]) for run in config.experiment_runs(settings) if run.setup in identities}
+    paper = yaml.safe_load((REPO / "src/sslmem/report/paper_values.yaml").read_text())
+    ours = {"imagenet": "image_folder"}
+    for table in ("table1", "table15"):
+        for row in paper[table]:
+            cell = (ours.get(row["dataset"], row["dataset"]), row["method"], row["arch"], row["epochs"])
+            assert cell in planned, f"the paper preset does not train {table}'s row {cell}"
+    assert all(identity["representation"] == "encoder" for identity in identities.values())
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs the workflow's tools (scripts/setup.sh)")
+def test_the_paper_presets_dry_run_plans_imagenet_and_table15_without_the_data():
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    done = subprocess.run(["snakemake", "--profile", "workflow/profiles/default", "-n", "results/table1.csv",
+                           "results/table15.csv", "--config", "preset=paper"],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    planned = done.stdout + done.stderr
+    for checkpoint in ("image_folder/mae-vit_base/f0.pt", "image_folder/simclr-resnet50-imagenet/f2.pt",
+                       "cifar10/simclr-wide_resnet50_2/f0.pt", "cifar10/simclr-resnet18/g1.pt",
+                       "stl10/dino-vit_tiny/f0.pt"):
+        assert f"results/checkpoints/{checkpoint}" in planned, checkpoint

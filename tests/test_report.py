@@ -27,7 +27,16 @@ def subset_values(mean):
     return mean + SPREAD
 
 
-def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True, setup=None):
+def identity(method, arch, epochs=600, representation="encoder"):
+    """What the paper's rows are matched on (sslmem.config.paper_identities)."""
+    return {"method": method, "arch": arch, "epochs": epochs, "representation": representation}
+
+
+# The setups of the `inputs` fixture as the paper's runs: 600 epochs, encoder output.
+IDENTITIES = {"mae-vit_tiny": identity("mae", "vit_tiny"), "simclr-resnet18": identity("simclr", "resnet18")}
+
+
+def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True, setup=None, representation="encoder"):
     """One score Parquet with ensemble rows (seed -1) and pair rows per seed."""
     setup = setup or f"{method}-{arch}"
     rows = []
@@ -38,8 +47,8 @@ def write_scores(path, dataset, method, arch, seeds=SEED_MEANS, ensemble=True, s
             for i, m in enumerate(subset_values(mean)):
                 align_f = 1.0 - 0.1 * i
                 rows.append(dict(
-                    dataset=dataset, setup=setup, method=method, arch=arch, estimate=estimate, seed=seed,
-                    point_id=100 * subset_index + i, source="test" if subset == "S_E" else "train",
+                    dataset=dataset, setup=setup, method=method, arch=arch, representation=representation,
+                    estimate=estimate, seed=seed, point_id=100 * subset_index + i, source="test" if subset == "S_E" else "train",
                     subset=subset, label=i % 3, align_f=align_f, align_g=align_f + m, m_raw=m, m=m,
                 ))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +93,7 @@ def row_of(table, **keys):
 def test_table1_numbers_and_paper_columns(inputs):
     root, scores, probes = inputs
     out = root / "tables" / "table1.csv"
-    table = table1(scores, probes, out, n_boot=200)
+    table = table1(scores, probes, out, n_boot=200, identities=IDENTITIES)
     written = pd.read_csv(out)
     assert len(written) == 2
     pd.testing.assert_frame_equal(written, table, check_dtype=False)
@@ -113,7 +122,8 @@ def test_table1_numbers_and_paper_columns(inputs):
 
 def test_table1_maps_image_folder_to_the_papers_imagenet(tmp_path):
     scores = [write_scores(tmp_path / "image_folder" / "dino-vit_base.parquet", "image_folder", "dino", "vit_base")]
-    table = table1(scores, None, tmp_path / "table1.csv", n_boot=50)
+    table = table1(scores, None, tmp_path / "table1.csv", n_boot=50,
+                   identities={"dino-vit_base": identity("dino", "vit_base", epochs=300)})
     assert table.loc[0, "paper_sslmem"] == 0.309 and table.loc[0, "paper_top1"] == 68.21
 
 
@@ -124,11 +134,11 @@ def _subset_arrays(means):
 def test_table2_tests_and_paper_values(inputs):
     root, scores, _ = inputs
     out = root / "table2.csv"
-    table = table2(scores, out, alpha=0.01)
+    table = table2(scores, out, alpha=0.01, identities=IDENTITIES)
     written = pd.read_csv(out)
     assert len(written) == 8  # 2 setups x 4 hypotheses
-    assert list(written.columns[:17]) == [
-        "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+    assert list(written.columns[:18]) == [
+        "dataset", "setup", "method", "arch", "representation", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
         "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
     ]
     arrays = _subset_arrays(ENSEMBLE_MEANS)
@@ -141,17 +151,18 @@ def test_table2_tests_and_paper_values(inputs):
     assert row["mean_1"] == pytest.approx(0.30) and row["mean_2"] == pytest.approx(0.01)
     assert bool(row["reject_h0"]) == (expected.p_value < 0.01)
     assert row["offset_m_S_S"] == pytest.approx(ENSEMBLE_MEANS["S_S"])
-    # The paper's values stand beside every row of the same hypothesis, whatever our setup.
-    for dataset in ("cifar10", "fashion_mnist"):
-        other = row_of(written, dataset=dataset, hypothesis="H0: m(S_E) <= m(S_I)")
-        assert (other["paper_p_value"], other["paper_effect_size"]) == (0, 113.56)
-        assert other["paper_setup"] == "mae-vit_tiny cifar10"
+    # The paper's values stand beside its own setup only (MAE ViT-tiny, CIFAR10), not beside every row.
+    paper = row_of(written, dataset="cifar10", hypothesis="H0: m(S_E) <= m(S_I)")
+    assert (paper["paper_p_value"], paper["paper_effect_size"]) == (0, 113.56)
+    assert paper["paper_setup"] == "mae-vit_tiny cifar10"
+    other = row_of(written, dataset="fashion_mnist", hypothesis="H0: m(S_E) <= m(S_I)")
+    assert pd.isna(other["paper_p_value"]) and pd.isna(other["paper_setup"])
     assert set(table["estimate"]) == {"ensemble"} and set(table["seed"]) == {-1}
 
 
 def test_table16_one_sample_rows(inputs):
     root, scores, _ = inputs
-    table = table16(scores, root / "table16.csv", alpha=0.01)
+    table = table16(scores, root / "table16.csv", alpha=0.01, identities=IDENTITIES)
     assert len(table) == 10
     cifar = table[table["dataset"] == "cifar10"].set_index("hypothesis_key")
     arrays = _subset_arrays(ENSEMBLE_MEANS)
@@ -170,7 +181,7 @@ def test_table16_one_sample_rows(inputs):
 
 def test_subset_summary(inputs):
     root, scores, _ = inputs
-    table = subset_summary(scores, root / "subset_summary.csv", n_boot=100)
+    table = subset_summary(scores, root / "subset_summary.csv", n_boot=100, identities=IDENTITIES)
     assert len(table) == 2 * 3 * 4  # setups x (ensemble + 2 seeds) x subsets
     row = row_of(table, dataset="cifar10", estimate="pair", seed=1, subset="S_C")
     assert row["n"] == N_PER_SUBSET
@@ -245,11 +256,15 @@ def test_table15_adds_parameter_counts_and_the_papers_values(tmp_path):
              "sslmem_std": 0.02, "probe_top1_mean": 60.0, "probe_top1_std": 2.0},
             {"dataset": "cifar10", "setup": "mae-vit_tiny", "method": "mae", "arch": "vit_tiny", "n_seeds": 3, "sslmem_mean": 0.1,
              "sslmem_std": 0.03, "probe_top1_mean": 50.0, "probe_top1_std": 3.0},
+            # Table 15 is SimCLR's: another method's ResNet is not one of its rows.
+            {"dataset": "cifar10", "setup": "dino-resnet50", "method": "dino", "arch": "resnet50", "n_seeds": 3, "sslmem_mean": 0.1,
+             "sslmem_std": 0.03, "probe_top1_mean": 50.0, "probe_top1_std": 3.0},
         ]
-    ).to_csv(table1, index=False)
+    ).assign(representation="encoder", epochs=600).to_csv(table1, index=False)
     counts = {("cifar10", "resnet50"): 23_500_000, ("cifar10", "resnet18"): 11_200_000,
               ("cifar10", "vit_tiny"): 5_500_000}
-    table = table15(table1, counts, tmp_path / "table15.csv")
+    identities = {"simclr-resnet50": identity("simclr", "resnet50"), "simclr-resnet18": identity("simclr", "resnet18")}
+    table = table15(table1, counts, tmp_path / "table15.csv", identities=identities)
     assert list(table.arch) == ["resnet18", "resnet50"]  # ViTs left out, ordered by size
     assert list(table.n_params) == [11_200_000, 23_500_000]
     assert list(table.paper_sslmem) == [0.315, 0.339] and list(table.paper_params_millions) == [11, 25]
@@ -259,7 +274,7 @@ def test_table15_adds_parameter_counts_and_the_papers_values(tmp_path):
 def _table1_rows(path, rows):
     columns = ["dataset", "setup", "method", "arch", "n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean",
                "probe_top1_std"]
-    pd.DataFrame([dict(zip(columns, row)) for row in rows]).to_csv(path, index=False)
+    pd.DataFrame([dict(zip(columns, row)) for row in rows]).assign(representation="encoder").to_csv(path, index=False)
     return path
 
 
@@ -272,8 +287,11 @@ def test_table11_keeps_the_given_order_and_matches_the_paper_by_epochs(tmp_path)
         ("cifar10", "supervised-resnet50-e7", "supervised", "resnet50", 3, 0.30, 0.01, 70.0, 1.0),
         ("cifar10", "simclr-resnet50", "simclr", "resnet50", 3, 0.34, 0.01, 77.0, 1.0),
     ])
+    identities = {"supervised-resnet50-e10": identity("supervised", "resnet50", 10),
+                  "dino-resnet50-e100": identity("dino", "resnet50", 100),
+                  "supervised-resnet50-e7": identity("supervised", "resnet50", 7)}
     table = table11(table1, [("supervised-resnet50-e10", 10), ("dino-resnet50-e100", 100),
-                             ("supervised-resnet50-e7", 7)], tmp_path / "table11.csv")
+                             ("supervised-resnet50-e7", 7)], tmp_path / "table11.csv", identities=identities)
     assert list(table.setup) == ["supervised-resnet50-e10", "dino-resnet50-e100", "supervised-resnet50-e7"]
     assert list(table.paradigm) == ["supervised", "ssl", "supervised"]
     assert list(table.sslmem_mean) == [0.33, 0.31, 0.30]  # copied from table1, not recomputed
@@ -293,20 +311,22 @@ def test_table11_names_a_setup_missing_from_table1(tmp_path):
     assert not (tmp_path / "table11.csv").exists()
 
 
-def test_table1_gives_the_papers_values_only_to_the_setup_with_the_methods_own_recipe(tmp_path):
+def test_table1_gives_the_papers_values_only_to_the_setup_with_the_papers_epochs(tmp_path):
     scores = [
         write_scores(tmp_path / "scores/cifar10/mae-vit_tiny.parquet", "cifar10", "mae", "vit_tiny"),
         write_scores(tmp_path / "scores/cifar10/mae-vit_tiny-e100.parquet", "cifar10", "mae", "vit_tiny",
                      setup="mae-vit_tiny-e100"),
     ]
-    table = table1(scores, [], tmp_path / "table1.csv").set_index("setup")
+    identities = {"mae-vit_tiny": identity("mae", "vit_tiny"), "mae-vit_tiny-e100": identity("mae", "vit_tiny", 100)}
+    table = table1(scores, [], tmp_path / "table1.csv", identities=identities).set_index("setup")
     assert table.loc["mae-vit_tiny", "paper_sslmem"] == 0.307
     assert pd.isna(table.loc["mae-vit_tiny-e100", "paper_sslmem"])
     assert table.loc["mae-vit_tiny-e100", "sslmem_mean"] == table.loc["mae-vit_tiny", "sslmem_mean"]
 
 
-def _candidate_scores(path, dataset, setup, method, arch, m_by_point):
-    rows = [dict(dataset=dataset, setup=setup, method=method, arch=arch, estimate="ensemble", seed=-1,
+def _candidate_scores(path, dataset, setup, method, arch, m_by_point, representation="encoder"):
+    rows = [dict(dataset=dataset, setup=setup, method=method, arch=arch, representation=representation,
+                 estimate="ensemble", seed=-1,
                  point_id=point, source="train", subset="S_C", label=0, align_f=0.5, align_g=0.5 + m, m_raw=m, m=m)
             for point, m in m_by_point.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,7 +346,8 @@ def test_table13_ranks_candidates_by_point_and_puts_the_papers_tau_beside_matchi
         _candidate_scores(tmp_path / "c.parquet", "cifar10", "simclr-resnet18", "simclr", "resnet18",
                           {10: 0.4, 11: 0.3, 12: 0.2, 13: 0.1}),
     ]
-    identities = {"mae-vit_tiny": ("mae", "vit_tiny", 600), "supervised-resnet50-e10": ("supervised", "resnet50", 10)}
+    identities = {"mae-vit_tiny": identity("mae", "vit_tiny"),
+                  "supervised-resnet50-e10": identity("supervised", "resnet50", 10)}
     table = table13(scores, tmp_path / "table13.csv", identities=identities)
     assert list(zip(table.setup_1, table.setup_2)) == [
         ("mae-vit_tiny", "supervised-resnet50-e10"), ("mae-vit_tiny", "simclr-resnet18"),
@@ -390,7 +411,7 @@ def test_layermem_refuses_an_ordinary_score_file(inputs):
     from sslmem.report.localization import layermem_table
 
     root, scores, _ = inputs
-    with pytest.raises(ValueError, match="no column 'layer_index'"):
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['layer_index', 'layer'\]"):
         layermem_table(scores, root / "layermem.csv")
 
 
@@ -429,3 +450,53 @@ def test_unitmem_table_pools_f_encoders_and_compares_the_points_units_single_out
     assert row.n_argmax_points == 3
     assert row.mean_m_argmax_points == pytest.approx(candidate_m[[0, 1, 5]].mean())
     assert row.mean_m_subset == pytest.approx(candidate_m.mean())
+
+
+# --- a paper value stands only beside the paper's own row ---------------------------------------------------
+
+MISMATCHES = {
+    "matching": lambda ident: ident,
+    "other epochs": lambda ident: {**ident, "epochs": ident["epochs"] - 1},
+    "projection head": lambda ident: {**ident, "representation": "projection"},
+    "recipe beyond the training length": lambda ident: None,
+}
+
+
+def _every_table(tmp_path, identities):
+    """Every table that carries paper values, built from the paper's setups (CIFAR10) under `identities`."""
+    from sslmem.report.ranking import table13
+    from sslmem.report.summaries import table11, table15
+
+    setups = [("mae", "vit_tiny", 600), ("supervised", "resnet50", 10), ("simclr", "resnet50", 600)]
+    scores = [write_scores(tmp_path / f"scores/{m}-{a}.parquet", "cifar10", m, a, setup=f"{m}-{a}") for m, a, _ in setups]
+    probes = [write_probe(tmp_path, "cifar10", m, a, "f", 0, 0.7, setup=f"{m}-{a}") for m, a, _ in setups]
+    table1_csv = tmp_path / "table1.csv"
+    tables = {
+        "table1": table1(scores, probes, table1_csv, n_boot=20, identities=identities),
+        "table2": table2(scores, tmp_path / "table2.csv", identities=identities),
+        "table16": table16(scores, tmp_path / "table16.csv", identities=identities),
+        "subsets": subset_summary(scores, tmp_path / "subsets.csv", n_boot=20, identities=identities),
+        "table15": table15(table1_csv, {("cifar10", "resnet50"): 25_000_000}, tmp_path / "table15.csv",
+                           identities=identities),
+        "table11": table11(table1_csv, [("supervised-resnet50", 10)], tmp_path / "table11.csv", identities=identities),
+        "table13": table13([_candidate_scores(tmp_path / f"c{i}.parquet", "cifar10", f"{m}-{a}", m, a,
+                                              {10: 0.1 * i, 11: 0.2, 12: 0.3 - 0.1 * i})
+                            for i, (m, a, _) in enumerate(setups)], tmp_path / "table13.csv", identities=identities),
+    }
+    return tables, {f"{m}-{a}": identity(m, a, epochs) for m, a, epochs in setups}
+
+
+@pytest.mark.parametrize("case", sorted(MISMATCHES))
+def test_paper_values_stand_only_beside_rows_that_match_on_dataset_method_arch_epochs_and_encoder(tmp_path, case):
+    _, matching = _every_table(tmp_path / "probe", {})
+    identities = {setup: MISMATCHES[case](ident) for setup, ident in matching.items()}
+    tables, _ = _every_table(tmp_path / case.replace(" ", "_"), identities)
+    for name, table in tables.items():
+        paper = table[[c for c in table.columns if c.startswith("paper_")]]
+        numbers = paper.select_dtypes("number")
+        if case == "matching":
+            assert numbers.notna().any().any(), f"{name}: the paper's own setups got no paper value"
+        else:
+            assert numbers.isna().all().all(), f"{name} ({case}): a paper value beside a row that is not the paper's"
+            texts = paper.drop(columns=numbers.columns).fillna("")
+            assert (texts == "").all().all(), f"{name} ({case}): a paper label beside a row that is not the paper's"

@@ -222,3 +222,19 @@ def test_write_split_refuses_overlapping_table(tmp_path):
     with pytest.raises(SplitError, match="overlap"):
         write_split(table, tmp_path / "split.csv", {})
     assert not (tmp_path / "split.csv").exists()
+
+
+def test_split_sizes_as_counts_replace_pool_and_fractions():
+    """Table 7 keeps the number of training points per encoder fixed across overlap ratios; ImageNet's split is
+    85000/5000/5000 (App. A): sizes as counts."""
+    from sslmem.data.splits import make_split
+
+    train, test = np.arange(2000) % 10, np.arange(500) % 10
+    counts = {"shared": 700, "candidate": 150, "independent": 150}
+    table = make_split("fashion_mnist", 0, train, test, None, {"shared": 0.8, "candidate": 0.1, "independent": 0.1},
+                       None, counts=counts)
+    sizes = table["subset"].value_counts().to_dict()
+    assert sizes == {"S_S": 700, "S_C": 150, "S_I": 150, "S_E": 150}
+    with pytest.raises(SplitError, match=r"splits.counts.fashion_mnist \(2001 points\) exceeds the 2000"):
+        make_split("fashion_mnist", 0, train, test, None, {"shared": 0.8, "candidate": 0.1, "independent": 0.1},
+                   None, counts={"shared": 1901, "candidate": 50, "independent": 50})

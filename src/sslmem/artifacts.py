@@ -60,10 +60,11 @@ POINT_KEYS = ("point_id", "source", "subset", "label")
 LAYER_KEYS = ("layer_index", "layer")
 
 TRAIN_LOG_COLUMNS = (*ENCODER_KEYS, "epoch", "loss", "lr", "seconds", "images_per_second")
-ALIGN_COLUMNS = (*ENCODER_KEYS, *POINT_KEYS, "align")
+# `representation`: what was scored (encoder output or projection head; measure.representation).
+ALIGN_COLUMNS = (*ENCODER_KEYS, "representation", *POINT_KEYS, "align")
 LAYER_ALIGN_COLUMNS = (*ENCODER_KEYS, *POINT_KEYS, *LAYER_KEYS, "align")
 SCORE_VALUES = ("align_f", "align_g", "m_raw", "m")
-SCORE_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *POINT_KEYS, *SCORE_VALUES)
+SCORE_COLUMNS = (*SETUP_KEYS, "representation", "estimate", "seed", *POINT_KEYS, *SCORE_VALUES)
 LAYER_SCORE_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *LAYER_KEYS, *POINT_KEYS, *SCORE_VALUES)
 UNIT_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "argmax_point_id", "subset", "n_points")
 PROBE_COLUMNS = (*ENCODER_KEYS, "train_size", "test_size", "top1", "knn_top1")

@@ -111,10 +111,16 @@ def train_fingerprint(wildcards):
 
 def align_fingerprint(wildcards):
     augment = run_spec(wildcards).training_settings(SETTINGS)["augment"]
-    return sslmem_config.fingerprint({"measure": SETTINGS["measure"], "augment": augment})
+    # The representation scored by this setup, not the whole per-method mapping (adding another method's entry
+    # must not rerun this setup's alignments).
+    measure = {key: value for key, value in SETTINGS["measure"].items() if key != "representation"}
+    representation = sslmem_config.setup_representation(SETTINGS, wildcards.setup)
+    return sslmem_config.fingerprint({"measure": measure, "representation": representation, "augment": augment})
 
 
 def probe_fingerprint(wildcards):
-    # probe.roles picks which encoders are probed, not how: changing it must not rerun the existing probes.
-    probe = {key: value for key, value in SETTINGS["probe"].items() if key != "roles"}
+    # The recipe this encoder's method is probed with. probe.roles picks which encoders are probed, not how:
+    # changing it must not rerun the existing probes.
+    recipe = sslmem_config.probe_recipe(SETTINGS, run_spec(wildcards).method)
+    probe = {key: value for key, value in recipe.items() if key != "roles"}
     return sslmem_config.fingerprint({"probe": probe, "batch": SETTINGS["measure"]["batch_size"]})

@@ -20,11 +20,13 @@ from sslmem.config.plan import (
     arch_options,
     experiment_runs,
     fingerprint,
-    paper_setups,
+    paper_identities,
     pool_size_for,
+    probe_recipe,
     setup_name,
     setup_recipe,
-    training_length_identities,
+    setup_representation,
+    split_counts_for,
 )
 from sslmem.config.rules import check_rules
 
@@ -37,10 +39,12 @@ __all__ = [
     "experiment_runs",
     "fingerprint",
     "load",
-    "paper_setups",
+    "paper_identities",
     "pool_size_for",
+    "probe_recipe",
     "resolve",
     "setup_name",
     "setup_recipe",
-    "training_length_identities",
+    "setup_representation",
+    "split_counts_for",
 ]

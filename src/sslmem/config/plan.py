@@ -44,17 +44,25 @@ def setup_recipe(settings: Mapping, name: str) -> dict:
     return deep_merge(settings["methods"][entry["method"]], entry.get("recipe") or {})
 
 
-def paper_setups(settings: Mapping) -> list[str]:
-    """Setups that train with their method's own recipe: only these stand beside the paper's Table 1/15 rows
-    (a setup with its own `recipe`, say 100 epochs, is not the paper's run even if it keeps the default name)."""
-    return [setup_name(entry) for entry in settings["experiment"]["setups"] if not entry.get("recipe")]
+def setup_representation(settings: Mapping, name: str) -> str:
+    """What is scored for a setup: its own `representation`, else measure.representation for its method, else
+    measure.representation.default. (Whether the method has a projection head is checked by the rules.)"""
+    entry = find_setup(settings, name)
+    per_method = settings["measure"]["representation"]
+    return entry.get("representation") or per_method.get(entry["method"]) or per_method["default"]
 
 
-def training_length_identities(settings: Mapping) -> dict[str, tuple[str, str, int]]:
-    """(method, arch, epochs) of each setup whose recipe is its method's own except perhaps for the training
-    length (epochs, warm-up): how Table 13 recognises the paper's rows (e.g. supervised ResNet50, 10 epochs)."""
+def paper_identities(settings: Mapping) -> dict[str, dict]:
+    """What the paper's rows are matched on, per setup: method, arch, training epochs and the representation
+    scored. Only setups whose recipe is their method's own, except perhaps for the training length (epochs,
+    warm-up), have one; a paper value stands beside a row only when dataset, method, arch and epochs all match
+    and the representation is the paper's (the encoder's)."""
     return {
-        setup_name(entry): (entry["method"], entry["arch"], setup_recipe(settings, setup_name(entry))["epochs"])
+        setup_name(entry): {
+            "method": entry["method"], "arch": entry["arch"],
+            "epochs": setup_recipe(settings, setup_name(entry))["epochs"],
+            "representation": setup_representation(settings, setup_name(entry)),
+        }
         for entry in settings["experiment"]["setups"]
         if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}
     }
@@ -87,6 +95,20 @@ def pool_size_for(settings: Mapping, dataset: str) -> int | None:
     """splits.pool_size for one dataset: a number for all datasets, or a mapping dataset → number (None: all)."""
     pool = settings["splits"]["pool_size"]
     return pool.get(dataset) if isinstance(pool, Mapping) else pool
+
+
+def probe_recipe(settings: Mapping, method: str) -> dict:
+    """The probe settings for encoders trained with `method`: `probe` with probe.per_method.<method> merged over
+    it (Table 6 probes SimCLR with another learning rate than the other methods)."""
+    probe = {key: value for key, value in settings["probe"].items() if key != "per_method"}
+    return deep_merge(probe, settings["probe"].get("per_method", {}).get(method, {}))
+
+
+def split_counts_for(settings: Mapping, dataset: str) -> dict | None:
+    """splits.counts for one dataset ({shared, candidate, independent} as numbers of points), or None when its
+    split is pool_size × fractions."""
+    counts = settings["splits"].get("counts", {}).get(dataset)
+    return dict(counts) if counts else None
 
 
 def fingerprint(obj: Any) -> str:

@@ -15,7 +15,15 @@ import math
 from typing import Mapping
 
 from sslmem.config.base import ConfigError
-from sslmem.config.plan import arch_options, pool_size_for, setup_datasets, setup_name, setup_recipe
+from sslmem.config.plan import (
+    arch_options,
+    pool_size_for,
+    setup_datasets,
+    setup_name,
+    setup_recipe,
+    setup_representation,
+    split_counts_for,
+)
 from sslmem.config.registry import cross_field_rule, registered_rules
 
 __all__ = ["check_file_rules", "check_rules", "cross_field_rule", "registered_rules"]
@@ -55,6 +63,9 @@ def check_splits(settings: Mapping) -> None:
             f"({fractions}); they must sum to 1"
         )
     for dataset in settings["experiment"]["datasets"]:
+        if split_counts_for(settings, dataset) is not None:
+            _check_split_counts(settings, dataset)
+            continue
         pool = pool_size_for(settings, dataset)
         if pool is not None:
             for name, fraction in fractions.items():
@@ -68,6 +79,16 @@ def check_splits(settings: Mapping) -> None:
                 f"splits.pool_size: {pool} exceeds the {available} training images of {dataset} "
                 f"(experiment.datasets); use at most {available}, or null for the whole training split"
             )
+
+
+def _check_split_counts(settings: Mapping, dataset: str) -> None:
+    counts = split_counts_for(settings, dataset)
+    available = _train_size(dataset)
+    if available is not None and sum(counts.values()) > available:
+        raise ConfigError(
+            f"splits.counts.{dataset}: {counts} adds up to {sum(counts.values())} points, more than the {available} "
+            f"training images of {dataset}"
+        )
 
 
 # ------------------------------------------------------------------------------------------ setups, recipes
@@ -241,6 +262,13 @@ def check_coupling(settings: Mapping) -> None:
     """common-random-numbers gives the k-th S_C point of f the slot of the k-th S_I point of g: |S_C| = |S_I|."""
     if settings["training"]["coupling"] != "common-random-numbers":
         return
+    for dataset, counts in settings["splits"].get("counts", {}).items():
+        if dataset in settings["experiment"]["datasets"] and counts["candidate"] != counts["independent"]:
+            raise ConfigError(
+                f"splits.counts.{dataset}: candidate ({counts['candidate']}) must equal independent "
+                f"({counts['independent']}): training.coupling common-random-numbers pairs each S_C point with one "
+                "S_I point; make them equal or set training.coupling: independent"
+            )
     fractions = settings["splits"]["fractions"]
     if not math.isclose(fractions["candidate"], fractions["independent"], abs_tol=1e-9):
         raise ConfigError(
@@ -251,6 +279,8 @@ def check_coupling(settings: Mapping) -> None:
     from sslmem.data.splits import split_sizes
 
     for dataset in settings["experiment"]["datasets"]:
+        if split_counts_for(settings, dataset) is not None:
+            continue  # checked above
         pool = pool_size_for(settings, dataset)
         size = pool if pool is not None else _train_size(dataset)
         if size is None:
@@ -266,6 +296,26 @@ def check_coupling(settings: Mapping) -> None:
 
 
 # ------------------------------------------------------------------------------------------- probe, report
+
+
+@cross_field_rule
+def check_representations(settings: Mapping) -> None:
+    """A setup scores a projection head only if its method has one of its own (never the supervised classifier,
+    App. B.3; MAE has none). Names the key the choice came from."""
+    from sslmem.methods import METHODS
+
+    per_method = settings["measure"]["representation"]
+    for index, setup in enumerate(settings["experiment"]["setups"]):
+        method = setup["method"]
+        if setup_representation(settings, setup_name(setup)) != "projection" or METHODS[method].has_projection_head:
+            continue
+        where = (f"experiment.setups[{index}].representation" if setup.get("representation")
+                 else f"measure.representation.{method}" if method in per_method else "measure.representation.default")
+        raise ConfigError(
+            f"{where}: 'projection' for setup {setup_name(setup)!r}, but {method} has no projection head of its own "
+            f"(supervised: the classifier is removed before scoring; MAE: none); set measure.representation."
+            f"{method}: encoder"
+        )
 
 
 @cross_field_rule

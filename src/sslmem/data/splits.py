@@ -60,13 +60,23 @@ def make_split(
     pool_size: int | None,
     fractions: Mapping[str, float],
     extra_size: int | None,
+    counts: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """Draw the split. Same arguments → same table, on any machine."""
+    """Draw the split. Same arguments → same table, on any machine. `counts` ({shared, candidate, independent}
+    as numbers of points) replaces `pool_size` × `fractions` when given."""
     num_train, num_test = len(train_labels), len(test_labels)
+    if counts is not None:
+        pool_size = counts["shared"] + counts["candidate"] + counts["independent"]
     pool_size = num_train if pool_size is None else pool_size
     if pool_size > num_train:
-        raise SplitError(f"splits.pool_size={pool_size} exceeds the {num_train} training images of {dataset}")
-    sizes = split_sizes(pool_size, fractions, extra_size)
+        what = f"splits.counts.{dataset} ({pool_size} points)" if counts is not None else f"splits.pool_size={pool_size}"
+        raise SplitError(f"{what} exceeds the {num_train} training images of {dataset}")
+    if counts is not None:
+        candidate = counts["candidate"]
+        sizes = SplitSizes(counts["shared"], candidate, counts["independent"],
+                           extra_size if extra_size is not None else candidate)
+    else:
+        sizes = split_sizes(pool_size, fractions, extra_size)
     if sizes.extra > num_test:
         raise SplitError(f"S_E of {sizes.extra} points exceeds the {num_test} test images of {dataset}")
     rng = np.random.default_rng([seed, _dataset_key(dataset)])

@@ -29,6 +29,9 @@ class SSLMethod(nn.Module):
         needs_vit: whether the method only works with a ViT backbone (MAE masks patches).
         views_per_sample: augmented views of each image per training step.
         recipe_keys: the method-specific keys read from params.yaml `methods.<name>`.
+        has_projection_head: whether ``projection`` is a head of its own that may be scored
+            (measure.representation: projection). False for MAE (no head: its encoder output is what is read)
+            and for the supervised baseline (its head is the classifier, which App. B.3 removes before scoring).
     """
 
     name: ClassVar[str] = ""
@@ -36,6 +39,7 @@ class SSLMethod(nn.Module):
     views_per_sample: ClassVar[int] = 2
     recipe_keys: ClassVar[tuple[str, ...]] = ()
     needs_labels: ClassVar[bool] = False
+    has_projection_head: ClassVar[bool] = True
 
     def __init__(self, encoder: Encoder):
         super().__init__()
@@ -71,6 +75,18 @@ class SSLMethod(nn.Module):
     def scoring_projection(self, images: torch.Tensor) -> torch.Tensor:
         """Projection output that is scored (measure.representation = projection); DINO: the teacher's."""
         return self.projection(images)
+
+    def representation_fn(self, representation: str):
+        """The function scored for `representation`: "encoder" (the scoring encoder's full representation, as the
+        paper) or "projection" (the projection head's output, for methods that have one)."""
+        if representation == "encoder":
+            return self.scoring_encoder.representation
+        if representation == "projection" and self.has_projection_head:
+            return self.scoring_projection
+        raise ValueError(
+            f"{self.name}: representation {representation!r} is not available; use 'encoder'"
+            + ("" if self.has_projection_head else f" ({self.name} has no projection head of its own to score)")
+        )
 
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after every optimiser step (EMA teachers etc.)."""

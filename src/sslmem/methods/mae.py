@@ -46,6 +46,7 @@ class MAE(SSLMethod):
 
     name = "mae"
     needs_vit = True
+    has_projection_head = False
     views_per_sample = 1
     recipe_keys = ("mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads", "norm_pix_loss")
 

@@ -35,6 +35,7 @@ class Supervised(SSLMethod):
 
     name = "supervised"
     needs_labels = True
+    has_projection_head = False
     views_per_sample = 1
     recipe_keys = ("num_classes",)
 

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from sslmem import io as sio
+from sslmem.config import setup_representation
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.data import datasets, splits
 from sslmem.measures.alignment import measure_layer_alignment
@@ -75,10 +76,8 @@ def run_align(
     info = datasets.dataset_info(meta["dataset"])
     augment = BatchAugment(AugmentSpec.from_settings(trained_with["augment"]), meta["image_size"], info.mean, info.std)
     measure = settings["measure"]
-    if measure["representation"] == "encoder":
-        represent = method.scoring_encoder.representation
-    else:
-        represent = method.scoring_projection
+    representation = setup_representation(settings, meta["setup"])
+    represent = method.representation_fn(representation)
     layers = method.scoring_encoder.named_layers() if out_layers is not None else {}
     unit_layers = method.scoring_encoder.named_units() if out_units is not None else {}
     measured = measure_layer_alignment(
@@ -102,7 +101,7 @@ def run_align(
         sio.atomic_to_parquet(layer_frame, out_layers)
     if out_units is not None:
         sio.atomic_to_parquet(unitmem_frame(meta, points, measured.unit_means, measure["unitmem"]), out_units)
-    frame = points.assign(align=measured.align.numpy().astype(np.float64))
+    frame = points.assign(representation=representation, align=measured.align.numpy().astype(np.float64))
     sio.atomic_to_parquet(with_encoder_keys(frame, meta, ALIGN_COLUMNS, "align"), out_parquet)
 
 

@@ -12,6 +12,7 @@ import torch
 from sslmem import io as sio
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.artifacts import ENCODER_KEYS
+from sslmem.config import probe_recipe
 from sslmem.pipeline.common import load_images
 from sslmem.pipeline.encoders import load_trained_method
 
@@ -24,7 +25,7 @@ def run_probe(settings: Mapping, checkpoint: Path, out_csv: Path) -> None:
     torch.set_num_threads(settings["training"]["num_threads"])
     method, payload = load_trained_method(checkpoint, device)
     meta = payload["meta"]
-    cfg = settings["probe"]
+    cfg = probe_recipe(settings, meta["method"])  # probe.per_method.<method> merged over probe (Table 6)
     train = load_images(settings, meta["dataset"], "train")
     test = load_images(settings, meta["dataset"], "test")
     rng = np.random.default_rng(cfg["seed"])

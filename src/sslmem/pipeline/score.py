@@ -17,7 +17,7 @@ from sslmem.measures.scores import ensemble_scores
 def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
     """Combine per-encoder alignments into per-point scores: one ensemble estimate and one per (f_s, g_s) pair."""
     frames = [pd.read_parquet(path) for path in align_paths]
-    sio.atomic_to_parquet(score_frames(frames, align_paths), out_parquet)
+    sio.atomic_to_parquet(ordered(score_frames(frames, align_paths), SCORE_COLUMNS, "score"), out_parquet)
 
 
 def run_layer_score(layer_align_paths: Sequence[Path], out_parquet: Path) -> None:
@@ -40,13 +40,15 @@ def run_layer_score(layer_align_paths: Sequence[Path], out_parquet: Path) -> Non
 def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) -> pd.DataFrame:
     """Per-point scores from per-encoder alignment frames (one per path, for the messages)."""
     keys = list(POINT_KEYS)
-    base = frames[0][[*SETUP_KEYS, *keys]]
+    # Per-layer alignments have no `representation` (they are the layers' outputs); the scored one has.
+    identity = [*SETUP_KEYS, *(["representation"] if "representation" in frames[0] else [])]
+    base = frames[0][[*identity, *keys]]
     per_role: dict[str, dict[int, np.ndarray]] = {"f": {}, "g": {}}
     for path, frame in zip(align_paths, frames):
-        if frame["setup"].iloc[0] != base["setup"].iloc[0] or frame["dataset"].iloc[0] != base["dataset"].iloc[0]:
+        if not frame[identity].iloc[:1].reset_index(drop=True).equals(base[identity].iloc[:1]):
             raise ValueError(
-                f"{path}: alignment of setup {frame['setup'].iloc[0]!r} on {frame['dataset'].iloc[0]!r}, but "
-                f"{align_paths[0]} is {base['setup'].iloc[0]!r} on {base['dataset'].iloc[0]!r}; score one setup at a time"
+                f"{path}: alignment of {frame[identity].iloc[0].to_dict()}, but {align_paths[0]} is "
+                f"{base[identity].iloc[0].to_dict()}; score one setup (one representation) at a time"
             )
         if not frame[keys].equals(base[keys]):
             raise ValueError(f"{path}: measured on different points than {align_paths[0]}; re-run `align` for both")
@@ -59,8 +61,7 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
 
     def rows(estimate: str, seed: int, f_aligns: list, g_aligns: list) -> pd.DataFrame:
         scores = ensemble_scores([torch.from_numpy(a) for a in f_aligns], [torch.from_numpy(a) for a in g_aligns])
-        out = base.assign(estimate=estimate, seed=seed, **{name: values.numpy() for name, values in scores.items()})
-        return ordered(out, SCORE_COLUMNS, "score")
+        return base.assign(estimate=estimate, seed=seed, **{name: values.numpy() for name, values in scores.items()})
 
     tables = [rows("ensemble", ENSEMBLE_SEED, list(per_role["f"].values()), list(per_role["g"].values()))]
     for seed in sorted(set(per_role["f"]) & set(per_role["g"])):

@@ -22,6 +22,7 @@ def run_split(settings: Mapping, dataset: str, out_csv: Path) -> str:
         sconfig.pool_size_for(settings, dataset),
         cfg["fractions"],
         cfg["extra_size"],
+        counts=sconfig.split_counts_for(settings, dataset),
     )
     meta = {
         "dataset": dataset,
@@ -29,6 +30,8 @@ def run_split(settings: Mapping, dataset: str, out_csv: Path) -> str:
         "pool_size": sconfig.pool_size_for(settings, dataset),
         "fractions": cfg["fractions"],
         "extra_size": cfg["extra_size"],
+        # Only when set, so that the sidecar of a fractions split stays what it was.
+        **({"counts": sconfig.split_counts_for(settings, dataset)} if sconfig.split_counts_for(settings, dataset) else {}),
     }
     return splits.write_split(table, out_csv, meta)
 

@@ -3,8 +3,6 @@ per unit, from the align stage's per-layer scores and per-unit files."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -2,47 +2,46 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from sslmem.io import atomic_to_csv
-from sslmem.report.readers import load_paper_values, paper_dataset, read_scores
+from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores
 from sslmem.stats import kendall_tau
 
 TABLE13_COLUMNS = [
-    "dataset", "setup_1", "setup_2", "n_candidates", "kendall_tau", "p_value", "paper_tau", "paper_p_value",
-    "paper_rows",
+    "dataset", "setup_1", "setup_2", "representation_1", "representation_2", "same_representation",
+    "n_candidates", "kendall_tau", "p_value", "paper_tau", "paper_p_value", "paper_rows",
 ]
 
 
-def _paper_identity(identity: tuple[str, str, int] | None, paper_rows: dict) -> str | None:
-    """The paper's Table 13 row label of a (method, arch, epochs) identity, if it has one."""
-    if identity is None:
-        return None
-    for label, row in paper_rows.items():
-        if (row["method"], row["arch"], int(row["epochs"])) == tuple(identity):
+def _paper_label(dataset: str, identity: dict | None, paper: dict) -> str | None:
+    """The paper's Table 13 row label of a setup (same dataset, method, arch and epochs, encoder output)."""
+    for label, row in paper["rows"].items():
+        if matches_paper_row({**row, "dataset": paper["dataset"]}, dataset, identity):
             return label
     return None
 
 
-def table13(score_paths, out, identities: dict | None = None, paper_values_path=None) -> pd.DataFrame:
+def table13(score_paths, out, identities: Mapping[str, Mapping] | None = None, paper_values_path=None) -> pd.DataFrame:
     """Table 13: pairwise Kendall's tau-b between setups' rankings of the candidates, per dataset.
 
     For every dataset and every pair of setups scored on it (each unordered pair once, in the order the score
     files are given), tau and its two-sided p-value between the ensemble m of the S_C points, matched by
     point id (setups of one dataset share the split, so they score the same candidates; a mismatch is an
-    error). `identities` maps a setup name to its (method, arch, training epochs) — given only for setups that
-    can stand for the paper's runs — and the paper's tau/p (CIFAR10) stand beside a pair whose two identities
-    both are rows of the paper's Table 13.
+    error). ``representation_1/2`` say what each setup scored; a pair measured in different spaces (encoder
+    output vs a projection head) has ``same_representation`` False: its tau compares two different measures.
+    `identities` maps a setup to {method, arch, epochs, representation} (:func:`sslmem.config.paper_identities`);
+    the paper's tau/p (CIFAR10) stand beside a pair whose two setups are both rows of the paper's Table 13 (same
+    method, arch and epochs, encoder output).
     """
     scores = read_scores(score_paths, require_estimate="ensemble")
     candidates = scores[(scores["estimate"] == "ensemble") & (scores["subset"] == "S_C")]
     paper = load_paper_values(paper_values_path)["table13"]
-    paper_rows, paper_pairs = paper["rows"], paper["pairs"]
     identities = identities or {}
+    representations = scores.groupby("setup")["representation"].first().to_dict()
     setup_order = list(dict.fromkeys(scores["setup"]))
     rows = []
     for dataset, group in candidates.groupby("dataset", sort=True):
@@ -57,15 +56,18 @@ def table13(score_paths, out, identities: dict | None = None, paper_values_path=
                         "on the same split (results/splits/{dataset}.csv)"
                     )
                 result = kendall_tau(a.to_numpy(), b.to_numpy())
-                label_1 = _paper_identity(identities.get(first), paper_rows)
-                label_2 = _paper_identity(identities.get(second), paper_rows)
+                label_1 = _paper_label(dataset, identities.get(first), paper)
+                label_2 = _paper_label(dataset, identities.get(second), paper)
                 reference = {}
-                if paper_dataset(dataset) == paper["dataset"] and label_1 and label_2 and label_1 != label_2:
+                if label_1 and label_2 and label_1 != label_2:
                     reference = next(
-                        (pair for pair in paper_pairs if {pair["row_1"], pair["row_2"]} == {label_1, label_2}), {}
+                        (pair for pair in paper["pairs"] if {pair["row_1"], pair["row_2"]} == {label_1, label_2}), {}
                     )
                 rows.append({
-                    "dataset": dataset, "setup_1": first, "setup_2": second, "n_candidates": int(a.size),
+                    "dataset": dataset, "setup_1": first, "setup_2": second,
+                    "representation_1": representations[first], "representation_2": representations[second],
+                    "same_representation": representations[first] == representations[second],
+                    "n_candidates": int(a.size),
                     "kendall_tau": result.tau, "p_value": result.p_value,
                     "paper_tau": reference.get("tau", np.nan), "paper_p_value": reference.get("p_value", np.nan),
                     "paper_rows": f"{label_1} / {label_2}" if reference else "",

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 import yaml
 
-from sslmem.artifacts import ESTIMATES, PROBE_REQUIRED_COLUMNS, SCORE_COLUMNS, SETUP_KEYS, SUBSETS, UNIT_COLUMNS
+from sslmem.artifacts import (
+    ESTIMATES,
+    LAYER_SCORE_COLUMNS,
+    PROBE_REQUIRED_COLUMNS,
+    SCORE_COLUMNS,
+    SETUP_KEYS,
+    SUBSETS,
+    UNIT_COLUMNS,
+)
 
 PAPER_VALUES_PATH = Path(__file__).resolve().with_name("paper_values.yaml")
 
@@ -48,7 +56,8 @@ def _check_columns(frame: pd.DataFrame, path: Path, expected: Sequence[str], wha
         )
 
 
-def read_scores(score_paths: Iterable, require_estimate: str | None = None) -> pd.DataFrame:
+def read_scores(score_paths: Iterable, require_estimate: str | None = None,
+                columns: Sequence[str] = SCORE_COLUMNS) -> pd.DataFrame:
     """Read and validate per-point score Parquet files into one frame.
 
     Adds a column ``source_file`` (the path each row came from) so later errors can name the file.
@@ -68,10 +77,10 @@ def read_scores(score_paths: Iterable, require_estimate: str | None = None) -> p
         if not path.is_file():
             raise FileNotFoundError(
                 f"score file {path} does not exist; expected a per-point score Parquet "
-                f"(results/scores/{{dataset}}/{{setup}}.parquet) with columns {list(SCORE_COLUMNS)}"
+                f"(results/scores/{{dataset}}/{{setup}}.parquet) with columns {list(columns)}"
             )
         frame = pd.read_parquet(path)
-        _check_columns(frame, path, SCORE_COLUMNS, "score file")
+        _check_columns(frame, path, columns, "score file")
         if frame.empty:
             raise ValueError(f"{path}: score file has no rows")
         bad_subsets = sorted(set(frame["subset"]) - set(SUBSETS))
@@ -150,29 +159,30 @@ def paper_dataset(dataset: str) -> str:
     return PAPER_DATASET_NAMES.get(dataset, dataset)
 
 
-def matches_paper_setup(dataset: str, method: str, arch: str, setup: dict) -> bool:
-    return (paper_dataset(dataset), method, arch) == (setup["dataset"], setup["method"], setup["arch"])
+# The paper measured every number on the encoder's output (App. A); our projection-head scores are another space.
+PAPER_REPRESENTATION = "encoder"
 
 
-def is_paper_run(setup: str, method: str, arch: str, paper_setups: Iterable[str] | None) -> bool:
-    """Whether a setup trains with its method's own recipe, i.e. can stand beside the paper's run: it is named in
-    `paper_setups` (the CLI passes the setups without a `recipe` of their own), or, when that is not given,
-    it carries the plain name <method>-<arch>."""
-    return setup in paper_setups if paper_setups is not None else setup == f"{method}-{arch}"
+def matches_paper_row(row: Mapping, dataset: str, identity: Mapping | None) -> bool:
+    """Whether one of the paper's rows is our (dataset, setup): same dataset (our image_folder is its ImageNet),
+    method, backbone and training epochs, and scored on the encoder's output as the paper. `identity` is the
+    setup's {method, arch, epochs, representation} (:func:`sslmem.config.paper_identities`); None — a setup whose
+    recipe changes more than the training length — matches nothing."""
+    if identity is None or identity.get("representation", PAPER_REPRESENTATION) != PAPER_REPRESENTATION:
+        return False
+    ours = (paper_dataset(dataset), identity["method"], identity["arch"], int(identity["epochs"]))
+    return ours == (row["dataset"], row["method"], row["arch"], int(row["epochs"]))
 
+
+def paper_row(rows: Iterable[Mapping], dataset: str, identity: Mapping | None) -> dict:
+    """The paper's row that is our (dataset, setup) (see :func:`matches_paper_row`), or {} when none is."""
+    return next((dict(row) for row in rows if matches_paper_row(row, dataset, identity)), {})
 
 
 def read_layer_scores(score_paths) -> pd.DataFrame:
-    """Per-layer score files (``results/layer_scores/{dataset}/{setup}.parquet``): the score columns plus
-    layer_index and layer."""
-    scores = read_scores(score_paths, require_estimate="ensemble")
-    for column in ("layer_index", "layer"):
-        if column not in scores.columns:
-            raise ValueError(
-                f"{scores['source_file'].iat[0]}: no column {column!r}; expected a per-layer score file "
-                "(sslmem score --layers)"
-            )
-    return scores
+    """Per-layer score files (``results/layer_scores/{dataset}/{setup}.parquet``, written by
+    ``sslmem score --layers``): the score columns with layer_index and layer, without representation."""
+    return read_scores(score_paths, require_estimate="ensemble", columns=LAYER_SCORE_COLUMNS)
 
 
 def read_units(unit_paths) -> pd.DataFrame:

@@ -15,8 +15,9 @@ def _bootstrap(settings: Mapping) -> dict:
     return {"n_boot": bootstrap["resamples"], "seed": bootstrap["seed"], "level": bootstrap["level"]}
 
 
-def _paper_setups(settings: Mapping) -> dict:
-    return {"paper_setups": config.paper_setups(settings)}
+def _identities(settings: Mapping) -> dict:
+    """Per setup: method, arch, epochs and the representation scored, which the paper's rows are matched on."""
+    return {"identities": config.paper_identities(settings)}
 
 
 def _trained_backbones(settings: Mapping) -> dict:
@@ -27,12 +28,12 @@ def _trained_backbones(settings: Mapping) -> dict:
          "image_folder_size": settings["data"]["image_folder_size"]}
         for dataset, arch in pairs
     ]
-    return {"backbones": backbones, **_paper_setups(settings)}
+    return {"backbones": backbones, **_identities(settings)}
 
 
 def _table11_rows(settings: Mapping) -> dict:
     return {"setup_epochs": [[name, config.setup_recipe(settings, name)["epochs"]]
-                             for name in settings["report"]["table11"]]}
+                             for name in settings["report"]["table11"]], **_identities(settings)}
 
 
 register(Result(
@@ -44,7 +45,7 @@ register(Result(
     ),
     builder="sslmem.report.summaries:table1",
     inputs={"score_paths": "scores", "probe_paths": "probes"},
-    options=lambda settings: {**_bootstrap(settings), **_paper_setups(settings)},
+    options=lambda settings: {**_bootstrap(settings), **_identities(settings)},
 ))
 register(Result(
     name="table2", kind="table", title="Table 2 — one-sided tests between subsets",
@@ -55,7 +56,7 @@ register(Result(
     ),
     builder="sslmem.report.significance:table2",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"alpha": settings["stats"]["alpha"]},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"], **_identities(settings)},
 ))
 register(Result(
     name="table16", kind="table", title="Table 16 — one-sample tests",
@@ -66,7 +67,7 @@ register(Result(
     ),
     builder="sslmem.report.significance:table16",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"alpha": settings["stats"]["alpha"]},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"], **_identities(settings)},
 ))
 register(Result(
     name="table15", kind="table", title="Table 15 — memorisation across ResNet backbones",
@@ -98,7 +99,7 @@ register(Result(
     ),
     builder="sslmem.report.ranking:table13",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"identities": config.training_length_identities(settings)},
+    options=_identities,
 ))
 register(Result(
     name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",
@@ -138,7 +139,7 @@ register(Result(
     ),
     builder="sslmem.report.summaries:subset_summary",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {**_bootstrap(settings), **_paper_setups(settings)},
+    options=lambda settings: {**_bootstrap(settings), **_identities(settings)},
 ))
 register(Result(
     name="fig2a", kind="figure", title="Fig. 2a — alignment on f vs g per candidate", category="Figures",

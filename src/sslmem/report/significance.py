@@ -8,19 +8,18 @@ Example::
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from sslmem.io import atomic_to_csv
 from sslmem.artifacts import ESTIMATES, SETUP_KEYS
-from sslmem.report.readers import load_paper_values, read_scores, setup_text
+from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores, setup_text
 from sslmem.stats import TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, Hypothesis, evaluate_hypothesis
 
 HYPOTHESIS_TABLE_COLUMNS = [
-    "dataset", "setup", "method", "arch", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
+    "dataset", "setup", "method", "arch", "representation", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
     "cohens_d", "reject_h0", "alpha", "paper_p_value", "paper_effect_size", "paper_setup",
     # Beyond the fixed columns: the test's identity and the S_S offset (each f/g pair carries a global offset).
     "hypothesis_key", "test", "df", "offset_m_S_S", "estimate", "seed",
@@ -28,7 +27,8 @@ HYPOTHESIS_TABLE_COLUMNS = [
 
 
 def _hypothesis_table(
-    score_paths, out, alpha: float, hypotheses: Sequence[Hypothesis], paper_table: dict, estimate: str
+    score_paths, out, alpha: float, hypotheses: Sequence[Hypothesis], paper_table: dict, estimate: str,
+    identities: Mapping[str, Mapping] | None,
 ) -> pd.DataFrame:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must lie strictly between 0 and 1 (the paper uses 0.01)")
@@ -38,7 +38,12 @@ def _hypothesis_table(
     scores = scores[scores["estimate"] == estimate]
     paper_rows = paper_table["rows"]
     rows = []
-    for (dataset, setup, method, arch, seed), group in scores.groupby([*SETUP_KEYS, "seed"], sort=True):
+    identities = identities or {}
+    for (dataset, setup, method, arch, representation, seed), group in scores.groupby(
+        [*SETUP_KEYS, "representation", "seed"], sort=True
+    ):
+        # The paper's values stand only beside its own setup (MAE ViT-tiny, CIFAR10, 600 epochs, encoder output).
+        is_paper = matches_paper_row(paper_table["setup"], dataset, identities.get(setup))
         by_subset = {subset: part["m"].to_numpy() for subset, part in group.groupby("subset")}
         for hypothesis in hypotheses:
             missing = [s for s in hypothesis.subsets if s not in by_subset]
@@ -48,14 +53,15 @@ def _hypothesis_table(
                     f"no rows with estimate {estimate!r}, seed {seed}"
                 )
             result = evaluate_hypothesis(hypothesis, by_subset)
-            paper = paper_rows.get(hypothesis.key, {})
+            paper = paper_rows.get(hypothesis.key, {}) if is_paper else {}
             rows.append({
-                "dataset": dataset, "setup": setup, "method": method, "arch": arch, "hypothesis": hypothesis.label,
+                "dataset": dataset, "setup": setup, "method": method, "arch": arch, "representation": representation,
+                "hypothesis": hypothesis.label,
                 **result,
                 "reject_h0": bool(result["p_value"] < alpha), "alpha": alpha,
                 "paper_p_value": paper.get("p_value", np.nan),
                 "paper_effect_size": paper.get("effect_size", np.nan),
-                "paper_setup": setup_text(paper_table["setup"]),
+                "paper_setup": setup_text(paper_table["setup"]) if is_paper else "",
                 "hypothesis_key": hypothesis.key,
                 "test": "one-sample t" if hypothesis.subset_2 is None else "Welch t",
                 "offset_m_S_S": float(np.mean(by_subset["S_S"])) if "S_S" in by_subset else np.nan,
@@ -69,21 +75,22 @@ def _hypothesis_table(
 
 
 def table2(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
-           paper_values_path=None) -> pd.DataFrame:
+           paper_values_path=None, identities: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """Table 2: one-sided Welch t-tests between subsets, one row per (dataset, setup, hypothesis).
 
     Hypotheses are :data:`sslmem.stats.TABLE2_HYPOTHESES`; m of the `estimate` rows (default the ensemble
     over all f and g encoders). Columns: see :data:`HYPOTHESIS_TABLE_COLUMNS`; ``reject_h0`` is
     ``p_value < alpha``; ``offset_m_S_S`` is the mean m over S_S, the global offset of this estimate. The
-    paper's p-value and effect size of the same hypothesis (MAE ViT-tiny CIFAR10) stand beside every row.
+    paper's p-value and effect size of the same hypothesis stand beside the rows of its setup only (MAE ViT-tiny,
+    CIFAR10, 600 epochs, encoder output; `identities`: setup → {method, arch, epochs, representation}).
     Writes `out` atomically and returns the table.
     """
     paper = load_paper_values(paper_values_path)["table2"]
-    return _hypothesis_table(score_paths, out, alpha, TABLE2_HYPOTHESES, paper, estimate)
+    return _hypothesis_table(score_paths, out, alpha, TABLE2_HYPOTHESES, paper, estimate, identities)
 
 
 def table16(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
-            paper_values_path=None) -> pd.DataFrame:
+            paper_values_path=None, identities: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """Table 16: t-tests of subsets against 0 (and S_C against S_E), same shape as :func:`table2`.
 
     Hypotheses are :data:`sslmem.stats.TABLE16_HYPOTHESES`: one-sample tests (n_2 empty, mean_2 = 0) except
@@ -91,6 +98,6 @@ def table16(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
     carries a global offset (see ``offset_m_S_S``).
     """
     paper = load_paper_values(paper_values_path)["table16"]
-    return _hypothesis_table(score_paths, out, alpha, TABLE16_HYPOTHESES, paper, estimate)
+    return _hypothesis_table(score_paths, out, alpha, TABLE16_HYPOTHESES, paper, estimate, identities)
 
 
