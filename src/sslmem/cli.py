@@ -130,6 +130,9 @@ def cmd_versions(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslmem", description=__doc__.splitlines()[0])
     _add_common(parser, top_level=True)
+    from sslmem import __version__
+
+    parser.add_argument("--version", action="version", version=f"sslmem {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name, func, help_text):
@@ -142,17 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     verb("show-config", cmd_show_config, "print the merged, validated settings of the chosen preset")
     verb("versions", cmd_versions, "print the versions of python, torch, timm, opacus and the device")
     sub = verb("settings", cmd_settings, "write the merged settings, one JSON file per section (DVC stage deps)")
-    sub.add_argument("--out-dir", required=True)
+    sub.add_argument("--out-dir", required=True, help="folder for <section>.json (results/settings)")
 
     sub = verb("split", cmd_split, "draw the S_S/S_C/S_I/S_E split of a dataset and write it with its hash")
-    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--dataset", required=True, help="a dataset of experiment.datasets, e.g. fashion_mnist")
     sub.add_argument("--out", required=True, help="split CSV; its hash goes to the .json beside it")
 
     sub = verb("train", cmd_train, "train one encoder (f on S_S ∪ S_C, g on S_S ∪ S_I), resuming if possible")
-    sub.add_argument("--dataset", required=True)
+    sub.add_argument("--dataset", required=True, help="a dataset of the setup")
     sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
-    sub.add_argument("--seed", type=int, required=True)
-    sub.add_argument("--role", choices=["f", "g"], required=True)
+    sub.add_argument("--seed", type=int, required=True, help="training seed (one of the setup's seeds)")
+    sub.add_argument("--role", choices=["f", "g"], required=True, help="f: S_S ∪ S_C, g: S_S ∪ S_I")
     sub.add_argument("--split", required=True, help="split CSV written by `sslmem split`")
     sub.add_argument("--out", required=True, help="final checkpoint (written only when training completes)")
     sub.add_argument("--log", required=True, help="per-epoch training log CSV")
@@ -160,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
 
     sub = verb("align", cmd_align, "measure one encoder's alignment loss on every scored point")
-    sub.add_argument("--checkpoint", required=True)
-    sub.add_argument("--split", required=True)
+    sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
+    sub.add_argument("--split", required=True, help="the split CSV the encoder was trained on")
     sub.add_argument("--out", required=True, help="per-point alignment (Parquet)")
     sub.add_argument("--layers-out", default=None, help="per-point, per-layer alignment (Parquet; LayerMem)")
     sub.add_argument("--units-out", default=None, help="UnitMem of every unit (Parquet), over measure.unitmem.subset")
@@ -172,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, help="per-point scores (Parquet)")
 
     sub = verb("probe", cmd_probe, "linear-probe accuracy of one encoder on the held-out test split")
-    sub.add_argument("--checkpoint", required=True)
-    sub.add_argument("--out", required=True)
+    sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
+    sub.add_argument("--out", required=True, help="probe result CSV (one row)")
 
     sub = verb("report", cmd_report, "build one registered table or figure from its input files (--list: all)")
     sub.add_argument("name", nargs="?", help="a registered result, e.g. table2 (see --list)")

@@ -28,5 +28,8 @@ rule settings:
         ),
     params:
         settings=lambda wildcards: sslmem_config.fingerprint(SETTINGS),
+    localrule: True
+    log:
+        "results/logs/settings.log",
     shell:
-        "{SSLMEM} settings --out-dir results/settings"
+        "{SSLMEM} settings --out-dir results/settings > {log} 2>&1"

@@ -27,6 +27,8 @@ def _report_rule(result):
     rule:
         name:
             result.name
+        # Seconds of pandas/matplotlib: on a cluster these run where snakemake runs, not as Slurm jobs.
+        localrule: True
         input:
             **_report_inputs(result),
         output:
