@@ -122,8 +122,19 @@ BAD_PARAMS = [
       "presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18"}]},
      ["splits.pool_size", "null (all 73257 training images of svhn)", "|S_C|=7326", "|S_I|=7325"]),
     ("pool larger than the dataset",
-     {"presets.test.experiment.datasets": ["stl10"], "presets.test.splits.pool_size": 6000},
-     ["splits.pool_size", "6000 exceeds the 5000 training images of stl10"]),
+     {"presets.test.experiment.datasets": ["svhn"], "presets.test.splits.pool_size": 80000},
+     ["splits.pool_size", "80000 exceeds the 73257 training images of svhn"]),
+    # STL-10's pool is drawn from its 100000 unlabelled images, not its 5000 labelled ones.
+    ("pool larger than STL-10's unlabelled split",
+     {"presets.test.experiment.datasets": ["stl10"], "presets.test.splits.pool_size": 100010},
+     ["splits.pool_size", "100010 exceeds the 100000 images of stl10's 'unlabeled' split (its training pool)"]),
+    ("supervised setup on STL-10's unlabelled pool",
+     {"presets.test.experiment.datasets": ["fashion_mnist", "stl10"],
+      "presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18"},
+                                         {"name": "sup-e1", "method": "supervised", "arch": "resnet18"}],
+      "presets.test.report.table11": []},
+     ["experiment.setups[1]", "setup 'sup-e1' trains supervised on labels", "training pool of stl10",
+      "unlabelled 'unlabeled' split", "leave stl10 out of the setup's datasets (e.g. datasets: ['fashion_mnist'])"]),
     ("pool too small", {"presets.test.splits.pool_size": 10},
      ["splits.fractions.candidate", "pool_size=10", "fewer than 2 points"]),
     ("num_views 1", {"presets.test.measure.num_views": 1},
@@ -224,6 +235,40 @@ def test_equal_fractions_or_independent_coupling_pass(raw):
     # Unequal fractions are fine when f and g draw independently.
     edit(raw, "presets.test.splits.fractions", {"shared": 0.8, "candidate": 0.12, "independent": 0.08})
     edit(raw, "presets.test.training.coupling", "independent")
+    config.resolve(raw, "test")
+
+
+def test_stl10_pool_fits_its_unlabelled_split_and_supervised_runs_elsewhere(raw):
+    """The paper's 50k STL-10 pool (App. A) fits: it is drawn from the 100k unlabelled images. A supervised setup
+    may share the experiment with STL-10 when it runs only on datasets with a labelled pool."""
+    edit(raw, "presets.test.experiment.datasets", ["fashion_mnist", "stl10"])
+    edit(raw, "presets.test.experiment.setups", [
+        {"method": "simclr", "arch": "resnet18"},
+        {"name": "sup-e1", "method": "supervised", "arch": "resnet18", "datasets": ["fashion_mnist"]},
+    ])
+    edit(raw, "presets.test.report.table11", [])
+    edit(raw, "presets.test.splits.pool_size", {"fashion_mnist": 200, "stl10": 50000})
+    settings = config.resolve(raw, "test", check_roots=False)
+    assert config.pool_size_for(settings, "stl10") == 50000
+    assert {(r.setup, r.dataset) for r in config.experiment_runs(settings) if r.method == "supervised"} == {
+        ("sup-e1", "fashion_mnist")}
+    paper = config.resolve(raw, "paper", check_roots=False)
+    assert config.pool_size_for(paper, "stl10") == 50000
+
+
+def test_stl10_root_check_names_the_unlabelled_file(raw, tmp_path):
+    """The root rule checks the files of the pool split too: STL-10's unlabeled_X.bin, with where to get it."""
+    edit(raw, "presets.test.experiment.datasets", ["stl10"])
+    edit(raw, "presets.test.experiment.setups", [{"method": "simclr", "arch": "resnet18"}])
+    edit(raw, "presets.test.report.table11", [])
+    folder = tmp_path / "stl10" / "stl10_binary"
+    folder.mkdir(parents=True)
+    for name in ("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"):
+        (folder / name).write_bytes(b"")
+    edit(raw, "presets.test.data.roots", {"stl10": str(tmp_path / "stl10")})
+    fails_with(raw, "test", "data.roots.stl10", "'unlabeled' split not found", str(folder / "unlabeled_X.bin"),
+               "stl10_binary.tar.gz")
+    (folder / "unlabeled_X.bin").write_bytes(b"")
     config.resolve(raw, "test")
 
 

@@ -99,6 +99,16 @@ def write_fashion_mnist(folder: Path, split: str, images: np.ndarray, labels: np
     write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels, 2049, compress)
 
 
+def write_stl10(root: Path, split: str, images: np.ndarray, labels: np.ndarray | None = None) -> None:
+    """stl10_binary/<split>_X.bin (and <split>_y.bin when labelled): each image's channels stored column-major
+    (Matlab order, bytes [N, C, W, H]), labels 1-based uint8; the unlabelled split has only unlabeled_X.bin."""
+    folder = root / "stl10_binary"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{split}_X.bin").write_bytes(np.ascontiguousarray(images.transpose(0, 1, 3, 2)).tobytes())
+    if labels is not None:
+        (folder / f"{split}_y.bin").write_bytes((np.asarray(labels) + 1).astype(np.uint8).tobytes())
+
+
 def assert_image_set(loaded: ImageSet, images: np.ndarray, labels: np.ndarray, name: str) -> None:
     """The loaded set equals what was written: pixels, labels, dtypes, layout and info."""
     assert loaded.images.dtype == torch.uint8
@@ -204,14 +214,56 @@ def test_svhn_round_trip_maps_label_10_to_digit_0(tmp_path, download):
 
 def test_stl10_round_trip_reads_column_major_binary(tmp_path):
     images, labels = random_images(4, 96, seed=4), np.array([0, 9, 3, 3])
-    folder = tmp_path / "stl10_binary"
-    folder.mkdir()
     # STL-10's binaries store each channel column-major (Matlab order): bytes are [N, C, W, H].
-    (folder / "train_X.bin").write_bytes(np.ascontiguousarray(images.transpose(0, 1, 3, 2)).tobytes())
-    (folder / "train_y.bin").write_bytes((labels + 1).astype(np.uint8).tobytes())  # labels are 1-based
+    write_stl10(tmp_path, "train", images, labels)
     # No unlabeled_X.bin: the labelled train split must load without the 2.6 GB unlabelled file.
     assert_image_set(load_split("stl10", tmp_path, "train"), images, labels, "stl10")
     assert_image_set(load_split("stl10", tmp_path, "train", download=True), images, labels, "stl10")
+    check_root("stl10", tmp_path, "train")
+
+
+@pytest.mark.parametrize("download", [False, True])
+def test_stl10_unlabeled_split_is_read_with_labels_minus_one(tmp_path, download):
+    images = random_images(5, 96, seed=5)
+    # Only unlabeled_X.bin: the unlabelled split needs neither the labelled files nor a label file.
+    write_stl10(tmp_path, "unlabeled", images)
+    loaded = load_split("stl10", tmp_path, "unlabeled", download=download)
+    assert_image_set(loaded, images, np.full(5, -1), "stl10")
+    check_root("stl10", tmp_path, "unlabeled")
+
+
+def test_stl10_pool_split_is_the_unlabeled_one_and_root_check_needs_it(tmp_path):
+    info = dataset_info("stl10")
+    assert (info.pool_split, info.pool_split_size, info.train_size) == ("unlabeled", 100000, 5000)
+    assert info.splits == ("train", "test", "unlabeled") and not info.pool_is_labelled
+    for name in ("fashion_mnist", "cifar10", "cifar100", "svhn", "image_folder"):
+        other = dataset_info(name)
+        assert (other.pool_split, other.pool_split_size, other.splits) == ("train", other.train_size, ("train", "test"))
+    # The default root check covers the splits training reads: the labelled train split (the probe's) and the
+    # pool split, all missing files in one message that says where the archive comes from.
+    write_stl10(tmp_path, "train", random_images(2, 96, seed=6), np.array([1, 2]))
+    with pytest.raises(DatasetNotFoundError) as caught:
+        check_root("stl10", tmp_path)
+    message = str(caught.value)
+    assert "stl10 'unlabeled' split not found" in message and "unlabeled_X.bin" in message
+    assert "stl10_binary.tar.gz" in message and "data.download: true" in message
+    assert caught.value.missing == [tmp_path / "stl10_binary" / "unlabeled_X.bin"] and caught.value.split == "unlabeled"
+    with pytest.raises(DatasetNotFoundError, match="unlabeled_X.bin"):
+        load_split("stl10", tmp_path, "unlabeled")
+    write_stl10(tmp_path, "unlabeled", random_images(3, 96, seed=7))
+    check_root("stl10", tmp_path)
+    # An empty root names the files of both splits.
+    with pytest.raises(DatasetNotFoundError) as caught:
+        check_root("stl10", tmp_path / "empty")
+    assert "'train' and 'unlabeled' splits not found" in str(caught.value)
+    assert [path.name for path in caught.value.missing] == ["train_X.bin", "train_y.bin", "unlabeled_X.bin"]
+
+
+def test_unlabeled_split_only_for_datasets_that_have_one(tmp_path):
+    for check in (lambda: load_split("cifar10", tmp_path, "unlabeled"),
+                  lambda: check_root("fashion_mnist", tmp_path, "unlabeled")):
+        with pytest.raises(ValueError, match=r"has no 'unlabeled' split; its splits are train, test$"):
+            check()
 
 
 @pytest.mark.parametrize("compress", [True, False], ids=["gzipped", "plain"])

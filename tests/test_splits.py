@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+import yaml
 
+from sslmem import config
+from sslmem.data.datasets import ImageSet, dataset_info
 from sslmem.data.splits import (
     SUBSETS,
     SplitError,
     check_disjoint,
     make_split,
+    pool_source,
     read_split,
     sidecar_path,
     split_hash,
@@ -20,6 +27,10 @@ from sslmem.data.splits import (
     subset_ids,
     write_split,
 )
+from sslmem.pipeline.split import run_split
+
+from fakedata import write_tiny_fashion_mnist
+from test_datasets import write_stl10
 
 NUM_TRAIN, NUM_TEST = 2000, 500
 TRAIN_LABELS = np.arange(NUM_TRAIN) % 10
@@ -238,3 +249,223 @@ def test_split_sizes_as_counts_replace_pool_and_fractions():
     with pytest.raises(SplitError, match=r"splits.counts.fashion_mnist \(2001 points\) exceeds the 2000"):
         make_split("fashion_mnist", 0, train, test, None, {"shared": 0.8, "candidate": 0.1, "independent": 0.1},
                    None, counts={"shared": 1901, "candidate": 50, "independent": 50})
+
+
+# ------------------------------------------------------------------------- pool split (STL-10: unlabelled)
+#
+# STL-10's pool S_S/S_C/S_I is drawn from its 100k unlabelled images (the paper's 50k STL-10 pool, App. A), S_E
+# from its test split; every other dataset draws its pool from "train", byte for byte as before.
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def settings_with(edits: dict) -> dict:
+    """The real params.yaml's `test` preset with `edits` (dotted keys under the preset) merged in, validated
+    without looking at dataset roots."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    preset = raw["presets"]["test"]
+    for dotted, value in edits.items():
+        *parents, last = dotted.split(".")
+        node = preset
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return config.resolve(raw, "test", check_roots=False)
+
+
+def split_edits(dataset: str, root: Path) -> dict:
+    # Every value the split depends on is set here, so that the pinned bytes below do not move with the preset.
+    return {
+        "experiment.datasets": [dataset],
+        "experiment.setups": [{"method": "simclr", "arch": "resnet18"}],
+        "experiment.split_seed": 0,
+        "report.table11": [],
+        f"data.roots.{dataset}": str(root),
+        "data.download": False,
+        "splits.pool_size": 100,
+        "splits.fractions": dict(PAPER_FRACTIONS),
+        "splits.extra_size": None,
+        "splits.counts": {},
+    }
+
+
+def write_tiny_stl10(root: Path, num_unlabeled: int = 130, num_train: int = 12, num_test: int = 30) -> Path:
+    """STL-10's binaries as published (see tests/test_datasets.py): random images, labels 0..9 (1-based on disk)."""
+    rng = np.random.default_rng(1)
+    for split, count in (("unlabeled", num_unlabeled), ("train", num_train), ("test", num_test)):
+        images = rng.integers(0, 256, (count, 3, 96, 96), dtype=np.uint8)
+        write_stl10(root, split, images, None if split == "unlabeled" else np.arange(count) % 10)
+    return root
+
+
+# sha256 of the split bytes as drawn before pools could come from another split than "train" (commit 8f7b360).
+PINNED_FASHION_MNIST = {
+    "make_split": "1e76c7211d75b1d16251d3ea5b8450923b2d4171f9012eaf2b4fe6dfbb981730",
+    "make_split counts": "d5cdaf188dc6594ca9be1cf0f585355ff33b5435ef6a40a76673343e82fa7745",
+    "run_split csv": "6a50ab32f2657a0de75f85b11c51e2de5993ae39e6bce6e7c436e7f62d59f74a",
+    "run_split json": "b20dbb0e6398d7dda96df98a85c425979812004333bd8ab56f9377f582529712",
+}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_fashion_mnist_split_is_byte_identical_to_before(tmp_path):
+    table = make_split("fashion_mnist", 0, TRAIN_LABELS, TEST_LABELS, 1500, PAPER_FRACTIONS, None)
+    assert sha(table.to_csv(index=False).encode()) == PINNED_FASHION_MNIST["make_split"]
+    by_counts = make_split("fashion_mnist", 0, TRAIN_LABELS, TEST_LABELS, None, PAPER_FRACTIONS, None,
+                           counts={"shared": 700, "candidate": 150, "independent": 150})
+    assert sha(by_counts.to_csv(index=False).encode()) == PINNED_FASHION_MNIST["make_split counts"]
+    # The stage, on Fashion-MNIST's IDX files: the CSV and its sidecar (no pool_split key for a "train" pool).
+    root = write_tiny_fashion_mnist(tmp_path / "fashion-mnist", num_train=150, num_test=60)
+    out = tmp_path / "splits" / "fashion_mnist.csv"
+    run_split(settings_with(split_edits("fashion_mnist", root)), "fashion_mnist", out)
+    assert sha(out.read_bytes()) == PINNED_FASHION_MNIST["run_split csv"]
+    assert sha(sidecar_path(out).read_bytes()) == PINNED_FASHION_MNIST["run_split json"]
+
+
+def test_stl10_split_draws_its_pool_from_the_unlabeled_split(tmp_path):
+    root = write_tiny_stl10(tmp_path / "stl10")
+    out = tmp_path / "splits" / "stl10.csv"
+    digest = run_split(settings_with(split_edits("stl10", root)), "stl10", out)
+    table, read_digest = read_split(out)
+    assert read_digest == digest
+    assert counts(table) == {"S_S": 80, "S_C": 10, "S_I": 10, "S_E": 10}
+    pool = table[table.subset != "S_E"]
+    assert set(pool.source) == {"unlabeled"} and set(table.loc[table.subset == "S_E", "source"]) == {"test"}
+    assert pool_source(table) == "unlabeled"
+    # 100 of the 130 unlabelled images, each in one subset; labels -1; S_E's labels from the test split.
+    assert not pool.duplicated("point_id").any() and pool.point_id.max() < 130
+    assert (pool.label == -1).all()
+    extra = table[table.subset == "S_E"]
+    assert extra.point_id.max() < 30 and np.array_equal(extra.label, extra.point_id % 10)
+    assert json.loads(sidecar_path(out).read_text())["pool_split"] == "unlabeled"
+    # The draw is make_split's with the same sizes: the pool split changes the source, not the random draws.
+    same_sizes = make_split("stl10", 0, np.zeros(130), np.zeros(30), 100, PAPER_FRACTIONS, None, pool_split="train")
+    np.testing.assert_array_equal(same_sizes.point_id, table.point_id)
+
+
+def test_make_split_names_its_pool_split():
+    unlabeled = np.full(NUM_TRAIN, -1)
+    table = make_split("stl10", 0, unlabeled, TEST_LABELS, 1000, PAPER_FRACTIONS, None)  # the registry's pool
+    assert set(table.loc[table.subset != "S_E", "source"]) == {"unlabeled"}
+    check_disjoint(table, "unlabeled")
+    with pytest.raises(SplitError, match="must hold train-split points only"):
+        check_disjoint(table, "train")
+    with pytest.raises(SplitError, match=r"pool_size=2001 exceeds the 2000 images of the 'unlabeled' split of stl10"):
+        make_split("stl10", 0, unlabeled, TEST_LABELS, NUM_TRAIN + 1, PAPER_FRACTIONS, None)
+    with pytest.raises(SplitError, match="pool_split 'test'"):
+        make_split("stl10", 0, unlabeled, TEST_LABELS, 1000, PAPER_FRACTIONS, None, pool_split="test")
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        # one pool point from the labelled train split, the others from the unlabelled one
+        ([(0, "unlabeled", "S_S", -1), (1, "train", "S_C", 1), (2, "unlabeled", "S_I", -1), (0, "test", "S_E", 0)],
+         r"one pool split, but name \['train', 'unlabeled'\]"),
+        # S_E from the unlabelled split
+        ([(0, "unlabeled", "S_S", -1), (1, "unlabeled", "S_C", -1), (2, "unlabeled", "S_E", -1)],
+         "S_E must hold test-split"),
+        # an unknown source
+        ([(0, "extra", "S_S", -1), (1, "extra", "S_C", -1), (2, "extra", "S_I", -1), (0, "test", "S_E", 0)],
+         r"train-split points only \(the pool split\), found \['extra'\]"),
+    ],
+)
+def test_hand_written_bad_pool_sources_are_refused(tmp_path, rows, message):
+    path = tmp_path / "split.csv"
+    write_by_hand(path, rows)
+    with pytest.raises(SplitError, match=message):
+        read_split(path)
+
+
+def test_unlabeled_pool_and_test_points_with_equal_ids_are_not_an_overlap(tmp_path):
+    rows = [(0, "unlabeled", "S_S", -1), (1, "unlabeled", "S_C", -1), (2, "unlabeled", "S_I", -1),
+            (0, "test", "S_E", 0)]
+    path = tmp_path / "split.csv"
+    write_by_hand(path, rows)
+    table, _ = read_split(path)
+    assert pool_source(table) == "unlabeled"
+
+
+# The train and align stages look the pool's points up in the split their `source` names. A fake load_images
+# returns images that encode (split, index): channel 0 the split's code, channels 1-2 the index.
+SPLIT_CODES = {"train": 1, "unlabeled": 2, "test": 3}
+SPLIT_LENGTHS = {"train": 40, "unlabeled": 300, "test": 60}
+
+
+def coded_images(split: str) -> ImageSet:
+    count = SPLIT_LENGTHS[split]
+    images = np.zeros((count, 3, 2, 2), dtype=np.uint8)
+    images[:, 0] = SPLIT_CODES[split]
+    images[:, 1] = (np.arange(count) // 256)[:, None, None]
+    images[:, 2] = (np.arange(count) % 256)[:, None, None]
+    labels = np.full(count, -1) if split == "unlabeled" else np.arange(count) % 10
+    return ImageSet(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), dataset_info("stl10"))
+
+
+def decode(images: torch.Tensor) -> tuple[list[str], np.ndarray]:
+    names = {code: split for split, code in SPLIT_CODES.items()}
+    pixels = images[:, :, 0, 0].numpy().astype(np.int64)
+    return [names[code] for code in pixels[:, 0]], pixels[:, 1] * 256 + pixels[:, 2]
+
+
+@pytest.fixture
+def fake_load_images(monkeypatch) -> list[str]:
+    from sslmem.pipeline import align, train
+
+    loaded: list[str] = []
+
+    def load_images(settings, dataset, split):
+        loaded.append(split)
+        return coded_images(split)
+
+    monkeypatch.setattr(train, "load_images", load_images)
+    monkeypatch.setattr(align, "load_images", load_images)
+    return loaded
+
+
+def stl10_table() -> pd.DataFrame:
+    return make_split("stl10", 0, np.full(SPLIT_LENGTHS["unlabeled"], -1), np.arange(SPLIT_LENGTHS["test"]) % 10,
+                      200, PAPER_FRACTIONS, None)
+
+
+@pytest.mark.parametrize("role, own", [("f", "S_C"), ("g", "S_I")])
+def test_train_stage_takes_the_pool_from_the_unlabeled_images(fake_load_images, role, own):
+    from sslmem.pipeline.train import training_data
+
+    table = stl10_table()
+    data, info = training_data({}, "stl10", table, role)
+    assert fake_load_images == ["unlabeled"]  # never the labelled train split
+    expected = np.concatenate([subset_ids(table, "S_S"), subset_ids(table, own)])
+    np.testing.assert_array_equal(data.point_ids, expected)
+    splits_of_rows, ids_of_rows = decode(data.images)
+    assert set(splits_of_rows) == {"unlabeled"}
+    np.testing.assert_array_equal(ids_of_rows, expected)
+    assert (data.labels == -1).all() and info == dataset_info("stl10")
+
+
+def test_train_stage_takes_a_train_pool_from_the_train_images(fake_load_images):
+    from sslmem.pipeline.train import training_data
+
+    table = make_split("fashion_mnist", 0, np.arange(40) % 10, np.arange(60) % 10, 30, PAPER_FRACTIONS, None)
+    data, _ = training_data({}, "fashion_mnist", table, "f")
+    assert fake_load_images == ["train"]
+    splits_of_rows, ids_of_rows = decode(data.images)
+    assert set(splits_of_rows) == {"train"}
+    np.testing.assert_array_equal(ids_of_rows, data.point_ids)
+    np.testing.assert_array_equal(data.labels.numpy(), data.point_ids % 10)
+
+
+def test_align_measures_pool_points_on_the_unlabeled_images(fake_load_images):
+    from sslmem.pipeline.align import measurement_images, measurement_set
+
+    table = stl10_table()
+    points = measurement_set({"measure": {"shared_sample": None, "seed": 0}}, table)
+    images = measurement_images({}, "stl10", points)
+    assert sorted(fake_load_images) == ["test", "unlabeled"]  # each once, never the labelled train split
+    splits_of_rows, ids_of_rows = decode(images)
+    assert splits_of_rows == list(points.source)
+    assert [s for s, subset in zip(splits_of_rows, points.subset) if subset != "S_E"] == ["unlabeled"] * 60
+    np.testing.assert_array_equal(ids_of_rows, points.point_id)

@@ -43,10 +43,22 @@ def check_file_rules(settings: Mapping) -> None:
             rule.check(settings)
 
 
-def _train_size(dataset: str) -> int | None:
+def _pool_split_size(dataset: str) -> int | None:
+    """Images in the split the pool is drawn from (STL-10: its 100000 unlabelled ones); None: only the files tell."""
     from sslmem.data.catalog import dataset_info
 
-    return dataset_info(dataset).train_size
+    return dataset_info(dataset).pool_split_size
+
+
+def _pool_images(dataset: str) -> str:
+    """What the pool is drawn from, for messages: "training images of cifar10", "images of stl10's 'unlabeled'
+    split (its training pool)"."""
+    from sslmem.data.catalog import dataset_info
+
+    pool_split = dataset_info(dataset).pool_split
+    if pool_split == "train":
+        return f"training images of {dataset}"
+    return f"images of {dataset}'s {pool_split!r} split (its training pool)"
 
 
 # ------------------------------------------------------------------------------------------------- splits
@@ -54,7 +66,8 @@ def _train_size(dataset: str) -> int | None:
 
 @cross_field_rule
 def check_splits(settings: Mapping) -> None:
-    """splits.fractions sum to 1 and leave at least 2 points each; a pool fits in the training split."""
+    """splits.fractions sum to 1 and leave at least 2 points each; a pool fits in the pool split (the training
+    split; STL-10: its unlabelled split)."""
     fractions = settings["splits"]["fractions"]
     total = sum(fractions.values())
     if not math.isclose(total, 1.0, abs_tol=1e-9):
@@ -73,21 +86,21 @@ def check_splits(settings: Mapping) -> None:
                     raise ConfigError(
                         f"splits.fractions.{name}: {fraction} of splits.pool_size={pool} leaves fewer than 2 points"
                     )
-        available = _train_size(dataset)
+        available = _pool_split_size(dataset)
         if pool is not None and available is not None and pool > available:
             raise ConfigError(
-                f"splits.pool_size: {pool} exceeds the {available} training images of {dataset} "
-                f"(experiment.datasets); use at most {available}, or null for the whole training split"
+                f"splits.pool_size: {pool} exceeds the {available} {_pool_images(dataset)} "
+                f"(experiment.datasets); use at most {available}, or null for all of them"
             )
 
 
 def _check_split_counts(settings: Mapping, dataset: str) -> None:
     counts = split_counts_for(settings, dataset)
-    available = _train_size(dataset)
+    available = _pool_split_size(dataset)
     if available is not None and sum(counts.values()) > available:
         raise ConfigError(
             f"splits.counts.{dataset}: {counts} adds up to {sum(counts.values())} points, more than the {available} "
-            f"training images of {dataset}"
+            f"{_pool_images(dataset)}"
         )
 
 
@@ -200,6 +213,30 @@ def _check_setup_images(settings: Mapping, index: int, setup: Mapping, archs: Ma
             )
 
 
+@cross_field_rule
+def check_labelled_pools(settings: Mapping) -> None:
+    """A setup whose method trains on labels (the supervised baseline) runs only on datasets whose pool split is
+    labelled: STL-10's pool is its unlabelled split (labels -1)."""
+    from sslmem.data.catalog import dataset_info
+    from sslmem.methods import METHODS
+
+    for index, setup in enumerate(settings["experiment"]["setups"]):
+        method = METHODS.get(setup["method"])
+        if method is None or not method.needs_labels:
+            continue  # an unknown method is check_setups' to name
+        for dataset in setup_datasets(settings, setup):
+            info = dataset_info(dataset)
+            if info.pool_is_labelled:
+                continue
+            others = [d for d in setup_datasets(settings, setup) if dataset_info(d).pool_is_labelled]
+            raise ConfigError(
+                f"experiment.setups[{index}]: setup {setup_name(setup)!r} trains {setup['method']} on labels, but "
+                f"the training pool of {dataset} is drawn from its unlabelled {info.pool_split!r} split (no labels); "
+                f"leave {dataset} out of the setup's datasets"
+                + (f" (e.g. datasets: {others})" if others else "")
+            )
+
+
 # ------------------------------------------------------------------------------------------- augmentations
 
 
@@ -282,12 +319,12 @@ def check_coupling(settings: Mapping) -> None:
         if split_counts_for(settings, dataset) is not None:
             continue  # checked above
         pool = pool_size_for(settings, dataset)
-        size = pool if pool is not None else _train_size(dataset)
+        size = pool if pool is not None else _pool_split_size(dataset)
         if size is None:
             continue  # image_folder with the whole folder as pool: checked when the split is drawn
         sizes = split_sizes(size, fractions, None)
         if sizes.candidate != sizes.independent:
-            pool_text = f"{pool}" if pool is not None else f"null (all {size} training images of {dataset})"
+            pool_text = f"{pool}" if pool is not None else f"null (all {size} {_pool_images(dataset)})"
             raise ConfigError(
                 f"splits.pool_size: {pool_text} with fractions {dict(fractions)} rounds to "
                 f"|S_C|={sizes.candidate} but |S_I|={sizes.independent}; common-random-numbers "

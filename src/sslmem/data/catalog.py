@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# The labelled splits every dataset has. Some datasets also have an unlabelled split (DatasetInfo.splits).
 SPLITS = ("train", "test")
+UNLABELED = "unlabeled"
 
 # Where the Debian package `dataset-fashion-mnist` installs the IDX files (gzipped).
 FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -33,8 +35,13 @@ class DatasetInfo:
         num_classes: Number of label values; labels are ``0 .. num_classes - 1``.
         mean: Per-channel pixel mean in [0, 1] units, to normalise with *after* augmentation.
         std: Per-channel pixel standard deviation in [0, 1] units, likewise.
-        train_size: Number of images in the training split (STL-10: its labelled split), so that a pool larger
-            than the data is refused before any job runs; None when only the files tell (``image_folder``).
+        train_size: Number of images in the labelled training split (what the probe trains on); None when only
+            the files tell (``image_folder``).
+        unlabeled_size: Number of images in the dataset's unlabelled split (:data:`UNLABELED`, labels -1), or
+            None when it has none (every dataset but STL-10).
+        pool_split: The split the training pool S_S/S_C/S_I is drawn from: ``"train"``, or :data:`UNLABELED`
+            (STL-10: the paper's 50k STL-10 pool comes from its 100k unlabelled images, App. A). S_E always
+            comes from ``"test"``, and the probe always uses the labelled ``"train"`` and ``"test"``.
     """
 
     name: str
@@ -43,6 +50,24 @@ class DatasetInfo:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     train_size: int | None = None
+    unlabeled_size: int | None = None
+    pool_split: str = "train"
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits :func:`sslmem.data.datasets.load_split` accepts for this dataset."""
+        return SPLITS + ((UNLABELED,) if self.unlabeled_size is not None else ())
+
+    @property
+    def pool_split_size(self) -> int | None:
+        """Number of images in :attr:`pool_split`, so that a pool larger than the data is refused before any job
+        runs; None when only the files tell (``image_folder``)."""
+        return self.unlabeled_size if self.pool_split == UNLABELED else self.train_size
+
+    @property
+    def pool_is_labelled(self) -> bool:
+        """Whether the pool's points have labels (a method that trains on labels can use this pool)."""
+        return self.pool_split != UNLABELED
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -76,7 +101,11 @@ _CIFAR100_FILES = {"train": ["train"], "test": ["test"]}
 _CIFAR100_META = "meta"
 _SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 _STL10_FOLDER = "stl10_binary"
-_STL10_FILES = {"train": ["train_X.bin", "train_y.bin"], "test": ["test_X.bin", "test_y.bin"]}
+_STL10_FILES = {
+    "train": ["train_X.bin", "train_y.bin"],
+    "test": ["test_X.bin", "test_y.bin"],
+    UNLABELED: ["unlabeled_X.bin"],
+}
 # The IDX file stems as published (and as torchvision and the Debian package name them); "t10k" is the test set.
 _FASHION_MNIST_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -135,7 +164,11 @@ _HOW_TO_GET = {
     "cifar10": _HOW_TO_GET_TORCHVISION,
     "cifar100": _HOW_TO_GET_TORCHVISION,
     "svhn": _HOW_TO_GET_TORCHVISION,
-    "stl10": _HOW_TO_GET_TORCHVISION,
+    "stl10": (
+        f"{_HOW_TO_GET_TORCHVISION} All of STL-10's files, unlabeled_X.bin (the 100000 unlabelled images the "
+        "training pool is drawn from; 2.6 GB) included, come in one archive, stl10_binary.tar.gz from "
+        "http://ai.stanford.edu/~acoates/stl10/; extract it into the root."
+    ),
     "image_folder": (
         "Arrange the images ImageNet-style as <root>/<split>/<class name>/<image file> "
         "(e.g. an extracted ImageNet with train/ and val/ renamed or linked to test/). "
@@ -191,9 +224,13 @@ CATALOG: dict[str, CatalogEntry] = {
             DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), train_size=73257),
             _svhn_requirements,
         ),
-        # train_size: the labelled split, the only one loaded (the 100k unlabelled images are not).
+        # The pool is drawn from the 100k unlabelled images (the paper's 50k STL-10 pool, App. A); the probe
+        # uses the labelled 5000 train and 8000 test images.
         _entry(
-            DatasetInfo("stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713), train_size=5000),
+            DatasetInfo(
+                "stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713),
+                train_size=5000, unlabeled_size=100000, pool_split=UNLABELED,
+            ),
             _stl10_requirements,
         ),
         # num_classes is ImageNet's until loaded; load_split's info carries the folder's real class count, and
@@ -213,9 +250,19 @@ def _entry_for(name: str) -> CatalogEntry:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(CATALOG))}") from None
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+def _check_split(info: DatasetInfo, split: str) -> None:
+    if split in info.splits:
+        return
+    if split in (*SPLITS, UNLABELED):
+        raise ValueError(f"{info.name} has no {split!r} split; its splits are {', '.join(info.splits)}")
+    raise ValueError(f"unknown split {split!r}; expected one of {', '.join(info.splits)}")
+
+
+def training_splits(name: str) -> tuple[str, ...]:
+    """The splits whose files a training run of ``name`` reads besides ``"test"``: the labelled ``"train"`` (the
+    probe's) and the pool split when that is another one (STL-10: ``"unlabeled"``)."""
+    pool_split = dataset_info(name).pool_split
+    return ("train",) if pool_split == "train" else ("train", pool_split)
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -227,49 +274,66 @@ def dataset_info(name: str) -> DatasetInfo:
     return _entry_for(name).info
 
 
-def check_root(name: str, root: str | Path, split: str = "train") -> None:
+def check_root(name: str, root: str | Path, split: str | None = None) -> None:
     """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
+
+    ``split`` None (the default) checks the splits training reads (:func:`training_splits`): ``"train"``, and
+    the pool split when that is another one (STL-10's ``unlabeled_X.bin``), all missing files in one message.
 
     For ``image_folder`` this checks that ``root/<split>`` is a directory with at least one class
     sub-directory; the images themselves are only looked at when loading.
 
     Raises:
-        ValueError: unknown dataset or split.
+        ValueError: unknown dataset or split (or a split the dataset does not have).
         DatasetNotFoundError: something is missing; the message names the dataset, the root checked, the
-            expected files that are missing and how to get them.
+            expected files that are missing and how to get them; its ``split`` is the (first) split with
+            missing files.
     """
     entry = _entry_for(name)
-    _check_split(split)
+    splits = training_splits(name) if split is None else (split,)
+    for each in splits:
+        _check_split(entry.info, each)
     root = Path(root).expanduser()
     if name == "image_folder":
-        split_dir = root / split
-        has_class_dir = split_dir.is_dir() and any(
-            item.is_dir() and not item.name.startswith(".") for item in os.scandir(split_dir)
-        )
-        if not has_class_dir:
-            raise DatasetNotFoundError(
-                f"image_folder '{split}' split not found: expected class folders <class name>/<image file> "
-                f"in {split_dir}, which {'has none' if split_dir.is_dir() else 'does not exist'}. "
-                f"{entry.how_to_get}",
-                dataset=name,
-                split=split,
-                root=root,
-                missing=[split_dir],
-            )
+        for each in splits:
+            _check_image_folder(entry, root, each)
         return
-    missing = [alternatives for alternatives in entry.requirements(root, split) if not _first_existing(alternatives)]
-    if missing:
+    missing_by_split = {
+        each: [alternatives for alternatives in entry.requirements(root, each) if not _first_existing(alternatives)]
+        for each in splits
+    }
+    failing = [each for each, missing in missing_by_split.items() if missing]
+    if failing:
+        missing = [alternatives for each in failing for alternatives in missing_by_split[each]]
         lines = []
         for alternatives in missing:
             first, *others = alternatives
             lines.append(f"  {first}" + (f" (or {', '.join(map(str, others))})" if others else ""))
         root_state = "" if root.is_dir() else f" (the root {root} does not exist)"
+        what = " and ".join(f"'{each}'" for each in failing) + (" splits" if len(failing) > 1 else " split")
         raise DatasetNotFoundError(
-            f"{name} '{split}' split not found under {root}{root_state}; missing file(s):\n"
+            f"{name} {what} not found under {root}{root_state}; missing file(s):\n"
             + "\n".join(lines)
             + f"\n{entry.how_to_get}",
             dataset=name,
-            split=split,
+            split=failing[0],
             root=root,
             missing=[alternatives[0] for alternatives in missing],
+        )
+
+
+def _check_image_folder(entry: CatalogEntry, root: Path, split: str) -> None:
+    split_dir = root / split
+    has_class_dir = split_dir.is_dir() and any(
+        item.is_dir() and not item.name.startswith(".") for item in os.scandir(split_dir)
+    )
+    if not has_class_dir:
+        raise DatasetNotFoundError(
+            f"image_folder '{split}' split not found: expected class folders <class name>/<image file> "
+            f"in {split_dir}, which {'has none' if split_dir.is_dir() else 'does not exist'}. "
+            f"{entry.how_to_get}",
+            dataset=entry.info.name,
+            split=split,
+            root=root,
+            missing=[split_dir],
         )

@@ -2,9 +2,13 @@
 
 Every dataset the workflow knows is a key of :data:`DATASETS`; :func:`load_split` returns one split of it
 as an :class:`ImageSet`: all images as a contiguous ``uint8`` tensor ``[N, 3, H, W]`` (grayscale sets are
-repeated to three channels) and ``int64`` labels. Loading the whole split at once keeps later stages simple
-(splits index rows, augmentations run on batches) and is cheap at the sizes used here (CIFAR-10's training
-set is 150 MiB as uint8). Pixels stay uint8 on purpose: augmentation happens before normalisation (as the paper defines the views),
+repeated to three channels) and ``int64`` labels (-1 throughout an unlabelled split). Every dataset has the
+labelled ``"train"`` and ``"test"`` splits; STL-10 also has ``"unlabeled"`` (100000 images), its pool split
+(:attr:`DatasetInfo.pool_split`), from which the training pool is drawn.
+
+Loading the whole split at once keeps later stages simple (splits index rows, augmentations run on batches)
+and is cheap at the sizes used here (CIFAR-10's training set is 150 MiB as uint8; STL-10's unlabelled split,
+the largest, 2.6 GiB). Pixels stay uint8 on purpose: augmentation happens before normalisation (as the paper defines the views),
 so :class:`DatasetInfo` carries the mean/std that the caller applies *after* augmenting.
 
 The paper's datasets are read from the standard on-disk formats, in torchvision's layout under ``root``,
@@ -51,6 +55,7 @@ from sslmem.data.catalog import (
     DEFAULT_FOLDER_IMAGE_SIZE,
     FASHION_MNIST_SYSTEM_ROOT,
     SPLITS,
+    UNLABELED,
     DatasetInfo,
     DatasetNotFoundError,
     _check_split,
@@ -59,6 +64,7 @@ from sslmem.data.catalog import (
     _Requirement,
     check_root,
     dataset_info,
+    training_splits,
 )
 
 __all__ = [
@@ -67,6 +73,7 @@ __all__ = [
     "FASHION_MNIST_SYSTEM_ROOT",
     "IMAGE_FILE_SUFFIXES",
     "SPLITS",
+    "UNLABELED",
     "DatasetInfo",
     "DatasetNotFoundError",
     "DatasetSpec",
@@ -75,6 +82,7 @@ __all__ = [
     "check_root",
     "dataset_info",
     "load_split",
+    "training_splits",
 ]
 
 # Files with other suffixes in an image folder (README, .DS_Store, label files) are not images and are ignored.
@@ -89,7 +97,7 @@ class ImageSet:
 
     Attributes:
         images: ``uint8`` tensor ``[N, 3, H, W]``, contiguous; grayscale images are repeated to 3 channels.
-        labels: ``int64`` tensor ``[N]``.
+        labels: ``int64`` tensor ``[N]``; -1 for every image of an unlabelled split.
         info: The dataset's :class:`DatasetInfo` (for ``image_folder``: the size and class count loaded).
     """
 
@@ -137,7 +145,8 @@ def _torchvision_readers() -> dict[str, type]:
     torchvision verifies the md5 of every file before reading (``_check_integrity``; for CIFAR also
     ``_load_meta``). That rejects any file that is not byte-for-byte the published one: the small
     real-format files the tests write, a set re-pickled by a user, and for STL10 it needs the 2.6 GB
-    ``unlabeled_X.bin`` even to read the labelled split (and hashes it on every load). The readers below
+    ``unlabeled_X.bin`` even to read the labelled split (and hashes it on every load); here each STL10 split
+    needs only its own files (``"unlabeled"``: ``unlabeled_X.bin``). The readers below
     keep torchvision's parsing and downloading and only require that the requested split's files exist
     (and SVHN then no longer re-downloads a present file); downloads are still verified, since
     torchvision checks the md5 of what it fetches.
@@ -176,7 +185,7 @@ def _torchvision_readers() -> dict[str, type]:
 
     class STL10Reader(tvd.STL10):
         def _check_integrity(self) -> bool:
-            names = _STL10_FILES["train" if self.split == "train" else "test"]
+            names = _STL10_FILES[self.split]
             return all(os.path.isfile(os.path.join(self.root, self.base_folder, n)) for n in names)
 
     return {
@@ -202,7 +211,8 @@ def _load_svhn(name: str, root: Path, split: str, download: bool, **_: Any) -> I
 
 
 def _load_stl10(name: str, root: Path, split: str, download: bool, **_: Any) -> ImageSet:
-    # "train" is the labelled 5000-image split; the 100k unlabelled images are not loaded.
+    # "train" is the labelled 5000-image split; "unlabeled" the 100k unlabelled images (labels -1, set by
+    # torchvision), the pool split; "test" the labelled 8000.
     reader = _torchvision_readers()["stl10"](str(root), split=split, download=download)
     return ImageSet(_uint8_nchw(reader.data), _labels_tensor(reader.labels), dataset_info(name))
 
@@ -419,7 +429,8 @@ def load_split(
         root: Directory holding the dataset in its standard layout (torchvision's for cifar10/100, svhn,
             stl10; IDX files flat or in ``FashionMNIST/raw/`` for fashion_mnist; ``<split>/<class>/<image>``
             for image_folder).
-        split: ``"train"`` or ``"test"`` (stl10's train is the labelled 5000 images).
+        split: ``"train"`` or ``"test"`` (stl10's train is the labelled 5000 images), or ``"unlabeled"`` for a
+            dataset that has one (``DatasetInfo.splits``; stl10's 100000 unlabelled images, labels -1).
         download: Let torchvision download missing files into ``root`` (needs internet). Ignored by
             image_folder, which has nothing to download.
         image_size: image_folder only: resize the shorter side to this and centre-crop a square of it
@@ -431,12 +442,12 @@ def load_split(
         An :class:`ImageSet` with images ``uint8 [N, 3, H, W]`` (contiguous) and labels ``int64 [N]``.
 
     Raises:
-        ValueError: unknown dataset or split.
+        ValueError: unknown dataset or split, or a split the dataset does not have.
         DatasetNotFoundError: the files are missing (checked before any file is read, unless ``download``).
         UnreadableImageError: image_folder holds images that cannot be decoded and ``skip_bad`` is false.
     """
     spec = _spec_for(name)
-    _check_split(split)
+    _check_split(spec.info, split)
     root = Path(root).expanduser()
     if not download or name == "image_folder":
         check_root(name, root, split)

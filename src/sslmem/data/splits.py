@@ -1,8 +1,10 @@
 """The S_S / S_C / S_I / S_E split (SSLMem Sec. 4): a pure function of (dataset, seed, sizes, fractions).
 
-f trains on S_S ∪ S_C, g on S_S ∪ S_I; S_E comes from the test split and is seen by neither. The split is
-written as a tidy CSV (point_id, source, subset, label) with a sidecar JSON holding its SHA-256; every later
-step checks that hash, so an encoder is never scored against a split it was not trained on.
+f trains on S_S ∪ S_C, g on S_S ∪ S_I; S_E comes from the test split and is seen by neither. S_S, S_C and S_I
+are drawn from the dataset's pool split (``DatasetInfo.pool_split``: the train split; STL-10: its unlabelled
+split, labels -1). The split is written as a tidy CSV (point_id, source, subset, label), ``source`` naming the
+split each point_id indexes ("train" / "unlabeled" for the pool, "test" for S_E), with a sidecar JSON holding its
+SHA-256; every later step checks that hash, so an encoder is never scored against a split it was not trained on.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from sslmem.data.catalog import CATALOG, UNLABELED
 from sslmem.io import atomic_write_bytes, atomic_write_text
 
 SUBSETS = ("S_S", "S_C", "S_I", "S_E")
+# The splits a pool may be drawn from (a dataset's DatasetInfo.pool_split); S_E always comes from "test".
+POOL_SPLITS = ("train", UNLABELED)
 
 
 class SplitError(ValueError):
@@ -52,25 +57,43 @@ def _dataset_key(dataset: str) -> int:
     return zlib.crc32(dataset.encode())
 
 
+def default_pool_split(dataset: str) -> str:
+    """The split `dataset`'s pool is drawn from: its registry entry's pool_split ("train" for a name outside the
+    registry)."""
+    entry = CATALOG.get(dataset)
+    return entry.info.pool_split if entry is not None else "train"
+
+
 def make_split(
     dataset: str,
     seed: int,
-    train_labels: np.ndarray,
+    pool_labels: np.ndarray,
     test_labels: np.ndarray,
     pool_size: int | None,
     fractions: Mapping[str, float],
     extra_size: int | None,
     counts: Mapping[str, int] | None = None,
+    *,
+    pool_split: str | None = None,
 ) -> pd.DataFrame:
     """Draw the split. Same arguments → same table, on any machine. `counts` ({shared, candidate, independent}
-    as numbers of points) replaces `pool_size` × `fractions` when given."""
-    num_train, num_test = len(train_labels), len(test_labels)
+    as numbers of points) replaces `pool_size` × `fractions` when given.
+
+    `pool_labels` are the labels of the whole pool split `pool_split` (None: the dataset's, see
+    :func:`default_pool_split`; "train", or STL-10's "unlabeled"), from which S_S, S_C and S_I are drawn and which
+    their rows name as `source`; `test_labels` those of the test split, from which S_E is drawn. The draws depend
+    on the split sizes only, never on the pool split's name."""
+    pool_split = default_pool_split(dataset) if pool_split is None else pool_split
+    if pool_split not in POOL_SPLITS:
+        raise SplitError(f"pool_split {pool_split!r}: a pool is drawn from one of {', '.join(POOL_SPLITS)}")
+    num_train, num_test = len(pool_labels), len(test_labels)
     if counts is not None:
         pool_size = counts["shared"] + counts["candidate"] + counts["independent"]
     pool_size = num_train if pool_size is None else pool_size
     if pool_size > num_train:
         what = f"splits.counts.{dataset} ({pool_size} points)" if counts is not None else f"splits.pool_size={pool_size}"
-        raise SplitError(f"{what} exceeds the {num_train} training images of {dataset}")
+        images = "training images" if pool_split == "train" else f"images of the {pool_split!r} split"
+        raise SplitError(f"{what} exceeds the {num_train} {images} of {dataset}")
     if counts is not None:
         candidate = counts["candidate"]
         sizes = SplitSizes(counts["shared"], candidate, counts["independent"],
@@ -89,27 +112,44 @@ def make_split(
         "S_I": pool[bounds[1]:],
     }
     frames = [
-        pd.DataFrame({"point_id": ids, "source": "train", "subset": subset, "label": train_labels[ids]})
+        pd.DataFrame({"point_id": ids, "source": pool_split, "subset": subset, "label": pool_labels[ids]})
         for subset, ids in parts.items()
     ]
     frames.append(pd.DataFrame({"point_id": extra, "source": "test", "subset": "S_E", "label": test_labels[extra]}))
     table = pd.concat(frames, ignore_index=True)
     table["point_id"] = table["point_id"].astype(np.int64)
     table["label"] = table["label"].astype(np.int64)
-    check_disjoint(table)
+    check_disjoint(table, pool_split)
     return table
 
 
-def check_disjoint(table: pd.DataFrame) -> None:
-    """Every (source, point_id) belongs to exactly one subset, and S_E comes from the test split only."""
+def check_disjoint(table: pd.DataFrame, pool_split: str | None = None) -> None:
+    """Every (source, point_id) belongs to exactly one subset, S_E comes from the test split only, and S_S, S_C
+    and S_I all from one pool split: `pool_split` when given, else the one their rows name (one of
+    :data:`POOL_SPLITS`)."""
     duplicated = table[table.duplicated(["source", "point_id"], keep=False)]
     if len(duplicated):
         example = duplicated.head(3).to_dict("records")
         raise SplitError(f"subsets overlap in {len(duplicated)} rows, e.g. {example}")
     if (table.loc[table.subset == "S_E", "source"] != "test").any():
         raise SplitError("S_E must hold test-split points only")
-    if (table.loc[table.subset != "S_E", "source"] != "train").any():
-        raise SplitError("S_S, S_C and S_I must hold train-split points only")
+    pool_sources = table.loc[table.subset != "S_E", "source"]
+    if pool_split is None:
+        named = sorted(set(pool_sources) & set(POOL_SPLITS))
+        if len(named) > 1:
+            raise SplitError(f"S_S, S_C and S_I must come from one pool split, but name {named}")
+        pool_split = named[0] if named else "train"
+    if (pool_sources != pool_split).any():
+        found = sorted(set(pool_sources) - {pool_split})
+        raise SplitError(f"S_S, S_C and S_I must hold {pool_split}-split points only (the pool split), found {found}")
+
+
+def pool_source(table: pd.DataFrame) -> str:
+    """The split S_S, S_C and S_I were drawn from, as the split's `source` column names it ("train"; STL-10:
+    "unlabeled"): the split to load for the pool's point ids."""
+    check_disjoint(table)
+    sources = table.loc[table.subset != "S_E", "source"].unique()
+    return str(sources[0]) if len(sources) else "train"
 
 
 def split_hash(csv_bytes: bytes) -> str:

@@ -35,12 +35,17 @@ def measurement_set(settings: Mapping, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) -> torch.Tensor:
-    train = load_images(settings, dataset, "train")
-    test = load_images(settings, dataset, "test")
-    images = torch.empty((len(points), *train.images.shape[1:]), dtype=torch.uint8)
-    for source, image_set in (("train", train), ("test", test)):
-        rows = np.flatnonzero(points.source.to_numpy() == source)
-        images[torch.from_numpy(rows)] = image_set.images[torch.from_numpy(points.point_id.to_numpy()[rows])]
+    """The images of `points`, in their order: each point_id indexes the split its `source` names (the pool
+    split, "train" or STL-10's "unlabeled", for S_S/S_C/S_I; "test" for S_E). Each split is loaded once."""
+    sources = points.source.to_numpy()
+    point_ids = points.point_id.to_numpy()
+    images = None
+    for source in pd.unique(sources) if len(points) else ["test"]:
+        image_set = load_images(settings, dataset, str(source))
+        if images is None:
+            images = torch.empty((len(points), *image_set.images.shape[1:]), dtype=torch.uint8)
+        rows = np.flatnonzero(sources == source)
+        images[torch.from_numpy(rows)] = image_set.images[torch.from_numpy(point_ids[rows])]
     return images
 
 

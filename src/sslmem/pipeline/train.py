@@ -16,7 +16,8 @@ from sslmem.data import splits
 from sslmem.pipeline.common import environment_versions, image_size_of, load_images
 
 if TYPE_CHECKING:
-    from sslmem.training import TrainingSpec
+    from sslmem.data.datasets import DatasetInfo
+    from sslmem.training import TrainData, TrainingSpec
 
 
 def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, device) -> dict:
@@ -56,6 +57,20 @@ def training_spec(settings: Mapping, spec: sconfig.RunSpec, mean, std) -> Traini
     )
 
 
+def training_data(settings: Mapping, dataset: str, table: pd.DataFrame, role: str) -> tuple[TrainData, DatasetInfo]:
+    """The images one encoder trains on (S_S, then S_C for f or S_I for g, in slot order) and the dataset's info.
+
+    The pool's point ids index the split the split file names as their `source` (the pool split: "train";
+    STL-10: "unlabeled", whose labels are all -1), which is loaded whole."""
+    from sslmem.training import TrainData, coupled_training_ids
+
+    pool_set = load_images(settings, dataset, splits.pool_source(table))
+    own = splits.subset_ids(table, "S_C" if role == "f" else "S_I")
+    ids = coupled_training_ids(splits.subset_ids(table, "S_S"), own)
+    rows = torch.from_numpy(ids)
+    return TrainData(pool_set.images[rows], ids, labels=pool_set.labels[rows]), pool_set.info
+
+
 def run_train(
     settings: Mapping,
     spec: sconfig.RunSpec,
@@ -66,15 +81,13 @@ def run_train(
     stop_after_epochs: int | None = None,
 ) -> None:
     from sslmem.device import resolve_device
-    from sslmem.training import TrainData, TrainingOptions, coupled_training_ids, train_encoder
+    from sslmem.training import TrainingOptions, train_encoder
 
     table, split_hash = splits.read_split(split_csv)
     training_cfg = settings["training"]
     device = resolve_device(training_cfg["device"])
     torch.set_num_threads(training_cfg["num_threads"])
-    train_set = load_images(settings, spec.dataset, "train")
-    own = splits.subset_ids(table, "S_C" if spec.role == "f" else "S_I")
-    ids = coupled_training_ids(splits.subset_ids(table, "S_S"), own)
+    data, info = training_data(settings, spec.dataset, table, spec.role)
     meta = run_spec_meta(settings, spec, split_hash, device)
     options = TrainingOptions(
         device=device,
@@ -88,12 +101,7 @@ def run_train(
         accumulate_steps=training_cfg["accumulate_steps"],
         stop_after_epochs=stop_after_epochs,
     )
-    rows = torch.from_numpy(ids)
-    result = train_encoder(
-        training_spec(settings, spec, train_set.info.mean, train_set.info.std),
-        TrainData(train_set.images[rows], ids, labels=train_set.labels[rows]),
-        options,
-    )
+    result = train_encoder(training_spec(settings, spec, info.mean, info.std), data, options)
     log = with_encoder_keys(pd.DataFrame(result.log), meta, TRAIN_LOG_COLUMNS, "training log")
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
