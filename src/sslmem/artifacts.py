@@ -55,7 +55,8 @@ def result_path(name: str, extension: str) -> str:
 ENCODER_KEYS = ("dataset", "setup", "method", "arch", "seed", "role")
 # A setup (name) on a dataset; method and arch ride along for reading.
 SETUP_KEYS = ("dataset", "setup", "method", "arch")
-# A scored point: its id in its source split (train or test), its subset and class label.
+# A scored point: its id in its source split (the pool split: train, or STL-10's unlabeled; S_E: test), its
+# subset and class label (-1 for unlabelled images).
 POINT_KEYS = ("point_id", "source", "subset", "label")
 LAYER_KEYS = ("layer_index", "layer")
 
