@@ -55,4 +55,4 @@ rule probes:
 
 rule reports:
     input:
-        RESULT_TARGETS,
+        DEFAULT_TARGETS,

@@ -465,14 +465,18 @@ def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):
 def test_paper_identities_hold_method_arch_epochs_and_representation(raw):
     settings = config.resolve(raw, "paper", check_roots=False)
     identities = config.paper_identities(settings)
-    assert identities["supervised-resnet50-e10"] == {
-        "method": "supervised", "arch": "resnet50", "epochs": 10, "representation": "encoder"}
+    supervised = identities["supervised-resnet50-e10"]
+    assert (supervised["method"], supervised["arch"], supervised["epochs"]) == ("supervised", "resnet50", 10)
+    assert supervised["representation"] == "encoder" and supervised["length_only"]
+    assert supervised["arch_options"] == {"cifar10": {"width": 64}}
     assert identities["dino-resnet50-e300"]["epochs"] == 300
-    assert identities["mae-vit_tiny"] == {"method": "mae", "arch": "vit_tiny", "epochs": 600, "representation": "encoder"}
-    # A recipe that changes more than the training length is not the paper's run: no identity.
+    mae = identities["mae-vit_tiny"]
+    assert mae["recipe"] == {"optimizer": "adamw", "lr": 1.2e-3, "batch_size": 2048}
+    assert mae["arch_options"]["stl10"]["patch_size"] == 6 and mae["arch_options"]["cifar10"]["patch_size"] == 2
+    # A recipe that changes more than the training length is not the paper's run.
     raw["presets"]["test"]["experiment"]["setups"].append(
         {"name": "simclr-lr", "method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}})
-    assert "simclr-lr" not in config.paper_identities(config.resolve(raw, "test", check_roots=False))
+    assert not config.paper_identities(config.resolve(raw, "test", check_roots=False))["simclr-lr"]["length_only"]
 
 
 def test_representation_per_method_and_per_setup(raw):
@@ -704,3 +708,13 @@ def test_probe_settings_per_method_merge_over_the_probe(raw):
     assert config.probe_recipe(settings, "simclr")["lr"] == 4.8
     assert config.probe_recipe(settings, "mae")["lr"] == settings["probe"]["lr"]
     assert "per_method" not in config.probe_recipe(settings, "mae")
+
+
+@pytest.mark.parametrize("per_method, message", [
+    ({"mae": {"optimizer": "adamw"}}, r"probe.per_method.mae.betas: missing; optimizer adamw needs betas"),
+    ({"mae": {"warmup_epochs": 500}}, r"probe.per_method.mae: warmup_epochs 500 exceeds epochs"),
+])
+def test_probe_settings_per_method_are_validated_merged(raw, per_method, message):
+    raw["presets"]["test"]["probe"]["per_method"] = per_method
+    with pytest.raises(ConfigError, match=message):
+        config.resolve(raw, "test", check_roots=False)

@@ -38,8 +38,6 @@ UNITS = f"results/unitmem/{_ENCODER}.parquet"
 PROBE = f"results/probe/{_ENCODER}.csv"
 SCORES = "results/scores/{dataset}/{setup}.parquet"
 LAYER_SCORES = "results/layer_scores/{dataset}/{setup}.parquet"
-# Per-job logs: results/logs/<stage>/<the job's output path below results/, without suffix>.log
-JOB_LOG = "results/logs/{stage}/{job}.log"
 
 
 def result_path(name: str, extension: str) -> str:

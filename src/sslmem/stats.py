@@ -31,8 +31,9 @@ import numpy as np
 from scipy import stats as scipy_stats
 from statsmodels.stats.weightstats import DescrStatsW, ttest_ind
 
+from sslmem.artifacts import SUBSETS
+
 ALTERNATIVES = ("larger", "smaller", "two-sided")
-SUBSETS = ("S_C", "S_S", "S_I", "S_E")
 
 
 def _check_alternative(alternative: str) -> None:

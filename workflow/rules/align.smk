@@ -5,12 +5,12 @@
 
 rule align:
     input:
-        checkpoint="results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
-        split="results/splits/{dataset}.csv",
+        checkpoint=artifacts.CHECKPOINT,
+        split=artifacts.SPLIT,
     output:
-        align="results/align/{dataset}/{setup}/{role}{seed}.parquet",
-        layers="results/layer_align/{dataset}/{setup}/{role}{seed}.parquet",
-        units="results/unitmem/{dataset}/{setup}/{role}{seed}.parquet",
+        align=artifacts.ALIGN,
+        layers=artifacts.LAYER_ALIGN,
+        units=artifacts.UNITS,
     log:
         "results/logs/align/{dataset}/{setup}/{role}{seed}.log",
     params:

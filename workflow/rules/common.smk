@@ -87,7 +87,8 @@ INPUT_SETS = {
 RESULTS = result_registry.load_results()
 if set(INPUT_SETS) != set(result_registry.INPUT_SETS):
     raise WorkflowError(f"common.smk expands {sorted(INPUT_SETS)}, the registry names {sorted(result_registry.INPUT_SETS)}")
-RESULT_TARGETS = [result.path for result in RESULTS.values()]
+# The default results: what `snakemake` (rule all) and DVC's report stage (rule reports) build. A study's own
+# results (default=False) are built by naming them, or by the study's own DVC stage.
 DEFAULT_TARGETS = [result.path for result in RESULTS.values() if result.default]
 
 
@@ -100,9 +101,12 @@ def run_spec(wildcards):
 # Settings fingerprints, passed to rules as `params` so that Snakemake's params rerun-trigger reruns exactly
 # the jobs whose settings changed (see workflow/profiles/default/config.yaml).
 def split_fingerprint(wildcards):
-    return sslmem_config.fingerprint(
-        {"splits": SETTINGS["splits"], "split_seed": EXPERIMENT["split_seed"], "dataset": wildcards.dataset}
-    )
+    # This dataset's sizes only: editing another dataset's pool or counts must not redraw this split.
+    splits = SETTINGS["splits"]
+    counts = sslmem_config.split_counts_for(SETTINGS, wildcards.dataset)
+    sizes = {"pool_size": sslmem_config.pool_size_for(SETTINGS, wildcards.dataset), "fractions": splits["fractions"],
+             "extra_size": splits["extra_size"], **({"counts": counts} if counts else {})}
+    return sslmem_config.fingerprint({"splits": sizes, "split_seed": EXPERIMENT["split_seed"], "dataset": wildcards.dataset})
 
 
 def train_fingerprint(wildcards):

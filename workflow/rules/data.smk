@@ -3,7 +3,7 @@
 
 rule split:
     output:
-        csv="results/splits/{dataset}.csv",
+        csv=artifacts.SPLIT,
         meta="results/splits/{dataset}.json",
     log:
         "results/logs/split/{dataset}.log",

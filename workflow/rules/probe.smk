@@ -3,9 +3,9 @@
 
 rule probe:
     input:
-        "results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
+        artifacts.CHECKPOINT,
     output:
-        "results/probe/{dataset}/{setup}/{role}{seed}.csv",
+        artifacts.PROBE,
     log:
         "results/logs/probe/{dataset}/{setup}/{role}{seed}.log",
     params:

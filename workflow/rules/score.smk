@@ -3,9 +3,9 @@
 
 rule score:
     input:
-        lambda w: encoder_files("results/align/{dataset}/{setup}/{role}{seed}.parquet", w.dataset, w.setup),
+        lambda w: encoder_files(artifacts.ALIGN, w.dataset, w.setup),
     output:
-        "results/scores/{dataset}/{setup}.parquet",
+        artifacts.SCORES,
     log:
         "results/logs/score/{dataset}/{setup}.log",
     resources:
@@ -17,9 +17,9 @@ rule score:
 
 rule layer_score:
     input:
-        lambda w: encoder_files("results/layer_align/{dataset}/{setup}/{role}{seed}.parquet", w.dataset, w.setup),
+        lambda w: encoder_files(artifacts.LAYER_ALIGN, w.dataset, w.setup),
     output:
-        "results/layer_scores/{dataset}/{setup}.parquet",
+        artifacts.LAYER_SCORES,
     log:
         "results/logs/layer_score/{dataset}/{setup}.log",
     resources:

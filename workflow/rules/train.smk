@@ -5,14 +5,14 @@
 
 rule train:
     input:
-        split="results/splits/{dataset}.csv",
+        split=artifacts.SPLIT,
     output:
-        checkpoint="results/checkpoints/{dataset}/{setup}/{role}{seed}.pt",
-        log="results/train_logs/{dataset}/{setup}/{role}{seed}.csv",
+        checkpoint=artifacts.CHECKPOINT,
+        log=artifacts.TRAIN_LOG,
     log:
         "results/logs/train/{dataset}/{setup}/{role}{seed}.log",
     params:
-        resume="results/resume/{dataset}/{setup}/{role}{seed}.pt",
+        resume=artifacts.RESUME,
         settings=train_fingerprint,
     threads: SETTINGS["training"]["num_threads"]
     retries: 3 if SETTINGS["training"]["device"] == "cuda" else 0

@@ -28,6 +28,7 @@ from sslmem.config.plan import (
     setup_representation,
     split_counts_for,
 )
+from sslmem.config.registry import cross_field_rule
 from sslmem.config.rules import check_rules
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "RunSpec",
     "arch_options",
     "check_rules",
+    "cross_field_rule",
     "deep_merge",
     "experiment_runs",
     "fingerprint",

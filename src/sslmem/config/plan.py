@@ -53,19 +53,23 @@ def setup_representation(settings: Mapping, name: str) -> str:
 
 
 def paper_identities(settings: Mapping) -> dict[str, dict]:
-    """What the paper's rows are matched on, per setup: method, arch, training epochs and the representation
-    scored. Only setups whose recipe is their method's own, except perhaps for the training length (epochs,
-    warm-up), have one; a paper value stands beside a row only when dataset, method, arch and epochs all match
-    and the representation is the paper's (the encoder's)."""
-    return {
-        setup_name(entry): {
-            "method": entry["method"], "arch": entry["arch"],
-            "epochs": setup_recipe(settings, setup_name(entry))["epochs"],
-            "representation": setup_representation(settings, setup_name(entry)),
+    """What a setup is, for matching the paper's rows: method, arch, training epochs, the representation scored,
+    the training recipe's optimizer, lr and batch size, the backbone's options per dataset it runs on, and
+    `length_only` — whether its own `recipe` changes at most the training length (epochs, warm-up). A paper
+    value stands beside a row only when all of these are the paper's run (:mod:`sslmem.report.readers`)."""
+    identities = {}
+    for entry in settings["experiment"]["setups"]:
+        name = setup_name(entry)
+        recipe = setup_recipe(settings, name)
+        identities[name] = {
+            "method": entry["method"], "arch": entry["arch"], "epochs": recipe["epochs"],
+            "representation": setup_representation(settings, name),
+            "recipe": {key: recipe[key] for key in ("optimizer", "lr", "batch_size")},
+            "arch_options": {dataset: arch_options(settings, entry["arch"], dataset)
+                             for dataset in setup_datasets(settings, entry)},
+            "length_only": set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"},
         }
-        for entry in settings["experiment"]["setups"]
-        if set(entry.get("recipe") or {}) <= {"epochs", "warmup_epochs"}
-    }
+    return identities
 
 
 def experiment_runs(settings: Mapping) -> list["RunSpec"]:

@@ -18,6 +18,7 @@ from sslmem.config.base import ConfigError
 from sslmem.config.plan import (
     arch_options,
     pool_size_for,
+    probe_recipe,
     setup_datasets,
     setup_name,
     setup_recipe,
@@ -268,6 +269,8 @@ def check_optimizers(settings: Mapping) -> None:
         for index, entry in enumerate(settings["experiment"]["setups"]) if entry.get("recipe")
     ]
     optimizer_users.append(("probe", settings["probe"]))
+    optimizer_users += [(f"probe.per_method.{method}", probe_recipe(settings, method))
+                        for method in settings["probe"].get("per_method", {})]
     for location, options in optimizer_users:
         needed = _OPTIMIZER_NEEDS.get(options["optimizer"])
         if needed and needed[0] not in options:
@@ -289,6 +292,13 @@ def check_warmups(settings: Mapping) -> None:
             f"probe.warmup_epochs: {settings['probe']['warmup_epochs']} exceeds "
             f"probe.epochs={settings['probe']['epochs']}"
         )
+    for method in settings["probe"].get("per_method", {}):
+        recipe = probe_recipe(settings, method)
+        if recipe["warmup_epochs"] > recipe["epochs"]:
+            raise ConfigError(
+                f"probe.per_method.{method}: warmup_epochs {recipe['warmup_epochs']} exceeds epochs={recipe['epochs']} "
+                "(merged over probe)"
+            )
 
 
 # ------------------------------------------------------------------------------------------------ coupling

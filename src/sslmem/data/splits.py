@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from sslmem.data.catalog import CATALOG, UNLABELED
+from sslmem.artifacts import SUBSETS
 from sslmem.io import atomic_write_bytes, atomic_write_text
 
-SUBSETS = ("S_S", "S_C", "S_I", "S_E")
 # The splits a pool may be drawn from (a dataset's DatasetInfo.pool_split); S_E always comes from "test".
 POOL_SPLITS = ("train", UNLABELED)
 

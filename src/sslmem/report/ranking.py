@@ -17,10 +17,10 @@ TABLE13_COLUMNS = [
 ]
 
 
-def _paper_label(dataset: str, identity: dict | None, paper: dict) -> str | None:
+def _paper_label(dataset: str, identity: dict | None, representation: str, paper: dict) -> str | None:
     """The paper's Table 13 row label of a setup (same dataset, method, arch and epochs, encoder output)."""
     for label, row in paper["rows"].items():
-        if matches_paper_row({**row, "dataset": paper["dataset"]}, dataset, identity):
+        if matches_paper_row({**row, "dataset": paper["dataset"]}, dataset, identity, representation):
             return label
     return None
 
@@ -56,8 +56,8 @@ def table13(score_paths, out, identities: Mapping[str, Mapping] | None = None, p
                         "on the same split (results/splits/{dataset}.csv)"
                     )
                 result = kendall_tau(a.to_numpy(), b.to_numpy())
-                label_1 = _paper_label(dataset, identities.get(first), paper)
-                label_2 = _paper_label(dataset, identities.get(second), paper)
+                label_1 = _paper_label(dataset, identities.get(first), representations[first], paper)
+                label_2 = _paper_label(dataset, identities.get(second), representations[second], paper)
                 reference = {}
                 if label_1 and label_2 and label_1 != label_2:
                     reference = next(

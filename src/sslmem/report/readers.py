@@ -15,7 +15,9 @@ stand only beside a row that is the paper's run (same method, backbone, dataset 
 
 from __future__ import annotations
 
+import copy
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -143,12 +145,17 @@ def read_probes(probe_paths: Iterable) -> pd.DataFrame:
     return probes
 
 
+@lru_cache(maxsize=4)
+def _paper_values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
 def load_paper_values(path=None) -> dict:
     """The paper's reference numbers (paper_values.yaml next to this module unless `path` is given)."""
     path = Path(path) if path is not None else PAPER_VALUES_PATH
     if not path.is_file():
         raise FileNotFoundError(f"paper values file {path} does not exist")
-    return yaml.safe_load(path.read_text())
+    return copy.deepcopy(_paper_values(path))  # a copy: callers may not change the cached values
 
 
 def setup_text(setup: dict) -> str:
@@ -163,20 +170,38 @@ def paper_dataset(dataset: str) -> str:
 PAPER_REPRESENTATION = "encoder"
 
 
-def matches_paper_row(row: Mapping, dataset: str, identity: Mapping | None) -> bool:
+def matches_paper_row(row: Mapping, dataset: str, identity: Mapping | None, representation: str | None = None) -> bool:
     """Whether one of the paper's rows is our (dataset, setup): same dataset (our image_folder is its ImageNet),
-    method, backbone and training epochs, and scored on the encoder's output as the paper. `identity` is the
-    setup's {method, arch, epochs, representation} (:func:`sslmem.config.paper_identities`); None — a setup whose
-    recipe changes more than the training length — matches nothing."""
-    if identity is None or identity.get("representation", PAPER_REPRESENTATION) != PAPER_REPRESENTATION:
+    method, backbone and training epochs; the backbone's options and the training recipe of the paper's run
+    (paper_values.yaml `archs`, `recipes`: Table 6, App. A), changed at most in length; and scored on the
+    encoder's output, as the paper. `identity` is the setup's (:func:`sslmem.config.paper_identities`);
+    `representation`, when given, is what the result file records as scored (it wins over the settings)."""
+    if identity is None or not identity["length_only"]:
+        return False
+    if (representation or identity["representation"]) != PAPER_REPRESENTATION:
         return False
     ours = (paper_dataset(dataset), identity["method"], identity["arch"], int(identity["epochs"]))
-    return ours == (row["dataset"], row["method"], row["arch"], int(row["epochs"]))
+    if ours != (row["dataset"], row["method"], row["arch"], int(row["epochs"])):
+        return False
+    paper = load_paper_values()
+    recipe = paper["recipes"].get(identity["method"])
+    if recipe is not None and any(identity["recipe"][key] != value for key, value in recipe.items()):
+        return False
+    return identity["arch_options"].get(dataset) == _paper_arch_options(paper["archs"], identity["arch"], dataset)
 
 
-def paper_row(rows: Iterable[Mapping], dataset: str, identity: Mapping | None) -> dict:
+def _paper_arch_options(archs: Mapping, arch: str, dataset: str) -> dict | None:
+    if arch not in archs:
+        return None
+    options = dict(archs[arch])
+    if isinstance(options.get("patch_size"), Mapping):
+        options["patch_size"] = options["patch_size"].get(dataset, options["patch_size"].get("default"))
+    return options
+
+
+def paper_row(rows: Iterable[Mapping], dataset: str, identity: Mapping | None, representation: str | None = None) -> dict:
     """The paper's row that is our (dataset, setup) (see :func:`matches_paper_row`), or {} when none is."""
-    return next((dict(row) for row in rows if matches_paper_row(row, dataset, identity)), {})
+    return next((dict(row) for row in rows if matches_paper_row(row, dataset, identity, representation)), {})
 
 
 def read_layer_scores(score_paths) -> pd.DataFrame:

@@ -43,7 +43,7 @@ def _hypothesis_table(
         [*SETUP_KEYS, "representation", "seed"], sort=True
     ):
         # The paper's values stand only beside its own setup (MAE ViT-tiny, CIFAR10, 600 epochs, encoder output).
-        is_paper = matches_paper_row(paper_table["setup"], dataset, identities.get(setup))
+        is_paper = matches_paper_row(paper_table["setup"], dataset, identities.get(setup), representation)
         by_subset = {subset: part["m"].to_numpy() for subset, part in group.groupby("subset")}
         for hypothesis in hypotheses:
             missing = [s for s in hypothesis.subsets if s not in by_subset]

@@ -97,7 +97,7 @@ def table1(score_paths, probe_paths, out, n_boot: int = 1000, seed: int = 0, lev
         top1_percent = 100.0 * f_probes["top1"].to_numpy(dtype=float) if len(f_probes) else []
         top1_mean, top1_std = mean_std(top1_percent)
         row.update(probe_top1_mean=top1_mean, probe_top1_std=top1_std, n_probe_encoders=int(len(f_probes)))
-        paper = paper_row(paper_rows, dataset, identity)
+        paper = paper_row(paper_rows, dataset, identity, row.get("representation"))
         row.update(
             paper_sslmem=paper.get("sslmem", np.nan), paper_sslmem_std=paper.get("sslmem_std", np.nan),
             paper_top1=paper.get("top1", np.nan), paper_top1_std=paper.get("top1_std", np.nan),
@@ -138,7 +138,7 @@ def subset_summary(score_paths, out, n_boot: int = 1000, seed: int = 0, level: f
         m = group["m"].to_numpy(dtype=float)
         _, std_m = mean_std(m)
         ci_low, ci_high = bootstrap_ci(m, n_boot=n_boot, seed=seed, level=level)
-        matches = matches_paper_row(paper["setup"], dataset, identities.get(setup))
+        matches = matches_paper_row(paper["setup"], dataset, identities.get(setup), representation)
         rows.append({
             "dataset": dataset, "setup": setup, "method": method, "arch": arch, "representation": representation,
             "estimate": estimate,
@@ -187,7 +187,8 @@ def table15(table1_csv, parameter_counts, out, paper_values_path=None,
     rows["n_params"] = [parameter_counts[(d, a)] for d, a in zip(rows["dataset"], rows["arch"])]
     paper_rows = load_paper_values(paper_values_path)["table15"]
     identities = identities or {}
-    paper_matches = [paper_row(paper_rows, d, identities.get(s)) for d, s in zip(rows["dataset"], rows["setup"])]
+    paper_matches = [paper_row(paper_rows, d, identities.get(s), r)
+                     for d, s, r in zip(rows["dataset"], rows["setup"], rows["representation"])]
     for key, column in (("sslmem", "paper_sslmem"), ("sslmem_std", "paper_sslmem_std"), ("top1", "paper_top1"),
                         ("top1_std", "paper_top1_std"), ("params_millions", "paper_params_millions")):
         rows[column] = [paper.get(key, np.nan) for paper in paper_matches]
@@ -244,7 +245,7 @@ def table11(table1_csv, setup_epochs: Sequence[tuple[str, int]], out, paper_valu
                 f"{sorted(table1_rows['setup'].unique())}); list only setups of experiment.setups in report.table11"
             )
         for record in matching.to_dict("records"):
-            paper = paper_row(paper_rows, record["dataset"], identities.get(setup))
+            paper = paper_row(paper_rows, record["dataset"], identities.get(setup), record["representation"])
             rows.append({
                 **{key: record[key] for key in ("dataset", "setup", "method", "arch", "representation", "n_seeds",
                                                 "sslmem_mean", "sslmem_std", "probe_top1_mean", "probe_top1_std")},
