@@ -60,7 +60,8 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
         raise ValueError(f"need alignments of at least one f and one g encoder, got {[str(p) for p in align_paths]}")
 
     def rows(estimate: str, seed: int, f_aligns: list, g_aligns: list) -> pd.DataFrame:
-        scores = ensemble_scores([torch.from_numpy(a) for a in f_aligns], [torch.from_numpy(a) for a in g_aligns])
+        # Copies: the alignment arrays come read-only from Parquet, and torch wants writable memory.
+        scores = ensemble_scores([torch.from_numpy(a.copy()) for a in f_aligns], [torch.from_numpy(a.copy()) for a in g_aligns])
         return base.assign(estimate=estimate, seed=seed, **{name: values.numpy() for name, values in scores.items()})
 
     tables = [rows("ensemble", ENSEMBLE_SEED, list(per_role["f"].values()), list(per_role["g"].values()))]
