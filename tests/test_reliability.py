@@ -151,6 +151,20 @@ def test_stopped_run_resumes_to_bitwise_identical_weights(env, tmp_path, epochs_
     assert log["lr"].tolist() == reference_log["lr"].tolist()
 
 
+def test_a_running_job_can_be_followed_epoch_by_epoch(env, tmp_path, capsys):
+    """One line per finished epoch in the job's output, and a CSV of the epochs so far beside the resume
+    checkpoint while it trains; the final log replaces it when training completes."""
+    paths = env.train(tmp_path, stop=1)
+    progress = paths["resume"].with_suffix(".csv")
+    mid_run = pd.read_csv(progress)
+    assert mid_run["epoch"].tolist() == [1] and mid_run["setup"].tolist() == ["simclr-resnet18"]
+    assert f"epoch 1/{EPOCHS}: loss" in capsys.readouterr().out
+    env.train(tmp_path)  # the retry: resumed, then finished
+    lines = [line for line in capsys.readouterr().out.splitlines() if " epoch " in line]
+    assert [line.split(" epoch ")[1].split(":")[0] for line in lines] == [f"{e}/{EPOCHS}" for e in range(2, EPOCHS + 1)]
+    assert not progress.exists() and pd.read_csv(paths["log"])["epoch"].tolist() == list(range(1, EPOCHS + 1))
+
+
 def test_sigkilled_cli_run_resumes_to_bitwise_identical_weights(env, tmp_path, epochs_trained):
     paths = env.paths(tmp_path)
     process = subprocess.Popen(

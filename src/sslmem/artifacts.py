@@ -32,6 +32,9 @@ SETTINGS_DIR = "results/settings"
 CHECKPOINT = f"results/checkpoints/{_ENCODER}.pt"
 RESUME = f"results/resume/{_ENCODER}.pt"
 TRAIN_LOG = f"results/train_logs/{_ENCODER}.csv"
+# Rewritten after every epoch while an encoder trains, beside its resume checkpoint, and removed with it when
+# training completes (TRAIN_LOG appears only then).
+TRAIN_PROGRESS = f"results/resume/{_ENCODER}.csv"
 ALIGN = f"results/align/{_ENCODER}.parquet"
 LAYER_ALIGN = f"results/layer_align/{_ENCODER}.parquet"
 UNITS = f"results/unitmem/{_ENCODER}.parquet"

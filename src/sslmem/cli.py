@@ -73,6 +73,7 @@ def cmd_train(args) -> None:
     run_train(
         settings, spec, Path(args.split), Path(args.out), Path(args.log), Path(args.resume),
         stop_after_epochs=args.stop_after_epochs,
+        progress_csv=Path(args.progress_csv) if args.progress_csv else None,
     )
 
 
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, help="final checkpoint (written only when training completes)")
     sub.add_argument("--log", required=True, help="per-epoch training log CSV")
     sub.add_argument("--resume", required=True, help="resumable checkpoint, written every training.checkpoint_every epochs")
+    sub.add_argument("--progress-csv", default=None,
+                     help="CSV rewritten after every epoch with the epochs so far, to follow a long job "
+                          "(default: beside --resume, with .csv; removed when training completes)")
     sub.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
 
     sub = verb("align", cmd_align, "measure one encoder's alignment loss on every scored point")

@@ -71,6 +71,28 @@ def training_data(settings: Mapping, dataset: str, table: pd.DataFrame, role: st
     return TrainData(pool_set.images[rows], ids, labels=pool_set.labels[rows]), pool_set.info
 
 
+def epoch_progress_hook(meta: Mapping, epochs: int, progress_csv: Path | None):
+    """A training hook printing one line per finished epoch (loss, lr, images/s, ETA) to the job's log and, when
+    `progress_csv` is given, rewriting that CSV with every finished epoch: a long job can be followed while it
+    runs (the final log in results/train_logs/ appears only when training completes)."""
+    import datetime
+
+    from sslmem.training.hooks import TrainingHook
+
+    class EpochProgress(TrainingHook):
+        def after_epoch(self, context, log):
+            row = log[-1]
+            left = sum(r["seconds"] for r in log[-3:]) / len(log[-3:]) * (epochs - row["epoch"])
+            print(f"{meta['setup']} {meta['role']}{meta['seed']} epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}, "
+                  f"lr {row['lr']:.4g}, {row['images_per_second']:.0f} img/s, "
+                  f"ETA {datetime.timedelta(seconds=round(left))}", flush=True)
+            if progress_csv is not None:
+                frame = with_encoder_keys(pd.DataFrame(log), meta, TRAIN_LOG_COLUMNS, "training progress")
+                sio.atomic_to_csv(frame, progress_csv)
+
+    return EpochProgress()
+
+
 def run_train(
     settings: Mapping,
     spec: sconfig.RunSpec,
@@ -79,6 +101,7 @@ def run_train(
     out_log: Path,
     resume_path: Path,
     stop_after_epochs: int | None = None,
+    progress_csv: Path | None = None,
 ) -> None:
     from sslmem.device import resolve_device
     from sslmem.training import TrainingOptions, train_encoder
@@ -101,7 +124,10 @@ def run_train(
         accumulate_steps=training_cfg["accumulate_steps"],
         stop_after_epochs=stop_after_epochs,
     )
-    result = train_encoder(training_spec(settings, spec, info.mean, info.std), data, options)
+    training = training_spec(settings, spec, info.mean, info.std)
+    progress_csv = Path(progress_csv) if progress_csv else Path(resume_path).with_suffix(".csv")
+    result = train_encoder(training, data, options, hooks=[epoch_progress_hook(meta, training.epochs, progress_csv)])
     log = with_encoder_keys(pd.DataFrame(result.log), meta, TRAIN_LOG_COLUMNS, "training log")
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
+        progress_csv.unlink(missing_ok=True)  # the final log replaces it, as the checkpoint replaces the resume one

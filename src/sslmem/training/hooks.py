@@ -13,7 +13,7 @@ No hook is active by default; with none, the loop computes exactly what it did b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +58,8 @@ class TrainingHook:
       hook's result; the share of a chunk in its batch is applied afterwards.
     - ``after_step(context)`` after each optimiser step and the method's own ``after_step``: for bookkeeping
       (privacy accounting, monitors). Gradients of the step are still in place.
+    - ``after_epoch(context, log)`` after each epoch, with the log rows so far (resumed epochs included): for
+      progress lines and logs a person can read while a long job runs.
     - ``metadata()`` whenever a checkpoint is written: keys added to the checkpoint's meta (e.g. ε spent),
       so a trained encoder records what was active.
     """
@@ -73,6 +75,9 @@ class TrainingHook:
 
     def after_step(self, context: TrainingContext) -> None:
         """Bookkeeping after an optimiser step."""
+
+    def after_epoch(self, context: TrainingContext, log: Sequence[Mapping]) -> None:
+        """After each epoch: `log` holds one row per finished epoch (epoch, loss, lr, seconds, images_per_second)."""
 
     def metadata(self) -> dict:
         """Plain values (str, numbers, lists, dicts) to record in the checkpoint's meta."""

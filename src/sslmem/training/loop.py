@@ -14,6 +14,7 @@ encoder changes.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,12 +80,17 @@ def train_encoder(
     """
     hooks = tuple(hooks)
     context, inputs, result = start_run(spec, data, options, hooks)
-    bar = tqdm(total=spec.epochs, initial=context.start_epoch, desc=spec.name, unit="ep", disable=not options.progress)
+    # The bar only on a terminal: in a job's log file its carriage returns make one unreadable line (the train
+    # stage prints one line per epoch instead, through a hook).
+    bar = tqdm(total=spec.epochs, initial=context.start_epoch, desc=spec.name, unit="ep",
+               disable=not options.progress or not sys.stderr.isatty())
     with bar:
         for epoch in range(context.start_epoch, spec.epochs):
             context.epoch = epoch
             result.log.append(train_epoch(context, inputs))
             result.epochs_run += 1
+            for hook in hooks:
+                hook.after_epoch(context, result.log)
             bar.update(1)
             bar.set_postfix(loss=f"{result.log[-1]['loss']:.4f}")
             epochs_run = result.epochs_run
