@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main() -> None:
     scores = sorted(str(path.relative_to(REPO)) for path in (REPO / "results/scores").rglob("*.parquet"))
     if not scores:
         raise SystemExit("no results/scores/**/*.parquet: run the workflow first (bash scripts/reproduce.sh)")
-    out = "/tmp/sslmem-startup-table2.csv"
+    out = str(Path(tempfile.mkdtemp(prefix="sslmem-startup-")) / "table2.csv")  # never over results/
     rows = [
         ("sslmem check", ["sslmem", *preset, "check"], None),
         ("table job (sslmem report table2)",
