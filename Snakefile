@@ -16,18 +16,20 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/studies.smk"
 include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
-        DEFAULT_TARGETS,
+        ALL_TARGETS,
 
 
 # Stage targets (dvc.yaml runs one per stage).
 rule splits:
     input:
         expand(artifacts.SPLIT, dataset=DATASETS),
+        all_encoder_files(artifacts.TRAINING_SET),
 
 
 rule checkpoints:

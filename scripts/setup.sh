@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the workflow and the tests need, reusing what is already there:
 #   1. a Python 3.11 virtual environment in .venv with torch 2.14.1 + torchvision 0.29.1 and this package
-#      (pinned in pyproject.toml), re-installed only when pyproject.toml changes;
+#      (pinned in pyproject.toml, exact versions from requirements.lock), re-installed only when either changes;
 #   2. the default dataset, Fashion-MNIST, from Debian's package dataset-fashion-mnist (no download at run time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev
 fi
 VENV=.venv
 STAMP="$VENV/.sslmem-installed"
-want=$(sha256sum pyproject.toml | cut -c1-16)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup] creating $VENV with $($PYTHON --version)"
@@ -22,9 +22,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing torch 2.14.1, torchvision 0.29.1 and sslmem[test] into $VENV (first time: several minutes)"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==2.14.1" "torchvision==0.29.1" 2>&1 \
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c requirements.lock "torch==2.14.1" "torchvision==0.29.1" 2>&1 \
     | grep -v "^WARNING: Location" || true
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -c requirements.lock -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
   "$VENV/bin/python" -c "import torch, torchvision, timm, snakemake, dvc, sslmem" \
     || { echo "[setup] install failed: see pip's output above" >&2; exit 1; }
   echo "$want" > "$STAMP"

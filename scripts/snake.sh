@@ -9,11 +9,13 @@ cd "$(dirname "$0")/.."
 if [ -x .venv/bin/snakemake ]; then
   export PATH="$PWD/.venv/bin:$PATH"
 fi
+# The workflow's default profile (workflow/profiles/default) applies without a flag; an executor profile
+# adds to it.
 case "${SSLMEM_PROFILE:-default}" in
-  default) profile=workflow/profiles/default ;;
-  slurm) profile=workflow/profiles/slurm ;;
-  *) profile="$SSLMEM_PROFILE" ;;
+  default) profile=() ;;
+  slurm) profile=(--profile workflow/profiles/slurm) ;;
+  *) profile=(--profile "$SSLMEM_PROFILE") ;;
 esac
 preset=$(python -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["preset"])')
 # --config must come last: it takes every following word as a setting.
-exec snakemake --profile "$profile" "$@" --config preset="$preset"
+exec snakemake "${profile[@]}" "$@" --config preset="$preset"

@@ -397,7 +397,7 @@ def test_image_folder_without_images_is_not_found(tmp_path):
 
 
 def test_registry_keys_and_info():
-    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "image_folder"}
+    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "svhn", "stl10", "image_folder", "digits"}
     for name in DATASETS:
         info = dataset_info(name)
         assert info.name == name

@@ -19,12 +19,15 @@ SRC = REPO / "src"
 # DVC stage -> the sslmem verbs its Snakemake target runs.
 STAGE_VERBS = {
     "settings": ["settings"],
-    "splits": ["split"],
+    "splits": ["split", "training-set"],
     "train": ["train"],
     "align": ["align"],
     "score": ["score"],
     "probe": ["probe"],
     "report": ["report"],
+    "halves": ["training-set", "train", "align", "score", "probe"],
+    "removal": ["training-set", "train", "probe", "report"],
+    "coreset": ["training-set", "train", "probe", "report"],
 }
 # Functions of cli.py every verb runs (argument parsing, settings, error reporting).
 CLI_SHARED = ["_settings", "_add_common", "build_parser", "main", "_user_errors"]

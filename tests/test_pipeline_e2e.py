@@ -182,3 +182,70 @@ def test_unitmem_covers_every_unit_of_every_f_encoder(workflow_run):
     table = pd.read_csv(workflow_run / "results/unitmem.csv")
     assert set(table.setup) == {"simclr-resnet18", "mae-vit_tiny", "supervised-resnet18-e1"}
     assert (table.n_encoders == 1).all() and (table.subset == "S_C").all()
+
+
+# --- studies (removal and coreset on the test preset's halves) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def studies_run(workflow_run) -> Path:
+    snakemake(workflow_run, "study_removal", "study_coreset")
+    return workflow_run
+
+
+def test_halves_are_disjoint_and_every_pool_point_is_scored_once_in_once_out(studies_run):
+    from sslmem.data.training_sets import read_training_set
+
+    root = studies_run / "results/studies/halves"
+    half_a, meta_a = read_training_set(root / "training_sets/fashion_mnist/simclr-resnet18/half_a0.csv")
+    half_b, _ = read_training_set(root / "training_sets/fashion_mnist/simclr-resnet18/half_b0.csv")
+    assert len(half_a) == len(half_b) == 100 and not set(half_a.point_id) & set(half_b.point_id)
+    assert meta_a["split_hash"] == read_split(studies_run / "results/splits/fashion_mnist.csv")[1]
+    scores = pd.read_parquet(root / "inout/fashion_mnist/simclr-resnet18.parquet")
+    assert len(scores) == 200 and (scores.n_in == 1).all() and (scores.n_out == 1).all()
+    np.testing.assert_allclose(scores.m_raw, scores.align_out - scores.align_in)
+    payload = load_checkpoint(root / "checkpoints/fashion_mnist/simclr-resnet18/half_a0.pt")
+    assert payload["meta"]["training_set_hash"] == meta_a["sha256"]
+
+
+def test_removal_drops_the_top_scored_points_and_tabulates_the_comparison(studies_run):
+    from sslmem.data.training_sets import read_training_set, top_k
+
+    halves = studies_run / "results/studies/halves"
+    half_a, _ = read_training_set(halves / "training_sets/fashion_mnist/simclr-resnet18/half_a0.csv")
+    scores = pd.read_parquet(halves / "inout/fashion_mnist/simclr-resnet18.parquet").set_index("point_id")
+    expected = set(half_a.point_id) - set(top_k(half_a.point_id, scores.loc[half_a.point_id, "m"], 10))
+    dropped, _ = read_training_set(
+        studies_run / "results/studies/removal/training_sets/fashion_mnist/simclr-resnet18/drop_top_10_of_a0.csv")
+    assert set(dropped.point_id) == expected and len(dropped) == 90
+    table = pd.read_csv(studies_run / "results/removal.csv")
+    assert set(table.probe_dataset) == {"fashion_mnist", "digits"}
+    assert set(zip(table.k, table.selection)) == {(0, "none"), (10, "top"), (10, "random")}
+    assert table.top1_mean.between(0, 100).all()
+    assert (studies_run / "results/removal_fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_coreset_keeps_half_of_half_a(studies_run):
+    from sslmem.data.training_sets import read_training_set
+
+    kept, _ = read_training_set(
+        studies_run / "results/studies/coreset/training_sets/fashion_mnist/simclr-resnet18/keep_top_50pct_of_a0.csv")
+    assert len(kept) == 50
+    table = pd.read_csv(studies_run / "results/table17.csv")
+    assert set(zip(table.percent_kept, table.selection)) == {(100, "all"), (50, "top"), (50, "random")}
+    assert table.paper_top1.isna().all()  # a SimCLR ResNet18 on Fashion-MNIST is not the paper's run
+
+
+def test_a_training_set_edited_by_hand_stops_training_before_it_starts(studies_run):
+    path = studies_run / "results/studies/removal/training_sets/fashion_mnist/simclr-resnet18/drop_random_10_of_a0.csv"
+    original = path.read_text()
+    checkpoint = path.parents[3] / "checkpoints/fashion_mnist/simclr-resnet18/drop_random_10_of_a0.pt"
+    try:
+        path.write_text(original.replace("\n0,", "\n0,9", 1))
+        checkpoint.unlink()
+        result = snakemake(studies_run, str(checkpoint.relative_to(studies_run)), check=False)
+        assert result.returncode != 0
+        log = (studies_run / "results/logs/studies/removal/train/fashion_mnist/simclr-resnet18/drop_random_10_of_a0.log")
+        assert "does not match drop_random_10_of_a0.json" in log.read_text()
+    finally:
+        path.write_text(original)

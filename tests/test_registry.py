@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from sslmem import config
-from sslmem.report.registry import INPUT_SETS, Result, load_results
+from sslmem.report.registry import Result, input_set_names, load_results
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -44,7 +44,7 @@ def test_results_have_distinct_files_and_known_inputs():
     assert len(paths) == len(set(paths))
     for result in results.values():
         for source in result.inputs.values():
-            assert source in INPUT_SETS or source in results
+            assert source in input_set_names() or source in results
 
 
 def test_a_bad_entry_is_refused_with_its_name():
@@ -56,8 +56,11 @@ def test_a_bad_entry_is_refused_with_its_name():
 
 def test_dvc_report_stage_outputs_are_the_registered_results():
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["report"]
-    outs = [next(iter(out)) if isinstance(out, dict) else out for out in stage["outs"]]
+    declared = [*stage["outs"], *stage.get("metrics", []), *stage.get("plots", [])]
+    outs = [next(iter(out)) if isinstance(out, dict) else out for out in declared]
     assert sorted(outs) == sorted(result.path for result in load_results().values() if result.default)
+    metrics = [next(iter(out)) for out in stage["metrics"]]
+    assert metrics == [result.path for result in load_results().values() if result.kind == "metrics"]
 
 
 def test_readme_lists_every_result():

@@ -30,6 +30,8 @@ from sslmem.pipeline.common import environment_versions
 from sslmem.pipeline.score import run_score
 from sslmem.pipeline.split import run_split
 from sslmem.pipeline.train import run_train
+from sslmem.pipeline.training_set import protocol_training_set
+from sslmem.data.training_sets import read_training_set
 from sslmem.config import RunSpec
 
 from fakedata import write_tiny_fashion_mnist
@@ -79,10 +81,15 @@ class Env:
             "resume": folder / "resume" / f"{name}.pt",
         }
 
+    def training_set(self, spec: RunSpec, split: Path | None = None) -> Path:
+        """The protocol training set of `spec`'s role, from the env's split (or `split`)."""
+        split = split or self.split
+        return protocol_training_set(split, spec.role, split.parent / "training_sets" / split.stem / f"{spec.role}.csv")
+
     def train(self, folder: Path, spec: RunSpec = SPEC, settings=None, split=None, stop=None) -> dict[str, Path]:
         paths = self.paths(folder, spec)
         run_train(
-            settings or self.settings, spec, split or self.split, paths["out"], paths["log"], paths["resume"],
+            settings or self.settings, spec, self.training_set(spec, split), paths["out"], paths["log"], paths["resume"],
             stop_after_epochs=stop,
         )
         return paths
@@ -90,7 +97,7 @@ class Env:
     def cli_train_args(self, paths: dict[str, Path], spec: RunSpec = SPEC) -> list[str]:
         return [
             "--params", str(self.params), "train", "--dataset", spec.dataset, "--setup", spec.setup,
-            "--seed", str(spec.seed), "--role", spec.role, "--split", str(self.split),
+            "--seed", str(spec.seed), "--role", spec.role, "--training-set", str(self.training_set(spec)),
             "--out", str(paths["out"]), "--log", str(paths["log"]), "--resume", str(paths["resume"]),
         ]
 
@@ -415,6 +422,15 @@ def test_checkpoint_records_versions_device_and_hashes(env):
     assert versions == environment_versions("cpu")
     assert meta["params_hash"] == config.fingerprint(SPEC.training_settings(env.settings))
     assert meta["split_hash"] == config_split_hash(env.split)
+    assert meta["training_set_hash"] == read_training_set(env.training_set(SPEC))[1]["sha256"]
+
+
+def test_resume_for_another_training_set_is_refused(env, tmp_path):
+    """Same settings and split, another training set (g's instead of f's): the resume names training_set_hash."""
+    paths = env.train(tmp_path, stop=1)
+    with pytest.raises(sio.CheckpointError, match="training_set_hash"):
+        run_train(env.settings, SPEC, env.training_set(SPEC_G), paths["out"], paths["log"], paths["resume"])
+    assert not paths["out"].exists()
 
 
 def config_split_hash(split_csv: Path) -> str:

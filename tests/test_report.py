@@ -71,8 +71,8 @@ def write_probe(root, dataset, method, arch, role, seed, top1, setup=None):
     setup = setup or f"{method}-{arch}"
     path = root / "probe" / dataset / setup / f"{role}{seed}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([dict(dataset=dataset, setup=setup, method=method, arch=arch, seed=seed, role=role, train_size=500,
-                       test_size=200, top1=top1)]).to_csv(path, index=False)
+    pd.DataFrame([dict(dataset=dataset, setup=setup, method=method, arch=arch, seed=seed, role=role,
+                       probe_dataset=dataset, train_size=500, test_size=200, top1=top1)]).to_csv(path, index=False)
     return path
 
 

@@ -87,11 +87,14 @@ def run(*command: str, cwd: Path, timeout: int = 900) -> str:
 def copy_project(dest: Path) -> None:
     """What a checkout holds that the pipeline and DVC need, with params.yaml's preset set to `test`."""
     dest.mkdir()
-    for name in ("Snakefile", "params.yaml", "dvc.yaml", ".gitignore"):
+    for name in ("Snakefile", "params.yaml", "dvc.yaml", ".gitignore", "results/.gitignore"):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, dest / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     for name in ("workflow", "scripts", "src"):
-        shutil.copytree(REPO / name, dest / name, ignore=ignore)
+        shutil.copytree(REPO / name, dest / name, ignore=ignore, symlinks=True)
+    for link in ("profiles", "slurm"):  # the workflow profile (applied without --profile) and the Slurm one
+        (dest / link).symlink_to((REPO / link).readlink())
     (dest / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
@@ -183,7 +186,7 @@ def clone(published, http_remote) -> Path:
 @pytest.mark.reviewer
 def test_pull_comes_over_http_and_restores_every_output(clone, http_remote):
     assert "GET /files/md5/" in http_remote["log"].read_text()
-    for name in ("table1.csv", "table2.csv", "table16.csv", "subsets.csv", "fig2a.png", "fig2c.png"):
+    for name in ("table1.csv", "table2.csv", "table16.csv", "subsets.csv", "fig2a.png", "fig2c.png", "metrics.json"):
         assert (clone / "results" / name).is_file(), name
     assert list((clone / "results/checkpoints").rglob("*.pt"))
 
@@ -199,11 +202,12 @@ def test_dvc_finds_nothing_to_do_in_the_clone(clone):
 @needs_tools
 @pytest.mark.reviewer
 def test_snakemake_finds_nothing_to_do_after_touch(clone):
+    """Plain `snakemake`, no flags: the workflow profile applies by itself, the preset is params.yaml's."""
     assert not (clone / ".snakemake").exists()
-    snakemake("--touch", cwd=clone)
+    run("snakemake", "--touch", cwd=clone)
     shutil.rmtree(clone / ".snakemake")  # the check does not rest on metadata that --touch may have written
-    out = snakemake("-n", cwd=clone)
-    assert "Nothing to be done" in out, out[-3000:]
+    out = run("snakemake", "-n", cwd=clone)
+    assert "workflow specific profile" in out and "Nothing to be done" in out, out[-3000:]
     assert "Data and pipelines are up to date" in run("dvc", "status", cwd=clone)
 
 
@@ -226,9 +230,61 @@ def test_table2_from_pulled_scores_alone(published, http_remote):
     """Only results/scores pulled (no checkpoints, no alignments): table2 is rebuilt, nothing is retrained."""
     scores_only = clone_and_pull(published, http_remote, "scores-only", "results/scores")
     assert not (scores_only / "results/checkpoints").exists() and not (scores_only / "results/align").exists()
+    (scores_only / "results/table2.csv").unlink()  # in git (cache: false): removed to be rebuilt
     dry = snakemake("-n", "results/table2.csv", cwd=scores_only)
     assert "rule table2" in dry and "rule train" not in dry and "rule align" not in dry, dry[-3000:]
     snakemake("results/table2.csv", cwd=scores_only)
     rebuilt = pd.read_csv(scores_only / "results/table2.csv")
     pd.testing.assert_frame_equal(rebuilt, pd.read_csv(published / "results/table2.csv"))
     assert not (scores_only / "results/checkpoints").exists()
+
+
+def metrics_files(tree) -> list[dict]:
+    """Every `results/metrics.json` payload in DVC's JSON output, wherever DVC nests it."""
+    found = []
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "results/metrics.json" and isinstance(value, dict) and "data" in value:
+                found.append(value["data"])
+            else:
+                found += metrics_files(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            found += metrics_files(value)
+    return found
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_clone_shows_results_in_git_and_dvc_metrics_and_plots(published, clone):
+    import json
+
+    # The small results are in git: a clone without any pull has them.
+    tracked = run("git", "ls-files", "results", cwd=published).split()
+    for name in ("results/table1.csv", "results/metrics.json", "results/training_fig.png"):
+        assert name in tracked, name
+    metrics = json.loads((clone / "results/metrics.json").read_text())
+    shown = metrics_files(json.loads(run("dvc", "metrics", "show", "--json", cwd=clone)))
+    assert shown == [metrics], shown
+    setup = metrics["fashion_mnist"]["simclr-resnet18"]
+    assert {"sslmem", "m_candidates_minus_shared", "p_SC_le_SS", "probe_top1", "knn_top1"} <= set(setup)
+    plots = run("dvc", "plots", "show", "--json", cwd=clone)
+    for name in ("training_curves.csv", "training_fig.png", "fig2c.png"):
+        assert name in plots, name
+
+
+@needs_tools
+@pytest.mark.reviewer
+def test_dvc_exp_compares_metrics_between_two_runs(published):
+    """In the workspace that ran the pipeline (Snakemake's records of each job's settings are there): one knob
+    changed with `dvc exp run -S`, and `dvc exp show` lists the baseline's and the experiment's metrics. Last in
+    the file: the experiment changes that workspace."""
+    import json
+
+    out = run("dvc", "exp", "run", "-S", "presets.test.measure.num_views=2", cwd=published, timeout=1800)
+    assert "Running stage 'align'" in out, out[-3000:]
+    table = json.loads(run("dvc", "exp", "show", "--json", cwd=published))
+    payloads = metrics_files(table)
+    assert len(payloads) >= 2, table
+    values = {json.dumps(payload, sort_keys=True) for payload in payloads}
+    assert len(values) >= 2, "the experiment's metrics equal the baseline's"

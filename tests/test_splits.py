@@ -280,6 +280,10 @@ def split_edits(dataset: str, root: Path) -> dict:
         "experiment.setups": [{"method": "simclr", "arch": "resnet18"}],
         "experiment.split_seed": 0,
         "report.table11": [],
+        # The test preset's downstream probe and studies name fashion_mnist and its setups.
+        "probe.downstream": {},
+        "studies.removal.runs": [],
+        "studies.coreset.runs": [],
         f"data.roots.{dataset}": str(root),
         "data.download": False,
         "splits.pool_size": 100,
@@ -435,8 +439,10 @@ def stl10_table() -> pd.DataFrame:
 def test_train_stage_takes_the_pool_from_the_unlabeled_images(fake_load_images, role, own):
     from sslmem.pipeline.train import training_data
 
+    from sslmem.data.training_sets import as_table, protocol_ids
+
     table = stl10_table()
-    data, info = training_data({}, "stl10", table, role)
+    data, info = training_data({}, "stl10", as_table(protocol_ids(table, role), "unlabeled"))
     assert fake_load_images == ["unlabeled"]  # never the labelled train split
     expected = np.concatenate([subset_ids(table, "S_S"), subset_ids(table, own)])
     np.testing.assert_array_equal(data.point_ids, expected)
@@ -450,7 +456,9 @@ def test_train_stage_takes_a_train_pool_from_the_train_images(fake_load_images):
     from sslmem.pipeline.train import training_data
 
     table = make_split("fashion_mnist", 0, np.arange(40) % 10, np.arange(60) % 10, 30, PAPER_FRACTIONS, None)
-    data, _ = training_data({}, "fashion_mnist", table, "f")
+    from sslmem.data.training_sets import as_table, protocol_ids
+
+    data, _ = training_data({}, "fashion_mnist", as_table(protocol_ids(table, "f"), "train"))
     assert fake_load_images == ["train"]
     splits_of_rows, ids_of_rows = decode(data.images)
     assert set(splits_of_rows) == {"train"}

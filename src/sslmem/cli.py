@@ -64,14 +64,37 @@ def cmd_split(args) -> None:
     print(f"{args.out}: sha256 {digest}")
 
 
+def _run_spec(settings: dict, args):
+    """The encoder the arguments name: a core one (role f or g) or, with --study, one the study plans."""
+    from sslmem.config import ConfigError, RunSpec
+    from sslmem.artifacts import ROLES
+
+    if args.study:
+        from sslmem.studies import study_run
+
+        return study_run(settings, args.study, args.dataset, args.setup, args.seed, args.role)
+    if args.role not in ROLES:
+        raise ConfigError(f"--role {args.role!r}: a core encoder is f or g; a study's encoders need --study")
+    return RunSpec.for_setup(settings, args.dataset, args.setup, args.seed, args.role)
+
+
+def cmd_training_set(args) -> None:
+    from sslmem.pipeline.training_set import run_training_set
+    from sslmem.studies import recipe_for
+
+    settings = _settings(args, check_roots=False)  # reads the split and scores, not images
+    run = _run_spec(settings, args)
+    digest = run_training_set(recipe_for(settings, run, args.study), Path(args.out))
+    print(f"{args.out}: sha256 {digest}")
+
+
 def cmd_train(args) -> None:
-    from sslmem.config import RunSpec
     from sslmem.pipeline.train import run_train
 
     settings = _settings(args)
-    spec = RunSpec.for_setup(settings, args.dataset, args.setup, args.seed, args.role)
+    spec = _run_spec(settings, args)
     run_train(
-        settings, spec, Path(args.split), Path(args.out), Path(args.log), Path(args.resume),
+        settings, spec, Path(args.training_set), Path(args.out), Path(args.log), Path(args.resume),
         stop_after_epochs=args.stop_after_epochs,
         progress_csv=Path(args.progress_csv) if args.progress_csv else None,
     )
@@ -84,13 +107,20 @@ def cmd_align(args) -> None:
         _settings(args), Path(args.checkpoint), Path(args.split), Path(args.out),
         Path(args.layers_out) if args.layers_out else None,
         Path(args.units_out) if args.units_out else None,
+        points=args.points,
     )
 
 
 def cmd_score(args) -> None:
     from sslmem.pipeline.score import run_score
 
-    if args.layers:
+    if args.in_out:
+        from sslmem.pipeline.score import run_in_out_score
+
+        if not args.training_sets:
+            raise SystemExit("sslmem score --in-out: give --training-sets, one per --align file, in the same order")
+        run_in_out_score([Path(p) for p in args.align], [Path(p) for p in args.training_sets], Path(args.out))
+    elif args.layers:
         from sslmem.pipeline.score import run_layer_score
 
         run_layer_score([Path(p) for p in args.align], Path(args.out))
@@ -134,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sslmem import __version__
 
     parser.add_argument("--version", action="version", version=f"sslmem {__version__}")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = parser.add_subparsers(
+        dest="verb", required=True, metavar="VERB", help="the step to run; `sslmem VERB --help` lists its options"
+    )
 
     def verb(name, func, help_text):
         sub = verbs.add_parser(name, help=help_text, description=help_text)
@@ -152,12 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", required=True, help="a dataset of experiment.datasets, e.g. fashion_mnist")
     sub.add_argument("--out", required=True, help="split CSV; its hash goes to the .json beside it")
 
-    sub = verb("train", cmd_train, "train one encoder (f on S_S ∪ S_C, g on S_S ∪ S_I), resuming if possible")
-    sub.add_argument("--dataset", required=True, help="a dataset of the setup")
-    sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
-    sub.add_argument("--seed", type=int, required=True, help="training seed (one of the setup's seeds)")
-    sub.add_argument("--role", choices=["f", "g"], required=True, help="f: S_S ∪ S_C, g: S_S ∪ S_I")
-    sub.add_argument("--split", required=True, help="split CSV written by `sslmem split`")
+    def encoder_arguments(sub):
+        sub.add_argument("--dataset", required=True, help="a dataset of the setup (or of the study)")
+        sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
+        sub.add_argument("--seed", type=int, required=True, help="training seed (one of the setup's or study's seeds)")
+        sub.add_argument("--role", required=True,
+                         help="the training set: f (S_S ∪ S_C) or g (S_S ∪ S_I), or a study's (with --study)")
+        sub.add_argument("--study", default=None, help="a study of sslmem.studies that plans this encoder")
+
+    sub = verb("training-set", cmd_training_set,
+               "write one encoder's training-set file (point ids in slot order) and its hash")
+    encoder_arguments(sub)
+    sub.add_argument("--out", required=True, help="training-set CSV; its hash goes to the .json beside it")
+
+    sub = verb("train", cmd_train, "train one encoder on its training-set file, resuming if possible")
+    encoder_arguments(sub)
+    sub.add_argument("--training-set", required=True, help="training-set CSV written by `sslmem training-set`")
     sub.add_argument("--out", required=True, help="final checkpoint (written only when training completes)")
     sub.add_argument("--log", required=True, help="per-epoch training log CSV")
     sub.add_argument("--resume", required=True, help="resumable checkpoint, written every training.checkpoint_every epochs")
@@ -172,15 +214,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", required=True, help="per-point alignment (Parquet)")
     sub.add_argument("--layers-out", default=None, help="per-point, per-layer alignment (Parquet; LayerMem)")
     sub.add_argument("--units-out", default=None, help="UnitMem of every unit (Parquet), over measure.unitmem.subset")
+    sub.add_argument("--points", choices=["protocol", "pool"], default="protocol",
+                     help="protocol: S_C, a sample of S_S, S_I and S_E (the SSLMem scores); pool: every point of "
+                          "S_S, S_C and S_I (the in/out scores of the halves study)")
 
     sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem (or per-layer) scores")
     sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")
     sub.add_argument("--layers", action="store_true", help="the files are per-layer alignments: write LayerMem")
+    sub.add_argument("--in-out", action="store_true",
+                     help="the files are pool alignments of encoders on different training sets: write the in/out "
+                          "score of every point (needs --training-sets)")
+    sub.add_argument("--training-sets", nargs="+", default=None,
+                     help="with --in-out: the training-set file of each --align file's encoder, in the same order")
     sub.add_argument("--out", required=True, help="per-point scores (Parquet)")
 
-    sub = verb("probe", cmd_probe, "linear-probe accuracy of one encoder on the held-out test split")
+    sub = verb("probe", cmd_probe, "linear-probe accuracy of one encoder on the held-out test split of its own "
+               "dataset and of each of probe.downstream.<dataset>")
     sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
-    sub.add_argument("--out", required=True, help="probe result CSV (one row)")
+    sub.add_argument("--out", required=True, help="probe result CSV (one row per probed dataset)")
 
     sub = verb("report", cmd_report, "build one registered table or figure from its input files (--list: all)")
     sub.add_argument("name", nargs="?", help="a registered result, e.g. table2 (see --list)")
@@ -196,9 +247,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     dataset error is caught only if its module was imported: importing it here would load torch for every verb."""
     from sslmem.config import ConfigError
     from sslmem.data.splits import SplitError
+    from sslmem.data.training_sets import TrainingSetError
     from sslmem.io import CheckpointError
 
-    errors = [ConfigError, SplitError, CheckpointError]
+    errors = [ConfigError, SplitError, TrainingSetError, CheckpointError]
     datasets = sys.modules.get("sslmem.data.datasets")
     if datasets is not None:
         errors.append(datasets.DatasetNotFoundError)

@@ -13,6 +13,8 @@ rule align:
         units=artifacts.UNITS,
     log:
         "results/logs/align/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/align/{dataset}/{setup}/{role}{seed}.tsv"
     params:
         settings=align_fingerprint,
     threads: SETTINGS["training"]["num_threads"]
@@ -20,6 +22,8 @@ rule align:
         gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
         mem_mb=16000,
         runtime=120,
+    conda:
+        SOFTWARE_ENV
     shell:
-        "{SSLMEM} align --checkpoint {input.checkpoint} --split {input.split} --out {output.align}"
-        " --layers-out {output.layers} --units-out {output.units} > {log} 2>&1"
+        cli("align --checkpoint {input.checkpoint} --split {input.split} --out {output.align}"
+        " --layers-out {output.layers} --units-out {output.units} > {log} 2>&1")

@@ -7,14 +7,10 @@ from snakemake.exceptions import WorkflowError
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
 from sslmem import artifacts, config as sslmem_config  # noqa: E402
+from sslmem import studies as sslmem_studies  # noqa: E402
 from sslmem.report import registry as result_registry  # noqa: E402
+from sslmem.studies import halves as halves_study  # noqa: E402
 
-# A dry run only plans jobs, so it may be done where the data is not (e.g. planning the paper preset here).
-# workflow.dryrun is not known yet while the Snakefile is parsed, hence the look at the command line.
-DRY_RUN = workflow.dryrun or any(
-    arg in ("--dry-run", "--dryrun") or (arg.startswith("-") and not arg.startswith("--") and "n" in arg[1:])
-    for arg in sys.argv
-)
 # Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
 _on_disk = yaml.safe_load(Path("params.yaml").read_text())
 _overridden = [key for key in config if key != "preset" and config[key] != _on_disk.get(key)]
@@ -24,13 +20,25 @@ if _overridden:
     )
 try:
     # load() validates once and caches the result, so the jobs (and later runs) start without re-validating.
-    SETTINGS = sslmem_config.load("params.yaml", preset=config["preset"], check_roots=not DRY_RUN)
+    # Dataset roots are not checked here but by each job that reads images (split, train, align, probe) as it
+    # starts, and by `sslmem check`: planning, `--report` and rebuilding tables from pulled results need no data.
+    SETTINGS = sslmem_config.load("params.yaml", preset=config["preset"], check_roots=False)
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
 
 PRESET = SETTINGS["preset"]
 # Every sslmem call gets the same params file and preset the workflow was validated with.
 SSLMEM = f"sslmem --params params.yaml --preset {PRESET}"
+
+
+def cli(arguments):
+    """A rule's shell command: `sslmem` with the workflow's params and preset, then `arguments` (a Snakemake
+    shell template). Joined here, while the workflow is parsed, so that the command is a plain string."""
+    return f"{SSLMEM} {arguments}"
+
+# The software every job runs with (`snakemake --sdm conda`); without --sdm, jobs use the environment Snakemake
+# runs in. Relative to the rule files.
+SOFTWARE_ENV = "../envs/sslmem.yaml"
 EXPERIMENT = SETTINGS["experiment"]
 DATASETS = EXPERIMENT["datasets"]
 # Every encoder to train: (dataset, setup, seed, role) over each setup's own datasets and seeds.
@@ -42,8 +50,9 @@ SETUP_RUNS = list(dict.fromkeys((run.dataset, run.setup) for run in RUNS))
 wildcard_constraints:
     dataset="[a-z0-9_]+",
     setup="[a-z0-9][a-z0-9_.-]*",
-    role="|".join(artifacts.ROLES),
+    role=artifacts.ROLE_PATTERN,
     seed="[0-9]+",
+    study="[a-z][a-z_]*",
 
 
 def encoder_files(pattern, dataset, setup):
@@ -83,19 +92,57 @@ INPUT_SETS = {
     "layer_scores": all_layer_score_files(),
     "probes": all_probe_files(),
     "units": all_encoder_files(artifacts.UNITS),
+    "train_logs": all_encoder_files(artifacts.TRAIN_LOG),
 }
 RESULTS = result_registry.load_results()
-if set(INPUT_SETS) != set(result_registry.INPUT_SETS):
-    raise WorkflowError(f"common.smk expands {sorted(INPUT_SETS)}, the registry names {sorted(result_registry.INPUT_SETS)}")
+STUDIES = sslmem_studies.load_studies()
+# Each study's own input sets (e.g. the probes of its encoders), expanded the same way.
+for _study in STUDIES.values():
+    INPUT_SETS.update({name: files(SETTINGS) for name, files in _study.input_sets.items()})
+if set(INPUT_SETS) != result_registry.input_set_names():
+    raise WorkflowError(f"common.smk expands {sorted(INPUT_SETS)}, the registry names {sorted(result_registry.input_set_names())}")
 # The default results: what `snakemake` (rule all) and DVC's report stage (rule reports) build. A study's own
-# results (default=False) are built by naming them, or by the study's own DVC stage.
+# results (default=False) are built by naming them or its target (`snakemake study_removal`), by the study's own
+# DVC stage, and by rule all when studies.in_all is set (the paper preset).
 DEFAULT_TARGETS = [result.path for result in RESULTS.values() if result.default]
+# What each study's target builds: its results, or (a study without results of its own) its input sets' files.
+STUDY_TARGETS = {
+    name: [RESULTS[result].path for result in study.results]
+    or [file for files in study.input_sets.values() for file in files(SETTINGS)]
+    for name, study in STUDIES.items()
+}
+ALL_TARGETS = DEFAULT_TARGETS + (
+    [file for files in STUDY_TARGETS.values() for file in files] if SETTINGS["studies"]["in_all"] else []
+)
 
 
-def run_spec(wildcards):
+def run_spec(wildcards, study=None):
+    """The encoder a job's wildcards name: a core one, or one a study plans (wildcard `study`, or `study`)."""
+    study = study or getattr(wildcards, "study", None)
+    if study:
+        return sslmem_studies.study_run(
+            SETTINGS, study, wildcards.dataset, wildcards.setup, int(wildcards.seed), wildcards.role
+        )
     return sslmem_config.RunSpec.for_setup(
         SETTINGS, wildcards.dataset, wildcards.setup, int(wildcards.seed), wildcards.role
     )
+
+
+def training_set_recipe(wildcards):
+    study = getattr(wildcards, "study", None)
+    return sslmem_studies.recipe_for(SETTINGS, run_spec(wildcards), study)
+
+
+def study_training_set_inputs(wildcards):
+    return dict(training_set_recipe(wildcards).inputs)
+
+
+def training_set_fingerprint(wildcards):
+    recipe = training_set_recipe(wildcards)
+    return sslmem_config.fingerprint({"kind": recipe.kind, "options": recipe.options, "inputs": recipe.inputs})
+
+
+study_training_set_fingerprint = training_set_fingerprint
 
 
 # Settings fingerprints, passed to rules as `params` so that Snakemake's params rerun-trigger reruns exactly
@@ -113,8 +160,8 @@ def train_fingerprint(wildcards):
     return sslmem_config.fingerprint(run_spec(wildcards).training_settings(SETTINGS))
 
 
-def align_fingerprint(wildcards):
-    augment = run_spec(wildcards).training_settings(SETTINGS)["augment"]
+def align_fingerprint(wildcards, study=None):
+    augment = run_spec(wildcards, study).training_settings(SETTINGS)["augment"]
     # The representation scored by this setup, not the whole per-method mapping (adding another method's entry
     # must not rerun this setup's alignments).
     measure = {key: value for key, value in SETTINGS["measure"].items() if key != "representation"}
@@ -124,7 +171,18 @@ def align_fingerprint(wildcards):
 
 def probe_fingerprint(wildcards):
     # The recipe this encoder's method is probed with. probe.roles picks which encoders are probed, not how:
-    # changing it must not rerun the existing probes.
+    # changing it must not rerun the existing probes. Of probe.downstream only this dataset's list: editing another
+    # dataset's list must not rerun these probes either.
     recipe = sslmem_config.probe_recipe(SETTINGS, run_spec(wildcards).method)
     probe = {key: value for key, value in recipe.items() if key != "roles"}
-    return sslmem_config.fingerprint({"probe": probe, "batch": SETTINGS["measure"]["batch_size"]})
+    downstream = sslmem_config.probe_downstream(SETTINGS, wildcards.dataset)
+    batch = SETTINGS["measure"]["batch_size"]
+    return sslmem_config.fingerprint({"probe": probe, "downstream": downstream, "batch": batch})
+
+
+def pool_align_fingerprint(wildcards):
+    return align_fingerprint(wildcards, study=halves_study.NAME)
+
+
+study_train_fingerprint = train_fingerprint
+study_probe_fingerprint = probe_fingerprint

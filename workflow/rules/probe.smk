@@ -1,4 +1,5 @@
-# Stage: probe — linear-probe accuracy of each encoder on the held-out test split (Table 6 recipe).
+# Stage: probe — linear-probe accuracy of each encoder on the held-out test split (Table 6 recipe) of its own
+# dataset and of each dataset of probe.downstream.<dataset> (one row per probed dataset).
 
 
 rule probe:
@@ -8,6 +9,8 @@ rule probe:
         artifacts.PROBE,
     log:
         "results/logs/probe/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/probe/{dataset}/{setup}/{role}{seed}.tsv"
     params:
         settings=probe_fingerprint,
     threads: SETTINGS["training"]["num_threads"]
@@ -15,5 +18,7 @@ rule probe:
         gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
         mem_mb=16000,
         runtime=120,
+    conda:
+        SOFTWARE_ENV
     shell:
-        "{SSLMEM} probe --checkpoint {input} --out {output} > {log} 2>&1"
+        cli("probe --checkpoint {input} --out {output} > {log} 2>&1")

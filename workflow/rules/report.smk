@@ -41,9 +41,24 @@ def _report_rule(result):
         resources:
             mem_mb=4000,
             runtime=30,
+        conda:
+            SOFTWARE_ENV
         shell:
             _report_command(result)
 
 
 for _result in RESULTS.values():
     _report_rule(_result)
+
+
+def _study_target(name, files):
+    # `snakemake study_<name>`: everything the study builds (its DVC stage runs this target).
+    rule:
+        name:
+            f"study_{name}"
+        input:
+            files,
+
+
+for _name, _files in STUDY_TARGETS.items():
+    _study_target(_name, _files)

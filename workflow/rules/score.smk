@@ -11,8 +11,10 @@ rule score:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        SOFTWARE_ENV
     shell:
-        "{SSLMEM} score --align {input} --out {output} > {log} 2>&1"
+        cli("score --align {input} --out {output} > {log} 2>&1")
 
 
 rule layer_score:
@@ -25,5 +27,7 @@ rule layer_score:
     resources:
         mem_mb=4000,
         runtime=10,
+    conda:
+        SOFTWARE_ENV
     shell:
-        "{SSLMEM} score --layers --align {input} --out {output} > {log} 2>&1"
+        cli("score --layers --align {input} --out {output} > {log} 2>&1")

@@ -45,6 +45,57 @@ def _key_path(error_path) -> str:
     return ".".join(str(part) for part in error_path) or "<top level>"
 
 
+def _declared_keys(subschema: Any, root: dict) -> set[str]:
+    """Every property name `subschema` declares, through `$ref`, `allOf`/`anyOf`/`oneOf` and `then`/`else`."""
+    if not isinstance(subschema, dict):
+        return set()
+    keys = set(subschema.get("properties", {}))
+    reference = subschema.get("$ref")
+    if isinstance(reference, str) and reference.startswith("#/"):
+        target: Any = root
+        for part in reference[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        keys |= _declared_keys(target, root)
+    for combinator in ("allOf", "anyOf", "oneOf"):
+        for branch in subschema.get(combinator, []):
+            keys |= _declared_keys(branch, root)
+    for branch in ("then", "else"):
+        keys |= _declared_keys(subschema.get(branch), root)
+    return keys
+
+
+def _unknown_keys(error, root: dict) -> list[str]:
+    """The keys of the object an additional/unevaluated-properties error is about that its schema does not declare."""
+    declared = _declared_keys(error.schema, root)
+    return sorted(key for key in error.instance if key not in declared) if isinstance(error.instance, dict) else []
+
+
+def _typo_messages(errors: list, root: dict) -> tuple[list[str], set[int]]:
+    """One message per unknown key, naming the declared key it most resembles, and the ids of the errors the
+    messages replace: the unknown-key error itself and a `required` error for the key the typo was meant to be
+    (a typo'd `warmup_epoch` both adds an unknown key and drops the required `warmup_epochs`)."""
+    import difflib
+
+    messages, replaced = [], set()
+    for error in errors:
+        if error.validator not in ("additionalProperties", "unevaluatedProperties"):
+            continue
+        declared = sorted(_declared_keys(error.schema, root))
+        unknown = _unknown_keys(error, root)
+        if not unknown:
+            continue
+        replaced.add(id(error))
+        for key in unknown:
+            close = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"the keys here are {declared}"
+            messages.append((tuple(error.absolute_path), f"unknown key {key!r}; {hint}"))
+            for other in errors:
+                if (other.validator == "required" and tuple(other.absolute_path) == tuple(error.absolute_path)
+                        and close and repr(close[0]) in other.message):
+                    replaced.add(id(other))
+    return messages, replaced
+
+
 def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
     import jsonschema
 
@@ -52,19 +103,18 @@ def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
     validator = validator_cls(schema)
     errors = list(validator.iter_errors(instance))
     # A bad value inside an `allOf` (the method recipes) drops that branch's annotations, so
-    # unevaluatedProperties then also lists every valid key of the object as "unexpected". Report only the
-    # real error in that case; an unevaluatedProperties error on its own (a typo'd key) is kept.
-    paths = [tuple(e.absolute_path) for e in errors]
-    errors = [
-        error
-        for error, path in zip(errors, paths)
-        if error.validator != "unevaluatedProperties"
-        or not any(other != path and other[: len(path)] == path for other in paths)
-    ]
+    # unevaluatedProperties then lists every key of the object as "unexpected", valid or not: keys are
+    # therefore compared with what the schema declares, and only the undeclared ones are reported.
+    typos, replaced = _typo_messages(errors, schema)
+    located = list(typos)
+    for error in errors:
+        if id(error) in replaced or error.validator in ("additionalProperties", "unevaluatedProperties"):
+            continue
+        located.append((tuple(error.absolute_path), error.message))
     messages = []
-    for error in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
-        where = _key_path([prefix, *error.absolute_path] if prefix else error.absolute_path)
-        messages.append(f"{where}: {error.message}")
+    for path, message in sorted(located, key=lambda item: list(map(str, item[0]))):
+        where = _key_path([prefix, *path] if prefix else path)
+        messages.append(f"{where}: {message}")
     return messages
 
 

@@ -103,9 +103,16 @@ def pool_size_for(settings: Mapping, dataset: str) -> int | None:
 
 def probe_recipe(settings: Mapping, method: str) -> dict:
     """The probe settings for encoders trained with `method`: `probe` with probe.per_method.<method> merged over
-    it (Table 6 probes SimCLR with another learning rate than the other methods)."""
-    probe = {key: value for key, value in settings["probe"].items() if key != "per_method"}
+    it (Table 6 probes SimCLR with another learning rate than the other methods). probe.downstream says on which
+    datasets, not how, so it is not part of the recipe (:func:`probe_downstream`)."""
+    probe = {key: value for key, value in settings["probe"].items() if key not in ("per_method", "downstream")}
     return deep_merge(probe, settings["probe"].get("per_method", {}).get(method, {}))
+
+
+def probe_downstream(settings: Mapping, dataset: str) -> list[str]:
+    """The datasets encoders trained on `dataset` are probed on besides their own (probe.downstream.<dataset>, in
+    params order; [] when it has no entry)."""
+    return list(settings["probe"].get("downstream", {}).get(dataset, []))
 
 
 def split_counts_for(settings: Mapping, dataset: str) -> dict | None:

@@ -376,6 +376,27 @@ def check_probe(settings: Mapping) -> None:
 
 
 @cross_field_rule
+def check_probe_downstream(settings: Mapping) -> None:
+    """probe.downstream maps a dataset of experiment.datasets to other known datasets, each with a root."""
+    from sslmem.data.catalog import CATALOG
+
+    trained = settings["experiment"]["datasets"]
+    for dataset, others in settings["probe"].get("downstream", {}).items():
+        where = f"probe.downstream.{dataset}"
+        if dataset not in trained:
+            raise ConfigError(f"{where}: {dataset!r} is not a dataset of experiment.datasets {trained}; "
+                              "downstream lists belong to datasets encoders are trained on")
+        for other in others:
+            if other not in CATALOG:
+                raise ConfigError(f"{where}: {other!r} is not a dataset; known: {sorted(CATALOG)}")
+            if other == dataset:
+                raise ConfigError(f"{where}: {other!r} is the encoders' own dataset, which is always probed; "
+                                  "list only other datasets")
+            if other not in settings["data"]["roots"]:
+                raise ConfigError(f"{where}: {other!r} has no root in data.roots; add data.roots.{other}")
+
+
+@cross_field_rule
 def check_report(settings: Mapping) -> None:
     """report.table11 names setups of experiment.setups."""
     names = {setup_name(setup): index for index, setup in enumerate(settings["experiment"]["setups"])}
@@ -391,15 +412,33 @@ def check_report(settings: Mapping) -> None:
 
 @cross_field_rule(reads_files=True)
 def check_dataset_roots(settings: Mapping) -> None:
-    """Each dataset has a root, and (unless data.download) its files are there. Torch-free: a file check."""
+    """Each dataset trained on or probed on (probe.downstream) has a root, and (unless data.download) its files
+    are there: the splits training reads, and a downstream dataset's labelled train and test splits (what its
+    probe reads). Torch-free: a file check."""
     from sslmem.data import catalog
 
     for dataset in settings["experiment"]["datasets"]:
-        root = settings["data"]["roots"].get(dataset)
-        if root is None:
-            raise ConfigError(f"data.roots.{dataset}: no root configured for dataset {dataset!r}")
-        if not settings["data"]["download"]:
-            try:
-                catalog.check_root(dataset, root)
-            except catalog.DatasetNotFoundError as error:
-                raise ConfigError(f"data.roots.{dataset}: {error}") from None
+        _check_dataset_root(settings, dataset, [None])  # None: the splits training reads (catalog.training_splits)
+    for dataset in _downstream_datasets(settings):
+        _check_dataset_root(settings, dataset, catalog.SPLITS, " (probed through probe.downstream)")
+
+
+def _downstream_datasets(settings: Mapping) -> list[str]:
+    """Every dataset of probe.downstream, once each, in params order."""
+    lists = settings["probe"].get("downstream", {}).values()
+    return list(dict.fromkeys(dataset for others in lists for dataset in others))
+
+
+def _check_dataset_root(settings: Mapping, dataset: str, splits, why: str = "") -> None:
+    from sslmem.data import catalog
+
+    root = settings["data"]["roots"].get(dataset)
+    if root is None:
+        raise ConfigError(f"data.roots.{dataset}: no root configured for dataset {dataset!r}{why}")
+    if settings["data"]["download"]:
+        return
+    for split in splits:
+        try:
+            catalog.check_root(dataset, root, split)
+        except catalog.DatasetNotFoundError as error:
+            raise ConfigError(f"data.roots.{dataset}{why}: {error}") from None

@@ -8,7 +8,9 @@ roots at job start-up never imports torch.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,13 @@ FASHION_MNIST_SYSTEM_ROOT = Path("/usr/share/datasets/fashion-mnist")
 # Side length of image_folder images when the caller gives none: the usual ImageNet input size.
 DEFAULT_FOLDER_IMAGE_SIZE = 224
 
+# scikit-learn's handwritten digits (sklearn.datasets.load_digits) ship inside the scikit-learn wheel, as this file
+# of its package folder; the dataset has no root of its own (check_root looks for scikit-learn and this file).
+SKLEARN_DIGITS_FILE = Path("datasets", "data", "digits.csv.gz")
+# Side length digits are resized to when the caller gives none: Fashion-MNIST's, the default training dataset's,
+# so that an encoder trained with the default settings can be probed on digits as they load.
+DEFAULT_DIGITS_IMAGE_SIZE = 28
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -31,7 +40,7 @@ class DatasetInfo:
     Attributes:
         name: Registry key (a key of :data:`DATASETS`).
         image_size: Side length of the images as :func:`load_split` returns them (native size, or the
-            requested size for ``image_folder``).
+            requested size for ``image_folder`` and ``digits``; here, their default).
         num_classes: Number of label values; labels are ``0 .. num_classes - 1``.
         mean: Per-channel pixel mean in [0, 1] units, to normalise with *after* augmentation.
         std: Per-channel pixel standard deviation in [0, 1] units, likewise.
@@ -75,10 +84,11 @@ class DatasetNotFoundError(FileNotFoundError):
 
     The message names the dataset and split, the root that was checked, every expected file that is
     missing, and how to get the data. Attributes: ``dataset``, ``split``, ``root`` and ``missing`` (the
-    expected paths not found; for a requirement that several paths can satisfy, the first of them).
+    expected paths not found; for a requirement that several paths can satisfy, the first of them). For
+    ``digits`` the root is scikit-learn's data folder, or None when scikit-learn is not installed.
     """
 
-    def __init__(self, message: str, *, dataset: str, split: str, root: Path, missing: Sequence[Path]):
+    def __init__(self, message: str, *, dataset: str, split: str, root: Path | None, missing: Sequence[Path]):
         super().__init__(message)
         self.dataset = dataset
         self.split = split
@@ -146,6 +156,21 @@ def _image_folder_requirements(root: Path, split: str) -> list[_Requirement]:
     return [(root / split,)]
 
 
+def _sklearn_package_dir() -> Path | None:
+    """scikit-learn's package folder, found without importing it (importing costs about a second); None when
+    scikit-learn is not installed."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _digits_requirements(root: Path | None, split: str) -> list[_Requirement]:
+    # Both splits come from the one file bundled with scikit-learn; the root is not used (see check_root).
+    package = _sklearn_package_dir()
+    return [((package or Path("sklearn")) / SKLEARN_DIGITS_FILE,)]
+
+
 def _first_existing(alternatives: _Requirement) -> Path | None:
     return next((path for path in alternatives if path.is_file()), None)
 
@@ -174,6 +199,10 @@ _HOW_TO_GET = {
         "(e.g. an extracted ImageNet with train/ and val/ renamed or linked to test/). "
         "There is nothing to download."
     ),
+    "digits": (
+        "The images ship inside scikit-learn: install scikit-learn (pip install scikit-learn) into this Python; "
+        "sslmem depends on it. There is nothing to download, and the root is not read (any value, e.g. `sklearn`)."
+    ),
 }
 
 
@@ -198,6 +227,11 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 # channel because the grayscale images are repeated to three channels.
 _FASHION_MNIST_MEAN = (0.2860, 0.2860, 0.2860)
 _FASHION_MNIST_STD = (0.3530, 0.3530, 0.3530)
+# Digits: mean and (population) standard deviation of all pixels of the 1352 training images (the split rule is in
+# sslmem.data.digits) at their native 8x8 size, mapped to uint8 as loaded and scaled to [0, 1] (0.304931,
+# 0.375645; tests/test_digits.py recomputes them), repeated per channel like Fashion-MNIST's.
+_DIGITS_MEAN = (0.3049, 0.3049, 0.3049)
+_DIGITS_STD = (0.3756, 0.3756, 0.3756)
 
 
 def _entry(info: DatasetInfo, requirements) -> CatalogEntry:
@@ -239,6 +273,12 @@ CATALOG: dict[str, CatalogEntry] = {
             DatasetInfo("image_folder", DEFAULT_FOLDER_IMAGE_SIZE, 1000, _IMAGENET_MEAN, _IMAGENET_STD),
             _image_folder_requirements,
         ),
+        # 1797 8x8 images in scikit-learn, no official split: sslmem.data.digits makes every 4th image of each
+        # digit a test image (1352 train, 445 test). image_size is the default requested size, not the native 8.
+        _entry(
+            DatasetInfo("digits", DEFAULT_DIGITS_IMAGE_SIZE, 10, _DIGITS_MEAN, _DIGITS_STD, train_size=1352),
+            _digits_requirements,
+        ),
     ]
 }
 
@@ -274,7 +314,7 @@ def dataset_info(name: str) -> DatasetInfo:
     return _entry_for(name).info
 
 
-def check_root(name: str, root: str | Path, split: str | None = None) -> None:
+def check_root(name: str, root: str | Path | None, split: str | None = None) -> None:
     """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
 
     ``split`` None (the default) checks the splits training reads (:func:`training_splits`): ``"train"``, and
@@ -282,6 +322,9 @@ def check_root(name: str, root: str | Path, split: str | None = None) -> None:
 
     For ``image_folder`` this checks that ``root/<split>`` is a directory with at least one class
     sub-directory; the images themselves are only looked at when loading.
+
+    ``digits`` has no root (its images ship inside scikit-learn): ``root`` is not read and may be None; this
+    checks that scikit-learn is installed with its bundled data file, without importing it.
 
     Raises:
         ValueError: unknown dataset or split (or a split the dataset does not have).
@@ -293,6 +336,9 @@ def check_root(name: str, root: str | Path, split: str | None = None) -> None:
     splits = training_splits(name) if split is None else (split,)
     for each in splits:
         _check_split(entry.info, each)
+    if name == "digits":
+        _check_digits(splits[0])
+        return
     root = Path(root).expanduser()
     if name == "image_folder":
         for each in splits:
@@ -337,3 +383,27 @@ def _check_image_folder(entry: CatalogEntry, root: Path, split: str) -> None:
             root=root,
             missing=[split_dir],
         )
+
+
+def _check_digits(split: str) -> None:
+    package = _sklearn_package_dir()
+    if package is None or not (package / SKLEARN_DIGITS_FILE).is_file():
+        raise _digits_not_found(split)
+
+
+def _digits_not_found(split: str, problem: str | None = None) -> DatasetNotFoundError:
+    """The error for digits whose scikit-learn is missing or broken; ``problem`` None describes what is missing
+    (also used by the loader when importing scikit-learn fails after this check passed)."""
+    package = _sklearn_package_dir()
+    data_file = _digits_requirements(None, split)[0][0]
+    if problem is None and package is None:
+        problem = f"scikit-learn, which ships its images, is not installed in this Python ({sys.executable})"
+    elif problem is None:
+        problem = f"scikit-learn at {package} lacks its bundled data file {data_file} (reinstall it)"
+    return DatasetNotFoundError(
+        f"digits '{split}' split not found: {problem}. {_HOW_TO_GET['digits']}",
+        dataset="digits",
+        split=split,
+        root=data_file.parent if package is not None else None,
+        missing=[data_file],
+    )

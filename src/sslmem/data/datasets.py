@@ -15,6 +15,8 @@ The paper's datasets are read from the standard on-disk formats, in torchvision'
 through torchvision's own dataset classes (which can also download them, where a machine has internet).
 Fashion-MNIST, the default dataset here, is parsed from its IDX files directly, so that the Debian package
 ``dataset-fashion-mnist`` (files in ``/usr/share/datasets/fashion-mnist/``) works as a root as it is.
+``digits`` (scikit-learn's 8x8 handwritten digits, a small downstream set for probing) has no root: its images ship
+inside scikit-learn (:mod:`sslmem.data.digits`).
 
 The registry's static half (:class:`DatasetInfo`, the files each split needs, :func:`check_root`) lives in
 :mod:`sslmem.data.catalog`, which imports no torch, so that validating settings stays cheap; this module adds
@@ -78,6 +80,7 @@ __all__ = [
     "check_root",
     "dataset_info",
     "load_split",
+    "resize_images",
     "training_splits",
 ]
 
@@ -92,7 +95,8 @@ class ImageSet:
     """One whole split of a dataset in memory.
 
     Attributes:
-        images: ``uint8`` tensor ``[N, 3, H, W]``, contiguous; grayscale images are repeated to 3 channels.
+        images: ``uint8`` tensor ``[N, 3, H, W]``, contiguous; grayscale images are repeated to 3 channels
+            (digits loaded with ``channels=1``: ``[N, 1, H, W]``, and its info has one mean/std value).
         labels: ``int64`` tensor ``[N]``; -1 for every image of an unlabelled split.
         info: The dataset's :class:`DatasetInfo` (for ``image_folder``: the size and class count loaded).
     """
@@ -128,6 +132,18 @@ def _uint8_nchw(array: np.ndarray) -> torch.Tensor:
     if array.shape[1] == 1:
         array = np.repeat(array, 3, axis=1)  # copies, so the result is contiguous too
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``[N, C, h, w]`` images resized to ``size x size``: bilinear and antialiased (which matters when
+    shrinking, e.g. STL-10's 96 px to an encoder's 32), rounded back to uint8. Images already of that size are
+    returned as they are (no copy)."""
+    if tuple(images.shape[-2:]) == (size, size):
+        return images
+    resized = torch.nn.functional.interpolate(
+        images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+    return resized.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _labels_tensor(labels: Any) -> torch.Tensor:
@@ -255,6 +271,13 @@ def _load_image_folder(name: str, root: Path, split: str, download: bool, **opti
     return load_image_folder(name, root, split, download, **options)
 
 
+def _load_digits(name: str, root: Path | None, split: str, download: bool, **options: Any) -> ImageSet:
+    # Like the image-folder reader, in a module of its own (data/digits.py), imported when used.
+    from sslmem.data.digits import load_digits_split
+
+    return load_digits_split(name, root, split, download, **options)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------------------------------------
@@ -277,6 +300,7 @@ _LOADERS: dict[str, Callable[..., ImageSet]] = {
     "svhn": _load_svhn,
     "stl10": _load_stl10,
     "image_folder": _load_image_folder,
+    "digits": _load_digits,
 }
 if set(_LOADERS) != set(CATALOG):
     raise ImportError(f"sslmem.data: loaders for {sorted(_LOADERS)} but catalog entries for {sorted(CATALOG)}")
@@ -297,11 +321,12 @@ def _spec_for(name: str) -> DatasetSpec:
 
 def load_split(
     name: str,
-    root: str | Path,
+    root: str | Path | None,
     split: str,
     *,
     download: bool = False,
     image_size: int | None = None,
+    channels: int | None = None,
     skip_bad: bool = False,
     num_workers: int | None = None,
 ) -> ImageSet:
@@ -311,18 +336,21 @@ def load_split(
         name: A key of :data:`DATASETS`.
         root: Directory holding the dataset in its standard layout (torchvision's for cifar10/100, svhn,
             stl10; IDX files flat or in ``FashionMNIST/raw/`` for fashion_mnist; ``<split>/<class>/<image>``
-            for image_folder).
+            for image_folder). Not read for digits (its images ship inside scikit-learn), where it may be None.
         split: ``"train"`` or ``"test"`` (stl10's train is the labelled 5000 images), or ``"unlabeled"`` for a
             dataset that has one (``DatasetInfo.splits``; stl10's 100000 unlabelled images, labels -1).
         download: Let torchvision download missing files into ``root`` (needs internet). Ignored by
-            image_folder, which has nothing to download.
-        image_size: image_folder only: resize the shorter side to this and centre-crop a square of it
-            (default :data:`DEFAULT_FOLDER_IMAGE_SIZE`). The other datasets keep their native size.
+            image_folder and digits, which have nothing to download.
+        image_size: image_folder: resize the shorter side to this and centre-crop a square of it (default
+            :data:`DEFAULT_FOLDER_IMAGE_SIZE`). digits: resize the 8x8 images to this (default 28). The other
+            datasets keep their native size.
+        channels: digits only: 1, or 3 (the default, as every other dataset: gray repeated to three channels).
         skip_bad: image_folder only: skip unreadable images with a warning naming each, instead of raising.
         num_workers: image_folder only: decoding threads (default: a few more than the CPU count).
 
     Returns:
-        An :class:`ImageSet` with images ``uint8 [N, 3, H, W]`` (contiguous) and labels ``int64 [N]``.
+        An :class:`ImageSet` with images ``uint8 [N, 3, H, W]`` (contiguous; ``[N, 1, H, W]`` for digits with
+        ``channels=1``) and labels ``int64 [N]``.
 
     Raises:
         ValueError: unknown dataset or split, or a split the dataset does not have.
@@ -331,7 +359,10 @@ def load_split(
     """
     spec = _spec_for(name)
     _check_split(spec.info, split)
-    root = Path(root).expanduser()
-    if not download or name == "image_folder":
+    root = None if root is None and name == "digits" else Path(root).expanduser()
+    if not download or name in ("image_folder", "digits"):  # these two have nothing to download
         check_root(name, root, split)
-    return spec.load(name, root, split, download, image_size=image_size, skip_bad=skip_bad, num_workers=num_workers)
+    return spec.load(
+        name, root, split, download,
+        image_size=image_size, channels=channels, skip_bad=skip_bad, num_workers=num_workers,
+    )

@@ -12,7 +12,7 @@ image with each view, mean over views of ‖ĥ(x) − ĥ(a(x))‖₂ (`clean-vs-
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ from sslmem.augment import BatchAugment, make_generator
 PAIRINGS = ("augmented-pairs", "clean-vs-augmented")
 # Maps a batch of images to one representation per image (the encoder's output, or a projection of it).
 RepresentationFn = Callable[[torch.Tensor], torch.Tensor]
+# Told (points measured so far, points in all) after each batch, for progress lines in a job's log.
+ProgressFn = Optional[Callable[[int, int], None]]
 
 
 def l2_normalize(representations: torch.Tensor) -> torch.Tensor:
@@ -125,10 +127,12 @@ def measure_layer_alignment(
     seed: int,
     device: torch.device | str = "cpu",
     unit_layers: Mapping[str, nn.Module] | None = None,
+    progress: ProgressFn = None,
 ) -> LayerMeasurement:
     """:func:`measure_alignment` plus, in the same forward passes, the alignment on the output of each module
     of `layers` (name → module inside `represent`'s network; LayerMem reads these) and the per-point mean
-    activation of every unit of each module of `unit_layers` (UnitMem reads these).
+    activation of every unit of each module of `unit_layers` (UnitMem reads these). `progress`, when given, is
+    called after each batch with (points measured so far, points in all); it does not change what is measured.
 
     Each layer's output (flattened, ℓ2-normalised) is reduced to its per-point alignment inside a forward
     hook, so no more than one layer's output is held at a time; unit means use the augmented views only.
@@ -196,6 +200,8 @@ def measure_layer_alignment(
                 layer_results[name].append(captured[name])
             for name in unit_layers:
                 unit_results[name].append(captured_units[name])
+            if progress is not None:
+                progress(start + batch_points, images.shape[0])
     finally:
         for handle in handles:
             handle.remove()

@@ -37,3 +37,29 @@ def ensemble_scores(align_f: Sequence[torch.Tensor], align_g: Sequence[torch.Ten
         "m_raw": m_raw,
         "m": normalize_by_range(m_raw),
     }
+
+
+def in_out_scores(align: torch.Tensor, member: torch.Tensor) -> dict[str, torch.Tensor]:
+    """SSLMem of every point from encoders that trained with it and encoders that did not (an in/out design).
+
+    `align` is [K, N]: each encoder's alignment loss on each point; `member` [K, N] (bool): whether the
+    encoder's training set held the point. Per point, m_raw = mean alignment over the encoders without it −
+    mean over those with it (Eq. 2 with f = "in" and g = "out"), and m = m_raw / range as in the paper. A point
+    must be in at least one and out of at least one encoder. With K = 2 on disjoint halves this is the paper's
+    removal setup (every point of f's half is scored by f as in and g as out); with K encoders on balanced
+    random halves each point is scored by K/2 in and K/2 out, and every encoder's global offset cancels.
+    Returns align_in, align_out, m_raw, m ([N] each) and n_in, n_out (counts of encoders, int64)."""
+    if align.shape != member.shape or align.ndim != 2:
+        raise ValueError(f"align {tuple(align.shape)} and member {tuple(member.shape)} must both be [K, N]")
+    member = member.to(torch.bool)
+    n_in, n_out = member.sum(dim=0), (~member).sum(dim=0)
+    lonely = torch.nonzero((n_in == 0) | (n_out == 0)).flatten()
+    if len(lonely):
+        raise ValueError(f"{len(lonely)} point(s) (columns {lonely[:5].tolist()}) are in every encoder or in none; "
+                         "each needs encoders with and without it")
+    inside = member.to(align.dtype)
+    align_in = (align * inside).sum(dim=0) / n_in
+    align_out = (align * (1 - inside)).sum(dim=0) / n_out
+    m_raw = align_out - align_in
+    return {"align_in": align_in, "align_out": align_out, "m_raw": m_raw, "m": normalize_by_range(m_raw),
+            "n_in": n_in.to(torch.int64), "n_out": n_out.to(torch.int64)}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import math
+import time
 from pathlib import Path
 from typing import Mapping
 
@@ -20,6 +23,10 @@ from sslmem.artifacts import ALIGN_COLUMNS, LAYER_ALIGN_COLUMNS, POINT_KEYS, UNI
 from sslmem.pipeline.common import load_images
 from sslmem.pipeline.encoders import load_trained_method
 
+# About this many progress lines per align job, however many batches it has: enough to follow a long job in its
+# Snakemake log, few enough to read.
+PROGRESS_LINES = 10
+
 
 def measurement_set(settings: Mapping, table: pd.DataFrame) -> pd.DataFrame:
     """The points scored: all of S_C, S_I and S_E, and a sample of S_S of size measure.shared_sample (|S_C|)."""
@@ -32,6 +39,11 @@ def measurement_set(settings: Mapping, table: pd.DataFrame) -> pd.DataFrame:
     shared_sample = shared.iloc[np.sort(rng.choice(len(shared), size=size, replace=False))]
     parts = [candidates, shared_sample, table[table.subset == "S_I"], table[table.subset == "S_E"]]
     return pd.concat(parts, ignore_index=True)[list(POINT_KEYS)]
+
+
+def pool_set(table: pd.DataFrame) -> pd.DataFrame:
+    """Every point of the training pool (S_S, S_C, S_I) in the split's order: what the in/out scores need."""
+    return table[table.subset != "S_E"].reset_index(drop=True)[list(POINT_KEYS)]
 
 
 def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) -> torch.Tensor:
@@ -56,13 +68,16 @@ def run_align(
     out_parquet: Path,
     out_layers: Path | None = None,
     out_units: Path | None = None,
+    points: str = "protocol",
 ) -> None:
     """Alignment of one encoder on every scored point (`out_parquet`) and, in the same forward passes, when
     `out_layers` is given, on the output of each of its layers (``Encoder.named_layers()``; LayerMem), and
     when `out_units` is given, the UnitMem of every unit (``Encoder.named_units()``) over the points of
-    measure.unitmem.subset."""
+    measure.unitmem.subset. `points`: "protocol" scores :func:`measurement_set`, "pool" every point of the
+    training pool (:func:`pool_set`)."""
     from sslmem.device import resolve_device
 
+    started = time.perf_counter()
     table, split_hash = splits.read_split(split_csv)
     device = resolve_device(settings["training"]["device"])
     torch.set_num_threads(settings["training"]["num_threads"])
@@ -73,7 +88,7 @@ def run_align(
             f"{checkpoint} was trained on split {meta['split_hash'][:12]}, but {split_csv} is {split_hash[:12]}; "
             "retrain the encoder for this split"
         )
-    points = measurement_set(settings, table)
+    points = pool_set(table) if points == "pool" else measurement_set(settings, table)
     images = measurement_images(settings, meta["dataset"], points)
     # The views are drawn from the augmentation the encoder was trained with, as recorded in its checkpoint
     # (one source of truth: the model is rebuilt from the checkpoint too).
@@ -85,6 +100,9 @@ def run_align(
     represent = method.representation_fn(representation)
     layers = method.scoring_encoder.named_layers() if out_layers is not None else {}
     unit_layers = method.scoring_encoder.named_units() if out_units is not None else {}
+    label = job_label(meta)
+    print(f"{label} align: {len(points)} images ({subset_counts(points)}), {measure['num_views']} views, "
+          f"batch {measure['batch_size']}, {len(layers)} layers, {len(unit_layers)} unit layers, on {device}", flush=True)
     measured = measure_layer_alignment(
         represent,
         layers,
@@ -96,6 +114,7 @@ def run_align(
         seed=measure["seed"],
         device=device,
         unit_layers=unit_layers,
+        progress=batch_progress(label, len(points), measure["batch_size"]),
     )
     if out_layers is not None:
         per_layer = [
@@ -108,6 +127,38 @@ def run_align(
         sio.atomic_to_parquet(unitmem_frame(meta, points, measured.unit_means, measure["unitmem"]), out_units)
     frame = points.assign(representation=representation, align=measured.align.numpy().astype(np.float64))
     sio.atomic_to_parquet(with_encoder_keys(frame, meta, ALIGN_COLUMNS, "align"), out_parquet)
+    print(f"{label} align: done, {len(points)} images in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def job_label(meta: Mapping) -> str:
+    """The prefix of a job's log lines, e.g. "simclr-resnet18 f0" (as the train stage's)."""
+    return f"{meta['setup']} {meta['role']}{meta['seed']}"
+
+
+def subset_counts(points: pd.DataFrame) -> str:
+    counts = points["subset"].value_counts()
+    return ", ".join(f"{subset} {counts[subset]}" for subset in pd.unique(points["subset"]))
+
+
+def batch_progress(label: str, total: int, batch_size: int):
+    """A `progress` callback for :func:`measure_layer_alignment` that prints a line (images done / total,
+    images/s, ETA) after every group of batches, about PROGRESS_LINES lines in all, and after the last batch."""
+    every = max(1, math.ceil(math.ceil(total / batch_size) / PROGRESS_LINES))
+    started = time.perf_counter()
+    batches = 0
+
+    def report(done: int, total: int) -> None:
+        nonlocal batches
+        batches += 1
+        if batches % every and done < total:
+            return
+        seconds = time.perf_counter() - started
+        rate = done / seconds if seconds > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else 0.0
+        print(f"{label} align: {done}/{total} images, {rate:.0f} img/s, "
+              f"ETA {datetime.timedelta(seconds=round(left))}", flush=True)
+
+    return report
 
 
 def unitmem_frame(meta: Mapping, points: pd.DataFrame, unit_means: Mapping, options: Mapping) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from typing import Mapping
 
@@ -44,6 +45,29 @@ def load_images(settings: Mapping, dataset: str, split: str) -> datasets.ImageSe
         image_size=data["image_folder_size"] if folder else None,
         skip_bad=data["skip_bad_images"] if folder else False,
     )
+
+
+# Loaders that resize as they read (image_folder: shorter side and centre crop; digits: from its native 8x8): they
+# are asked for the size directly, so that an image is interpolated once, not twice.
+_RESIZED_ON_LOAD = ("image_folder", "digits")
+
+
+def load_images_at(settings: Mapping, dataset: str, split: str, image_size: int, channels: int) -> datasets.ImageSet:
+    """One split of `dataset` as another dataset's encoder takes it (a downstream probe): `image_size` px square
+    (:func:`sslmem.data.datasets.resize_images` for datasets of another size) and `channels` channels."""
+    data = settings["data"]
+    options = {"image_size": image_size, "channels": channels} if dataset in _RESIZED_ON_LOAD else {}
+    image_set = datasets.load_split(
+        dataset, data["roots"][dataset], split, download=data["download"],
+        skip_bad=data["skip_bad_images"] if dataset == "image_folder" else False, **options,
+    )
+    if image_set.images.shape[1] != channels:  # every loader gives 3 (gray repeated) unless told otherwise
+        raise ValueError(
+            f"{dataset} '{split}' images have {image_set.images.shape[1]} channels; the encoder takes {channels}"
+        )
+    images = datasets.resize_images(image_set.images, image_size)
+    info = dataclasses.replace(image_set.info, image_size=image_size)
+    return datasets.ImageSet(images.contiguous(), image_set.labels, info)
 
 
 def image_size_of(settings: Mapping, dataset: str) -> int:

@@ -10,8 +10,10 @@ import pandas as pd
 import torch
 
 from sslmem import io as sio
-from sslmem.artifacts import ENSEMBLE_SEED, LAYER_SCORE_COLUMNS, POINT_KEYS, SCORE_COLUMNS, SETUP_KEYS, ordered
-from sslmem.measures.scores import ensemble_scores
+from sslmem.artifacts import (
+    ENSEMBLE_SEED, INOUT_SCORE_COLUMNS, LAYER_SCORE_COLUMNS, POINT_KEYS, SCORE_COLUMNS, SETUP_KEYS, ordered,
+)
+from sslmem.measures.scores import ensemble_scores, in_out_scores
 
 
 def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
@@ -69,3 +71,30 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
         tables.append(rows("pair", seed, [per_role["f"][seed]], [per_role["g"][seed]]))
     return pd.concat(tables, ignore_index=True)
 
+
+
+def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[Path], out_parquet: Path) -> None:
+    """Every pool point's in/out score (:func:`sslmem.measures.scores.in_out_scores`) from the pool alignments of
+    encoders trained on different training sets: `training_set_paths[i]` is the training set of the encoder of
+    `align_paths[i]` (same order; the file names, <role><seed>, must agree)."""
+    from sslmem.data.training_sets import read_training_set
+
+    if len(align_paths) != len(training_set_paths):
+        raise ValueError(f"{len(align_paths)} alignment files but {len(training_set_paths)} training sets")
+    frames = [pd.read_parquet(path) for path in align_paths]
+    keys = list(POINT_KEYS)
+    base = frames[0][[*SETUP_KEYS, "representation", *keys]]
+    aligns, members = [], []
+    for path, set_path, frame in zip(align_paths, training_set_paths, frames):
+        if not frame[keys].equals(base[keys]):
+            raise ValueError(f"{path}: measured on other points than {align_paths[0]}; align every encoder on the pool")
+        encoder = f"{frame['role'].iat[0]}{int(frame['seed'].iat[0])}"
+        if Path(set_path).stem != encoder:
+            raise ValueError(f"{set_path} is not the training set of encoder {encoder} ({path}); pass them in the same order")
+        training_set, _ = read_training_set(set_path)
+        inside = set(zip(training_set["source"], training_set["point_id"]))
+        members.append([(source, point) in inside for source, point in zip(base["source"], base["point_id"])])
+        aligns.append(frame["align"].to_numpy())
+    scores = in_out_scores(torch.from_numpy(np.stack(aligns)), torch.tensor(members, dtype=torch.bool))
+    frame = base.assign(**{name: values.numpy() for name, values in scores.items()})
+    sio.atomic_to_parquet(ordered(frame, INOUT_SCORE_COLUMNS, "in/out score"), out_parquet)

@@ -1,4 +1,5 @@
-"""Stage train: one encoder (f on S_S ∪ S_C, g on S_S ∪ S_I) of one setup, seed and dataset."""
+"""Stage train: one encoder of one setup, seed and dataset, trained on the points of its training-set file
+(f: S_S ∪ S_C, g: S_S ∪ S_I, or a study's set; see sslmem.data.training_sets)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 from sslmem import config as sconfig, io as sio
 from sslmem.artifacts import TRAIN_LOG_COLUMNS, with_encoder_keys
 from sslmem.augment import AugmentSpec
-from sslmem.data import splits
+from sslmem.data import training_sets
 from sslmem.pipeline.common import environment_versions, image_size_of, load_images
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from sslmem.training import TrainData, TrainingSpec
 
 
-def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, device) -> dict:
+def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, device,
+                  training_set_hash: str | None = None) -> dict:
     training = spec.training_settings(settings)
     return {
         "dataset": spec.dataset,
@@ -32,6 +34,7 @@ def run_spec_meta(settings: Mapping, spec: sconfig.RunSpec, split_hash: str, dev
         "image_size": image_size_of(settings, spec.dataset),
         "params_hash": sconfig.fingerprint(training),
         "split_hash": split_hash,
+        **({"training_set_hash": training_set_hash} if training_set_hash else {}),
         "training_settings": json.dumps(training, sort_keys=True),
         "versions": environment_versions(device),
     }
@@ -57,16 +60,15 @@ def training_spec(settings: Mapping, spec: sconfig.RunSpec, mean, std) -> Traini
     )
 
 
-def training_data(settings: Mapping, dataset: str, table: pd.DataFrame, role: str) -> tuple[TrainData, DatasetInfo]:
-    """The images one encoder trains on (S_S, then S_C for f or S_I for g, in slot order) and the dataset's info.
+def training_data(settings: Mapping, dataset: str, training_set: pd.DataFrame) -> tuple[TrainData, DatasetInfo]:
+    """The images one encoder trains on, in the slot order of its training set, and the dataset's info.
 
-    The pool's point ids index the split the split file names as their `source` (the pool split: "train";
-    STL-10: "unlabeled", whose labels are all -1), which is loaded whole."""
-    from sslmem.training import TrainData, coupled_training_ids
+    The point ids index the split the training set names as `source` (the pool split: "train"; STL-10:
+    "unlabeled", whose labels are all -1), which is loaded whole."""
+    from sslmem.training import TrainData
 
-    pool_set = load_images(settings, dataset, splits.pool_source(table))
-    own = splits.subset_ids(table, "S_C" if role == "f" else "S_I")
-    ids = coupled_training_ids(splits.subset_ids(table, "S_S"), own)
+    pool_set = load_images(settings, dataset, str(training_set["source"].iat[0]))
+    ids = training_set["point_id"].to_numpy().copy()  # writable: torch indexes with it
     rows = torch.from_numpy(ids)
     return TrainData(pool_set.images[rows], ids, labels=pool_set.labels[rows]), pool_set.info
 
@@ -96,7 +98,7 @@ def epoch_progress_hook(meta: Mapping, epochs: int, progress_csv: Path | None):
 def run_train(
     settings: Mapping,
     spec: sconfig.RunSpec,
-    split_csv: Path,
+    training_set_csv: Path,
     out_checkpoint: Path,
     out_log: Path,
     resume_path: Path,
@@ -106,12 +108,12 @@ def run_train(
     from sslmem.device import resolve_device
     from sslmem.training import TrainingOptions, train_encoder
 
-    table, split_hash = splits.read_split(split_csv)
+    training_set, training_set_meta = training_sets.read_training_set(training_set_csv)
     training_cfg = settings["training"]
     device = resolve_device(training_cfg["device"])
     torch.set_num_threads(training_cfg["num_threads"])
-    data, info = training_data(settings, spec.dataset, table, spec.role)
-    meta = run_spec_meta(settings, spec, split_hash, device)
+    data, info = training_data(settings, spec.dataset, training_set)
+    meta = run_spec_meta(settings, spec, training_set_meta["split_hash"], device, training_set_meta["sha256"])
     options = TrainingOptions(
         device=device,
         out_path=Path(out_checkpoint),

@@ -6,7 +6,8 @@ Inputs (columns fixed in :mod:`sslmem.artifacts`):
   (:data:`~sslmem.artifacts.SCORE_COLUMNS`); ``estimate`` is "ensemble" (m averaged over all f and g
   encoders, seed −1) or "pair" (one (f_s, g_s) pair, seed s); per layer: ``results/layer_scores/...``.
 * linear-probe results, one CSV per encoder: ``results/probe/{dataset}/{setup}/{role}{seed}.csv``
-  (:data:`~sslmem.artifacts.PROBE_REQUIRED_COLUMNS`), top1 a fraction in [0, 1].
+  (:data:`~sslmem.artifacts.PROBE_REQUIRED_COLUMNS`), top1 a fraction in [0, 1]; one row per probed dataset
+  (``probe_dataset``): the encoder's own (:func:`own_dataset_probes`) and those of probe.downstream.
 * per-unit UnitMem files of the align stage (:data:`~sslmem.artifacts.UNIT_COLUMNS`).
 
 The paper's numbers (``paper_values.yaml``) are put beside ours for comparison and never used as results; they
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -28,6 +30,7 @@ from sslmem.artifacts import (
     ESTIMATES,
     LAYER_SCORE_COLUMNS,
     PROBE_REQUIRED_COLUMNS,
+    ROLE_PATTERN,
     SCORE_COLUMNS,
     SETUP_KEYS,
     SUBSETS,
@@ -38,6 +41,8 @@ PAPER_VALUES_PATH = Path(__file__).resolve().with_name("paper_values.yaml")
 
 # Our dataset names that the paper calls differently (the paper's ImageNet is our image_folder dataset).
 PAPER_DATASET_NAMES = {"image_folder": "imagenet"}
+
+ROLE_REGEX = re.compile(ROLE_PATTERN)
 
 
 def _as_path_list(paths: Iterable, what: str) -> list[Path]:
@@ -110,10 +115,12 @@ def read_scores(score_paths: Iterable, require_estimate: str | None = None,
 
 
 def read_probes(probe_paths: Iterable) -> pd.DataFrame:
-    """Read and validate linear-probe CSVs (one row per encoder) into one frame.
+    """Read and validate linear-probe CSVs (one row per encoder and probed dataset) into one frame.
 
-    Raises FileNotFoundError naming a missing file, ValueError for a missing column, a role other than
-    f/g, a top1 outside [0, 1] (it must be a fraction, not percent) or the same encoder given twice.
+    Raises FileNotFoundError naming a missing file, ValueError for a missing column (a file without
+    probe_dataset, of an older sslmem, gets a message of its own), a file without the row of the encoder's own
+    dataset, a role other than f/g, a top1 outside [0, 1] (it must be a fraction, not percent) or the same
+    encoder and probed dataset given twice.
     """
     frames = []
     for path in _as_path_list(probe_paths, "probe"):
@@ -124,25 +131,39 @@ def read_probes(probe_paths: Iterable) -> pd.DataFrame:
                 f"with columns {list(PROBE_REQUIRED_COLUMNS)}"
             )
         frame = pd.read_csv(path)
+        if "probe_dataset" not in frame.columns:
+            raise ValueError(
+                f"{path}: probe file has no probe_dataset column (written before probes ran on downstream datasets "
+                "too); run its probe job again (sslmem probe, or the workflow's probe stage)"
+            )
         _check_columns(frame, path, PROBE_REQUIRED_COLUMNS, "probe file")
         if frame.empty:
             raise ValueError(f"{path}: probe file has no rows")
-        bad_roles = sorted(set(frame["role"].astype(str)) - {"f", "g"})
+        if not (frame["probe_dataset"] == frame["dataset"]).any():
+            raise ValueError(f"{path}: no row of the encoder's own dataset (probe_dataset == dataset)")
+        bad_roles = sorted(role for role in set(frame["role"].astype(str)) if not ROLE_REGEX.fullmatch(role))
         if bad_roles:
-            raise ValueError(f"{path}: unknown role value(s) {bad_roles}; expected 'f' or 'g'")
+            raise ValueError(f"{path}: role value(s) {bad_roles} do not name a training set (f, g or a study's, "
+                             f"matching {ROLE_PATTERN})")
         top1 = frame["top1"].astype(float)
         if ((top1 < 0) | (top1 > 1)).any() or top1.isna().any():
             raise ValueError(f"{path}: top1 must be an accuracy in [0, 1], found {top1.tolist()}")
         frames.append(frame.assign(source_file=str(path)))
     probes = pd.concat(frames, ignore_index=True)
-    encoder_keys = [*SETUP_KEYS, "seed", "role"]
+    encoder_keys = [*SETUP_KEYS, "seed", "role", "probe_dataset"]
     duplicated = probes[probes.duplicated(encoder_keys, keep=False)]
     if not duplicated.empty:
         raise ValueError(
-            "the same encoder has more than one probe result: "
+            "the same encoder has more than one probe result on one dataset: "
             + "; ".join(sorted(set(duplicated["source_file"])))
         )
     return probes
+
+
+def own_dataset_probes(probes: pd.DataFrame) -> pd.DataFrame:
+    """The rows of encoders probed on their own dataset: the accuracy table1 and the metrics report (downstream
+    rows are read by name, e.g. the metrics' probe_top1_<dataset>)."""
+    return probes[probes["probe_dataset"] == probes["dataset"]]
 
 
 @lru_cache(maxsize=4)

@@ -40,8 +40,10 @@ INPUT_SETS = {
     "layer_scores": "per-layer score file of every (dataset, setup): results/layer_scores/...",
     "probes": "probe file of every encoder whose role is in probe.roles: results/probe/...",
     "units": "per-unit UnitMem file of every encoder: results/unitmem/...",
+    "train_logs": "per-epoch training log of every encoder: results/train_logs/...",
 }
-KINDS = {"table": "csv", "figure": "png"}
+# A result's kind and its file type: a tidy table, a figure, or a metrics file (JSON, what `dvc metrics` reads).
+KINDS = {"table": "csv", "figure": "png", "metrics": "json"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -51,11 +53,12 @@ def _no_options(settings: Mapping) -> dict:
 
 @dataclass(frozen=True)
 class Result:
-    """A table (CSV) or figure (PNG) of ``results/``, named after the paper where it has one.
+    """A table (CSV), figure (PNG) or metrics file (JSON) of ``results/``, named after the paper where it has one.
 
     Attributes:
-        name: file stem, ``results/<name>.csv`` or ``.png``; also the CLI argument and the Snakemake rule name.
-        kind: "table" or "figure".
+        name: file stem, ``results/<name>.csv``, ``.png`` or ``.json``; also the CLI argument and the Snakemake
+            rule name.
+        kind: "table", "figure" or "metrics".
         title: one line, e.g. "Table 2 — one-sided tests between subsets".
         caption: what the result shows, in full sentences (the report and the README say it).
         builder: "module:function" building the result; imported only when it runs.
@@ -137,14 +140,22 @@ def load_results() -> dict[str, Result]:
     return RESULTS
 
 
+def input_set_names() -> set[str]:
+    """The core input sets and those the studies declare (:class:`sslmem.studies.Study.input_sets`)."""
+    from sslmem.studies import STUDIES
+
+    return set(INPUT_SETS) | {name for study in STUDIES.values() for name in study.input_sets}
+
+
 def check_inputs() -> None:
     """Every input of every result is an input set or a registered result (and not the result itself)."""
+    names = input_set_names()
     for result in RESULTS.values():
         for argument, source in result.inputs.items():
-            if source not in INPUT_SETS and (source not in RESULTS or source == result.name):
+            if source not in names and (source not in RESULTS or source == result.name):
                 raise ValueError(
                     f"result {result.name!r}: input {argument!r} reads {source!r}, which is neither an input set "
-                    f"({sorted(INPUT_SETS)}) nor another registered result"
+                    f"({sorted(names)}) nor another registered result"
                 )
 
 

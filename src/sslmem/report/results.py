@@ -15,7 +15,7 @@ def _bootstrap(settings: Mapping) -> dict:
     return {"n_boot": bootstrap["resamples"], "seed": bootstrap["seed"], "level": bootstrap["level"]}
 
 
-def _identities(settings: Mapping) -> dict:
+def identities(settings: Mapping) -> dict:
     """Per setup: method, arch, epochs and the representation scored, which the paper's rows are matched on."""
     return {"identities": config.paper_identities(settings)}
 
@@ -28,12 +28,12 @@ def _trained_backbones(settings: Mapping) -> dict:
          "image_folder_size": settings["data"]["image_folder_size"]}
         for dataset, arch in pairs
     ]
-    return {"backbones": backbones, **_identities(settings)}
+    return {"backbones": backbones, **identities(settings)}
 
 
 def _table11_rows(settings: Mapping) -> dict:
     return {"setup_epochs": [[name, config.setup_recipe(settings, name)["epochs"]]
-                             for name in settings["report"]["table11"]], **_identities(settings)}
+                             for name in settings["report"]["table11"]], **identities(settings)}
 
 
 register(Result(
@@ -45,7 +45,7 @@ register(Result(
     ),
     builder="sslmem.report.summaries:table1",
     inputs={"score_paths": "scores", "probe_paths": "probes"},
-    options=lambda settings: {**_bootstrap(settings), **_identities(settings)},
+    options=lambda settings: {**_bootstrap(settings), **identities(settings)},
 ))
 register(Result(
     name="table2", kind="table", title="Table 2 — one-sided tests between subsets",
@@ -57,7 +57,7 @@ register(Result(
     ),
     builder="sslmem.report.significance:table2",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"alpha": settings["stats"]["alpha"], **_identities(settings)},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
 register(Result(
     name="table16", kind="table", title="Table 16 — one-sample tests",
@@ -68,7 +68,7 @@ register(Result(
     ),
     builder="sslmem.report.significance:table16",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"alpha": settings["stats"]["alpha"], **_identities(settings)},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
 register(Result(
     name="table15", kind="table", title="Table 15 — memorisation across ResNet backbones",
@@ -101,7 +101,7 @@ register(Result(
     ),
     builder="sslmem.report.ranking:table13",
     inputs={"score_paths": "scores"},
-    options=_identities,
+    options=identities,
 ))
 register(Result(
     name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",
@@ -116,8 +116,9 @@ register(Result(
 register(Result(
     name="layermem_fig", kind="figure", title="LayerMem per layer", category="Localization",
     caption=(
-        "LayerMem per layer (line, ensemble estimate) and its increase over the previous layer (bars, "
-        "ΔLayerMem), one panel per dataset and setup."
+        "LayerMem per layer above the S_S offset (left: mean m over S_C minus mean m over S_S, ensemble "
+        "estimate), and for context the raw LayerMem with the offset and its increase over the previous layer "
+        "(right: line, dashed line and ΔLayerMem bars), one row per dataset and setup."
     ),
     builder="sslmem.report.figures:fig_layermem",
     inputs={"score_paths": "layer_scores"},
@@ -141,7 +142,7 @@ register(Result(
     ),
     builder="sslmem.report.summaries:subset_summary",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {**_bootstrap(settings), **_identities(settings)},
+    options=lambda settings: {**_bootstrap(settings), **identities(settings)},
 ))
 register(Result(
     name="fig2a", kind="figure", title="Fig. 2a — alignment on f vs g per candidate", category="Figures",
@@ -163,4 +164,32 @@ register(Result(
     builder="sslmem.report.figures:fig2c",
     inputs={"score_paths": "scores"},
     options=lambda settings: {"bins": settings["report"]["histogram_bins"]},
+))
+register(Result(
+    name="training_curves", kind="table", title="Training curves", category="Training",
+    caption=(
+        "Every encoder's per-epoch training log in one tidy table: loss, learning rate, seconds and images per "
+        "second per epoch, keyed by dataset, setup, method, backbone, seed and role."
+    ),
+    builder="sslmem.report.training:training_curves",
+    inputs={"log_paths": "train_logs"},
+))
+register(Result(
+    name="training_fig", kind="figure", title="Training loss per epoch", category="Training",
+    caption=(
+        "Training loss per epoch of every encoder, one panel per dataset and setup, f encoders solid and g "
+        "encoders dashed (a line per seed)."
+    ),
+    builder="sslmem.report.training:fig_training",
+    inputs={"curves_csv": "training_curves"},
+))
+register(Result(
+    name="metrics", kind="metrics", title="Headline metrics (DVC)", category="Tables",
+    caption=(
+        "Per dataset and setup: ensemble SSLMem and the mean over f/g pairs, mean m(S_C) minus mean m(S_S), the "
+        "p-value of each Table 2 test, and the f encoders' linear-probe and kNN top-1 (%); the file `dvc metrics "
+        "show` and `dvc exp show` compare between runs."
+    ),
+    builder="sslmem.report.metrics:metrics",
+    inputs={"table1_csv": "table1", "table2_csv": "table2", "subsets_csv": "subsets", "probe_paths": "probes"},
 ))

@@ -13,6 +13,7 @@ from sslmem.artifacts import ESTIMATES, SETUP_KEYS, SUBSETS
 from sslmem.report.readers import (
     load_paper_values,
     matches_paper_row,
+    own_dataset_probes,
     paper_row,
     read_probes,
     read_scores,
@@ -61,7 +62,8 @@ def table1(score_paths, probe_paths, out, n_boot: int = 1000, seed: int = 0, lev
       seed's "pair" rows; ``n_seeds`` counts them.
     * ``sslmem_ensemble``: mean m over S_C of the "ensemble" rows, with a percentile-bootstrap 95% interval
       over candidates (`n_boot` resamples, `seed`).
-    * ``probe_top1_mean``/``probe_top1_std``: over the f encoders' probe top-1, in percent.
+    * ``probe_top1_mean``/``probe_top1_std``: over the f encoders' probe top-1 on their own dataset (downstream
+      rows of the probe files are left out), in percent.
     * ``representation``: what was scored; ``epochs``: the setup's training length (from `identities`).
     * ``paper_*``: the paper's Table 1 row with the same dataset (our image_folder is its ImageNet), method,
       backbone and epochs, when the setup scores the encoder's output as the paper; otherwise empty.
@@ -72,7 +74,8 @@ def table1(score_paths, probe_paths, out, n_boot: int = 1000, seed: int = 0, lev
     Writes `out` atomically and returns the table.
     """
     scores = read_scores(score_paths)
-    probes = read_probes(probe_paths) if probe_paths else None  # None or [] : no probe results yet
+    # None or [] : no probe results yet. Only the own-dataset rows: the accuracy Table 1 reports.
+    probes = own_dataset_probes(read_probes(probe_paths)) if probe_paths else None
     paper_rows = load_paper_values(paper_values_path)["table1"]
     identities = identities or {}
 

@@ -1,8 +1,98 @@
-"""Studies: declared experiments beyond the core SSLMem protocol (removal, coreset, DP, regulariser, ...).
+"""Studies: experiments that train encoders of their own, on training sets of their own.
 
-A study is one module here. At import it registers what it yields — its tables and figures
-(:func:`sslmem.report.registry.register`) and its settings validator
-(:func:`sslmem.config.cross_field_rule`) — and its Snakemake rules live in ``workflow/rules/<study>.smk``.
-:func:`sslmem.report.registry.load_results` imports every module of this package, so adding a study edits no
-list elsewhere.
+A study module in this package declares one :class:`Study` with :func:`register_study` (and its tables and
+figures with :func:`sslmem.report.registry.register`). From the declaration the workflow plans, with the same
+generic rules for every study (workflow/rules/studies.smk): one training-set file per encoder (written by
+``sslmem training-set`` from the study's :class:`TrainingSetRecipe`), the encoder, its probe, and whatever
+files the study's input sets name. Its encoders live under ``results/studies/<study>/`` (so that each study is
+one DVC stage with outputs of its own), with the same layout as the core encoders under ``results/``.
+
+Importing this package is cheap (no torch, pandas or numpy): the Snakefile reads it at start-up.
 """
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+STUDIES_ROOT = "results/studies"
+
+
+def in_study(pattern: str, study: str) -> str:
+    """A core path pattern (``results/<kind>/...``) moved under the study's folder, ``results/studies/<study>/``."""
+    if not pattern.startswith("results/"):
+        raise ValueError(f"{pattern!r} is not a path under results/")
+    return f"{STUDIES_ROOT}/{study}/" + pattern.removeprefix("results/")
+
+
+@dataclass(frozen=True)
+class TrainingSetRecipe:
+    """How one encoder's training set is made: a kind of :mod:`sslmem.pipeline.training_set` (``protocol``,
+    ``half``, ``drop``, ``keep``), the files it reads (argument → path) and its options (JSON-able; also the
+    training-set rule's settings fingerprint)."""
+
+    kind: str
+    inputs: Mapping[str, str]
+    options: Mapping
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study as the workflow sees it.
+
+    Attributes:
+        name: folder under results/studies/, DVC stage and Snakemake target of the study.
+        runs: settings → the encoders it trains (:class:`sslmem.config.RunSpec`; `role` names the training set).
+        training_set: (settings, run) → the :class:`TrainingSetRecipe` of that encoder's training set.
+        input_sets: input-set name → (settings → files); the study's results read them like the core sets.
+        results: names of the registered results that make up the study (its target).
+        probed: whether its encoders are linearly probed (on their dataset and probe.downstream).
+    """
+
+    name: str
+    runs: Callable[[Mapping], Sequence]
+    training_set: Callable[[Mapping, object], TrainingSetRecipe]
+    input_sets: Mapping[str, Callable[[Mapping], list[str]]] = field(default_factory=dict)
+    results: Sequence[str] = ()
+    probed: bool = True
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def register_study(study: Study) -> Study:
+    if study.name in STUDIES and STUDIES[study.name] != study:
+        raise ValueError(f"study {study.name!r} is registered twice")
+    STUDIES[study.name] = study
+    return study
+
+
+def load_studies() -> dict[str, Study]:
+    """Every study of this package (importing each module registers it)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return STUDIES
+
+
+def study_run(settings: Mapping, study: str, dataset: str, setup: str, seed: int, role: str):
+    """The study's run with these keys, or a ConfigError naming what the study plans instead."""
+    from sslmem.config import ConfigError
+
+    runs = load_studies()[study].runs(settings)
+    for run in runs:
+        if (run.dataset, run.setup, run.seed, run.role) == (dataset, setup, seed, role):
+            return run
+    raise ConfigError(f"study {study!r} plans no encoder {role}{seed} of setup {setup!r} on {dataset!r} "
+                      f"({len(runs)} encoders planned)")
+
+
+def recipe_for(settings: Mapping, run, study: str | None = None) -> TrainingSetRecipe:
+    """The training-set recipe of an encoder: the SSLMem protocol's f or g from the split, or the study's."""
+    from sslmem.artifacts import SPLIT
+
+    if study is None:
+        return TrainingSetRecipe(kind="protocol", inputs={"split": SPLIT.format(dataset=run.dataset)},
+                                 options={"role": run.role})
+    return load_studies()[study].training_set(settings, run)

@@ -6,7 +6,6 @@ from sslmem.training.data import (
     ShuffledBatches,
     TrainData,
     batches_per_epoch,
-    coupled_training_ids,
     epoch_order,
     stream_seed,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "TrainingSpec",
     "batches_per_epoch",
     "build_optimizer",
-    "coupled_training_ids",
     "epoch_order",
     "optimizer_for_recipe",
     "parameter_groups",

@@ -17,17 +17,17 @@ from torch import nn
 from sslmem import io as sio
 
 # The meta keys that identify what a resume checkpoint was written for; any difference refuses the resume.
-RUN_IDENTITY_KEYS = ("params_hash", "split_hash")
+RUN_IDENTITY_KEYS = ("params_hash", "split_hash", "training_set_hash")
 
 
 def check_resumable(path: Path, written: Mapping, current: Mapping) -> None:
-    """Refuse a resume checkpoint written with other settings or for another split (its weights would be
-    silently continued under the new ones)."""
+    """Refuse a resume checkpoint written with other settings, for another split or for another training set
+    (its weights would be silently continued under the new ones)."""
     for key in RUN_IDENTITY_KEYS:
         if written.get(key) != current.get(key):
             raise sio.CheckpointError(
                 f"{path}: written with {key}={written.get(key)}, but the current run has "
-                f"{key}={current.get(key)}; settings or split changed since. Delete the file to start over."
+                f"{key}={current.get(key)}; settings, split or training set changed since. Delete the file to start over."
             )
 
 

@@ -1,4 +1,4 @@
-"""What an encoder trains on and in which order: its slots of images, the random streams, the batches.
+"""In which order an encoder sees its training set: its slots of images, the random streams, the batches.
 
 Every draw is a pure function of (seed, role, coupling, epoch, step), so a resumed run repeats exactly what an
 uninterrupted one does.
@@ -12,6 +12,7 @@ but their difference loses the variance that unrelated seeds would add.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,15 +34,14 @@ class TrainData:
     labels: torch.Tensor | None = None  # int64 [N], only for methods that need labels (supervised)
 
 
-def coupled_training_ids(shared: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """Slots: S_S points first, then this encoder's own points (S_C for f, S_I for g), position-aligned."""
-    return np.concatenate([shared, own])
-
-
 def stream_seed(seed: int, role: str, coupling: str) -> tuple[int, ...]:
-    """Root of every random stream of one run. Common random numbers: f and g share every stream;
-    independent: each role gets its own."""
-    return (seed,) if coupling == "common-random-numbers" else (seed, 1 if role == "g" else 2)
+    """Root of every random stream of one run. Common random numbers: every training set of a seed shares the
+    streams (f and g, and a study's sets, are coupled slot by slot); independent: each role gets its own (g 1,
+    f 2 as always; another training set a number derived from its name)."""
+    if coupling == "common-random-numbers":
+        return (seed,)
+    legacy = {"g": 1, "f": 2}
+    return (seed, legacy[role] if role in legacy else 3 + zlib.crc32(role.encode()))
 
 
 def init_seed(streams: tuple[int, ...]) -> int:

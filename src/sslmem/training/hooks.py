@@ -86,7 +86,7 @@ class TrainingHook:
 
 def checkpoint_meta(meta: Mapping, hooks: Iterable[TrainingHook]) -> dict:
     """The run's meta with every hook's metadata added; a hook may not overwrite a key of the run's meta
-    (``params_hash`` and ``split_hash`` decide whether a checkpoint may be resumed)."""
+    (``params_hash``, ``split_hash`` and ``training_set_hash`` decide whether a checkpoint may be resumed)."""
     merged = dict(meta)
     for hook in hooks:
         extra = hook.metadata()

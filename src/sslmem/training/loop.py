@@ -75,7 +75,7 @@ def train_encoder(
     """Train one encoder and write its final checkpoint atomically to ``options.out_path``.
 
     Resumes from ``options.resume_path`` when it exists and was written for the same settings and split
-    (``meta["params_hash"]``, ``meta["split_hash"]``); refuses otherwise. `hooks` extend the loop (see
+    (``meta["params_hash"]``, ``meta["split_hash"]``, ``meta["training_set_hash"]``); refuses otherwise. `hooks` extend the loop (see
     `sslmem.training.hooks`); none by default.
     """
     hooks = tuple(hooks)

@@ -56,7 +56,7 @@ class TrainingSpec:
 class TrainingOptions:
     """Where and how one run trains, and where its checkpoints go (params.yaml `training`).
 
-    `meta` is recorded in every checkpoint; its ``params_hash`` and ``split_hash`` decide whether a resume
+    `meta` is recorded in every checkpoint; its ``params_hash``, ``split_hash`` and ``training_set_hash`` decide whether a resume
     checkpoint belongs to this run. `stop_after_epochs` stops early after writing a resume checkpoint (tests
     use it to simulate a killed job).
     """

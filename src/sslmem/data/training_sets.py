@@ -1,0 +1,166 @@
+"""Training sets as files: the points one encoder trains on, in slot order, with a content hash.
+
+Every encoder is trained from one training-set file (results/training_sets/<dataset>/<setup>/<role><seed>.csv),
+written by a rule before it trains: the SSLMem protocol's f (S_S then S_C) and g (S_S then S_I) are two such
+files derived from the split; a study writes its own (disjoint halves of the pool, a half without its most
+memorised points, ...). A file is a tidy CSV (`slot`, `point_id`, `source`) with a sidecar JSON holding its
+SHA-256, the hash of the split it was derived from and how it was made; the train stage refuses a file whose
+content does not match its hash, and a checkpoint records the hash, so resuming never mixes two sets.
+
+Coupling (common random numbers) is a relation between two training sets, slot by slot: encoders of the same
+seed walk the same permutation of slots with the same augmentation draws, so two sets of equal length that
+differ in a few slots give encoders that differ only by those points (f and g differ in the S_C/S_I slots).
+
+Every selection here is a pure function of its inputs (and a seed where it draws), so the same scores and
+settings give the same files on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sslmem.artifacts import TRAINING_SET_COLUMNS
+from sslmem.io import atomic_write_bytes, atomic_write_text
+
+
+class TrainingSetError(ValueError):
+    """A training-set file is missing, does not match its hash, or is inconsistent."""
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def training_set_hash(csv_bytes: bytes) -> str:
+    return hashlib.sha256(csv_bytes).hexdigest()
+
+
+def sidecar_path(csv_path) -> Path:
+    return Path(csv_path).with_suffix(".json")
+
+
+def as_table(point_ids, source: str) -> pd.DataFrame:
+    """A training set of `point_ids` (in slot order) from the split named `source` ("train", STL-10 "unlabeled")."""
+    ids = np.asarray(point_ids, dtype=np.int64)
+    return pd.DataFrame({"slot": np.arange(len(ids), dtype=np.int64), "point_id": ids, "source": source})
+
+
+def check_training_set(table: pd.DataFrame, what: str = "training set") -> None:
+    """Columns, slots 0..n-1 in order, one source split, no point twice, at least one point."""
+    missing = [column for column in TRAINING_SET_COLUMNS if column not in table.columns]
+    if missing:
+        raise TrainingSetError(f"{what}: missing column(s) {missing}; expected {list(TRAINING_SET_COLUMNS)}")
+    if table.empty:
+        raise TrainingSetError(f"{what}: no points")
+    if not np.array_equal(table["slot"].to_numpy(), np.arange(len(table))):
+        raise TrainingSetError(f"{what}: slots must be 0..{len(table) - 1} in order")
+    if table["source"].nunique() != 1:
+        raise TrainingSetError(f"{what}: points from several splits {sorted(set(table['source']))}")
+    duplicated = table[table.duplicated("point_id", keep=False)]
+    if len(duplicated):
+        raise TrainingSetError(f"{what}: point(s) {sorted(set(duplicated['point_id']))[:5]} appear more than once")
+
+
+def write_training_set(table: pd.DataFrame, csv_path, meta: Mapping) -> str:
+    """Write the training set and its sidecar (hash, size, `meta`: the split hash and how it was made)."""
+    check_training_set(table, str(csv_path))
+    csv_bytes = table[list(TRAINING_SET_COLUMNS)].to_csv(index=False).encode()
+    digest = training_set_hash(csv_bytes)
+    sidecar = {**meta, "sha256": digest, "size": int(len(table))}
+    atomic_write_bytes(Path(csv_path), csv_bytes)
+    atomic_write_text(sidecar_path(csv_path), json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+    return digest
+
+
+def read_training_set(csv_path) -> tuple[pd.DataFrame, dict]:
+    """The training set and its sidecar (with ``sha256``), after checking the content against the hash."""
+    csv_path = Path(csv_path)
+    sidecar = sidecar_path(csv_path)
+    for path in (csv_path, sidecar):
+        if not path.is_file():
+            raise TrainingSetError(f"training-set file not found: {path} (the training_set rule writes it)")
+    csv_bytes = csv_path.read_bytes()
+    try:
+        meta = json.loads(sidecar.read_text())
+        expected = meta["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise TrainingSetError(f"{sidecar}: unreadable ({type(error).__name__}: {error}); rewrite the training set") from None
+    digest = training_set_hash(csv_bytes)
+    if digest != expected:
+        raise TrainingSetError(
+            f"{csv_path}: content hash {digest[:12]} does not match {sidecar.name} ({expected[:12]}); the file was "
+            "edited or truncated — delete it and let the workflow write it again"
+        )
+    table = pd.read_csv(io.BytesIO(csv_bytes))
+    check_training_set(table, str(csv_path))
+    return table, meta
+
+
+# ------------------------------------------------------------------------------------------- selections
+
+
+def protocol_ids(split: pd.DataFrame, role: str) -> np.ndarray:
+    """The SSLMem protocol's slots: S_S first, then f's S_C or g's S_I, position-aligned between f and g."""
+    own = {"f": "S_C", "g": "S_I"}[role]
+    return np.concatenate([split.loc[split.subset == subset, "point_id"].to_numpy(np.int64) for subset in ("S_S", own)])
+
+
+def pool_ids(split: pd.DataFrame) -> np.ndarray:
+    """Every training-pool point of the split (S_S, S_C, S_I), in the split's order."""
+    return split.loc[split.subset != "S_E", "point_id"].to_numpy(np.int64)
+
+
+def random_halves(ids: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of equal size (an odd point out is left out), each in a random slot order."""
+    order = np.random.default_rng([seed, len(ids)]).permutation(len(ids))
+    half = len(ids) // 2
+    return ids[order[:half]], ids[order[half: 2 * half]]
+
+
+def rank_by_score(point_ids, scores) -> np.ndarray:
+    """`point_ids` from the highest score to the lowest; ties go to the smaller point id (deterministic)."""
+    point_ids, scores = np.asarray(point_ids, dtype=np.int64), np.asarray(scores, dtype=float)
+    if np.isnan(scores).any():
+        raise TrainingSetError("scores contain NaN; every point to rank needs a score")
+    return point_ids[np.lexsort((point_ids, -scores))]
+
+
+def top_k(point_ids, scores, k: int) -> np.ndarray:
+    """The `k` points with the highest scores (ties: smaller point id first)."""
+    if not 0 <= k <= len(point_ids):
+        raise TrainingSetError(f"k={k}: there are {len(point_ids)} points to choose from")
+    return rank_by_score(point_ids, scores)[:k]
+
+
+def random_k(point_ids, k: int, seed) -> np.ndarray:
+    """`k` points drawn uniformly without replacement with `seed` (an int or a sequence of ints)."""
+    point_ids = np.asarray(point_ids, dtype=np.int64)
+    if not 0 <= k <= len(point_ids):
+        raise TrainingSetError(f"k={k}: there are {len(point_ids)} points to choose from")
+    return np.sort(np.random.default_rng(seed).choice(point_ids, size=k, replace=False))
+
+
+def without(base_ids, removed) -> np.ndarray:
+    """`base_ids` in their slot order, less `removed` (every removed point must be in the base)."""
+    base_ids = np.asarray(base_ids, dtype=np.int64)
+    removed = np.asarray(removed, dtype=np.int64)
+    unknown = np.setdiff1d(removed, base_ids)
+    if len(unknown):
+        raise TrainingSetError(f"cannot remove {unknown[:5].tolist()}: not in the training set")
+    return base_ids[~np.isin(base_ids, removed)]
+
+
+def keeping(base_ids, kept) -> np.ndarray:
+    """`base_ids` in their slot order, restricted to `kept`."""
+    base_ids = np.asarray(base_ids, dtype=np.int64)
+    kept = np.asarray(kept, dtype=np.int64)
+    unknown = np.setdiff1d(kept, base_ids)
+    if len(unknown):
+        raise TrainingSetError(f"cannot keep {unknown[:5].tolist()}: not in the training set")
+    return base_ids[np.isin(base_ids, kept)]

@@ -1,0 +1,120 @@
+# Studies that train encoders of their own (sslmem.studies: halves, removal, coreset): the same steps as the core
+# encoders — training set, train, probe — for every encoder a study plans, under results/studies/<study>/, and the
+# halves study's alignment of every pool point and in/out scores. What each study trains is declared in its
+# module; these rules are generic over studies (the {study} wildcard). The study targets (`snakemake removal`)
+# are generated in report.smk with the results.
+
+STUDY = sslmem_studies.in_study
+
+
+rule study_training_set:
+    input:
+        unpack(study_training_set_inputs),
+    output:
+        csv=STUDY(artifacts.TRAINING_SET, "{study}"),
+        meta=STUDY(artifacts.TRAINING_SET_SIDECAR, "{study}"),
+    log:
+        "results/logs/studies/{study}/training_set/{dataset}/{setup}/{role}{seed}.log",
+    params:
+        settings=study_training_set_fingerprint,
+    localrule: True
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("training-set --study {wildcards.study} --dataset {wildcards.dataset} --setup {wildcards.setup}"
+        " --seed {wildcards.seed} --role {wildcards.role} --out {output.csv} > {log} 2>&1")
+
+
+rule study_train:
+    input:
+        training_set=STUDY(artifacts.TRAINING_SET, "{study}"),
+    output:
+        checkpoint=protected(STUDY(artifacts.CHECKPOINT, "{study}"))
+        if SETTINGS["training"]["protect_checkpoints"]
+        else STUDY(artifacts.CHECKPOINT, "{study}"),
+        log=STUDY(artifacts.TRAIN_LOG, "{study}"),
+    log:
+        "results/logs/studies/{study}/train/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/studies/{study}/train/{dataset}/{setup}/{role}{seed}.tsv"
+    params:
+        resume=STUDY(artifacts.RESUME, "{study}"),
+        settings=study_train_fingerprint,
+    threads: SETTINGS["training"]["num_threads"]
+    retries: 3 if SETTINGS["training"]["device"] == "cuda" else 0
+    resources:
+        gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
+        mem_mb=32000 if SETTINGS["training"]["device"] == "cuda" else 4000,
+        runtime=24 * 60 if SETTINGS["training"]["device"] == "cuda" else 120,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("train --study {wildcards.study} --dataset {wildcards.dataset} --setup {wildcards.setup}"
+        " --seed {wildcards.seed} --role {wildcards.role} --training-set {input.training_set}"
+        " --out {output.checkpoint} --log {output.log} --resume {params.resume} > {log} 2>&1")
+
+
+rule study_probe:
+    input:
+        STUDY(artifacts.CHECKPOINT, "{study}"),
+    output:
+        STUDY(artifacts.PROBE, "{study}"),
+    log:
+        "results/logs/studies/{study}/probe/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/studies/{study}/probe/{dataset}/{setup}/{role}{seed}.tsv"
+    params:
+        settings=study_probe_fingerprint,
+    threads: SETTINGS["training"]["num_threads"]
+    resources:
+        gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("probe --checkpoint {input} --out {output} > {log} 2>&1")
+
+
+rule pool_align:
+    """A halves encoder's alignment on every point of the pool (S_S, S_C and S_I), for the in/out scores."""
+    input:
+        checkpoint=STUDY(artifacts.CHECKPOINT, "halves"),
+        split=artifacts.SPLIT,
+    output:
+        halves_study.POOL_ALIGN,
+    log:
+        "results/logs/studies/halves/pool_align/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/studies/halves/pool_align/{dataset}/{setup}/{role}{seed}.tsv"
+    params:
+        settings=pool_align_fingerprint,
+    threads: SETTINGS["training"]["num_threads"]
+    resources:
+        gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("align --points pool --checkpoint {input.checkpoint} --split {input.split} --out {output} > {log} 2>&1")
+
+
+rule inout_score:
+    """Every pool point's SSLMem from the halves encoders that trained with it and those that did not."""
+    input:
+        align=lambda w: halves_study.encoder_files(SETTINGS, halves_study.POOL_ALIGN, w.dataset, w.setup),
+        training_sets=lambda w: halves_study.encoder_files(
+            SETTINGS, STUDY(artifacts.TRAINING_SET, "halves"), w.dataset, w.setup
+        ),
+    output:
+        halves_study.INOUT_SCORES,
+    log:
+        "results/logs/studies/halves/inout_score/{dataset}/{setup}.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("score --in-out --align {input.align} --training-sets {input.training_sets} --out {output} > {log} 2>&1")
