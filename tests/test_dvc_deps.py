@@ -25,7 +25,7 @@ STAGE_VERBS = {
     "score": ["score"],
     "probe": ["probe"],
     "report": ["report"],
-    "halves": ["training-set", "train", "align", "score", "probe"],
+    "halves": ["training-set", "train", "align", "score", "probe", "report"],
     "removal": ["training-set", "train", "probe", "report"],
     "coreset": ["training-set", "train", "probe", "report"],
 }

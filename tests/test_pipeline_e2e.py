@@ -189,7 +189,7 @@ def test_unitmem_covers_every_unit_of_every_f_encoder(workflow_run):
 
 @pytest.fixture(scope="module")
 def studies_run(workflow_run) -> Path:
-    snakemake(workflow_run, "study_removal", "study_coreset")
+    snakemake(workflow_run, "study_halves", "study_removal", "study_coreset")
     return workflow_run
 
 
@@ -201,9 +201,16 @@ def test_halves_are_disjoint_and_every_pool_point_is_scored_once_in_once_out(stu
     half_b, _ = read_training_set(root / "training_sets/fashion_mnist/simclr-resnet18/half_b0.csv")
     assert len(half_a) == len(half_b) == 100 and not set(half_a.point_id) & set(half_b.point_id)
     assert meta_a["split_hash"] == read_split(studies_run / "results/splits/fashion_mnist.csv")[1]
+    # Two rounds (seeds 0 and 1), each a new pair of halves: every pool point is in 2 of the 4 encoders.
+    half_a1, _ = read_training_set(root / "training_sets/fashion_mnist/simclr-resnet18/half_a1.csv")
+    assert set(half_a1.point_id) != set(half_a.point_id)
     scores = pd.read_parquet(root / "inout/fashion_mnist/simclr-resnet18.parquet")
-    assert len(scores) == 200 and (scores.n_in == 1).all() and (scores.n_out == 1).all()
+    assert len(scores) == 200 and (scores.n_in == 2).all() and (scores.n_out == 2).all()
+    assert set(scores.subset) == {"S_S", "S_C", "S_I"}  # S_E is aligned (the control) but never scored
     np.testing.assert_allclose(scores.m_raw, scores.align_out - scores.align_in)
+    table = pd.read_csv(studies_run / "results/reliability.csv")
+    assert list(table.points) == ["trained", "unseen"] and set(table.rounds) == {2} and set(table.encoders) == {4}
+    assert list(table.n_points) == [200, 20] and table.split_half.between(-1, 1).all()
     payload = load_checkpoint(root / "checkpoints/fashion_mnist/simclr-resnet18/half_a0.pt")
     assert payload["meta"]["training_set_hash"] == meta_a["sha256"]
 

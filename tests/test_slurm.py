@@ -46,13 +46,14 @@ def venv_env(**extra: str) -> dict[str, str]:
 
 
 def copy_workflow(dest: Path) -> Path:
-    """The workflow in a temporary directory, with the root-level `slurm` link as in the repository."""
+    """The workflow in a temporary directory, with the root-level `slurm` and `profiles` links as in the repository."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(REPO / name, dest / name)
     for name in ("workflow", "scripts"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     os.symlink(os.readlink(REPO / "slurm"), dest / "slurm")
+    os.symlink(os.readlink(REPO / "profiles"), dest / "profiles")  # the workflow profile, applied on top
     return dest
 
 
@@ -70,9 +71,11 @@ def test_slurm_profile_settings():
     default = yaml.safe_load((REPO / "workflow/profiles/default/config.yaml").read_text())
     assert profile["executor"] == "slurm"
     assert profile["config"] == {"preset": "paper"}
-    assert profile["rerun-triggers"] == default["rerun-triggers"]
-    assert "mtime" not in profile["rerun-triggers"]
-    assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
+    # The workflow profile (default) is applied on top of --profile slurm: the rerun triggers come from there,
+    # and the slurm profile must not set what the workflow profile would override.
+    assert "mtime" not in default["rerun-triggers"] and default["rerun-incomplete"] is True
+    assert not {"rerun-triggers", "rerun-incomplete", "printshellcmds"} & set(profile)
+    assert profile["retries"] >= 1 and profile["keep-going"] is True and profile["latency-wait"] >= 60
 
 
 def test_profile_is_found_from_the_root_and_gives_the_paper_jobs_gpu_resources(tmp_path):
@@ -88,7 +91,7 @@ def test_profile_is_found_from_the_root_and_gives_the_paper_jobs_gpu_resources(t
     )
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
-    assert "Using profile slurm for setting default command line arguments" in out
+    assert "Using profiles slurm and workflow specific profile profiles/default for setting default command line" in out
     assert "--preset paper train --dataset cifar10" in out and "--preset default" not in out
     train = out[out.index("rule train:") :]
     train = train[: train.index("Shell command")]

@@ -119,3 +119,13 @@ def test_in_out_scores_by_hand():
 def test_in_out_scores_refuse_a_point_without_an_out_encoder():
     with pytest.raises(ValueError, match="in every encoder or in none"):
         in_out_scores(torch.ones(2, 2), torch.tensor([[1, 1], [1, 0]], dtype=torch.bool))
+
+
+def test_centering_removes_each_encoders_offset_and_keeps_one_pairs_ranking():
+    from sslmem.measures.scores import center_encoders
+
+    align = torch.tensor([[1.0, 2.0, 3.0], [10.0, 14.0, 12.0]])
+    assert center_encoders(align).tolist() == [[-1.0, 0.0, 1.0], [-2.0, 2.0, 0.0]]
+    member = torch.tensor([[1, 1, 0], [0, 0, 1]], dtype=torch.bool)  # one pair: points 0, 1 in encoder 0
+    raw, centred = in_out_scores(align, member)["m_raw"], in_out_scores(center_encoders(align), member)["m_raw"]
+    assert (raw[:2] - centred[:2]).tolist() == [10.0, 10.0]  # one constant per half: same ranking within it

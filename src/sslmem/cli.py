@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--units-out", default=None, help="UnitMem of every unit (Parquet), over measure.unitmem.subset")
     sub.add_argument("--points", choices=["protocol", "pool"], default="protocol",
                      help="protocol: S_C, a sample of S_S, S_I and S_E (the SSLMem scores); pool: every point of "
-                          "S_S, S_C and S_I (the in/out scores of the halves study)")
+                          "the split (the in/out scores and their reliability, halves study)")
 
     sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem (or per-layer) scores")
     sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")

@@ -105,10 +105,10 @@ if set(INPUT_SETS) != result_registry.input_set_names():
 # results (default=False) are built by naming them or its target (`snakemake study_removal`), by the study's own
 # DVC stage, and by rule all when studies.in_all is set (the paper preset).
 DEFAULT_TARGETS = [result.path for result in RESULTS.values() if result.default]
-# What each study's target builds: its results, or (a study without results of its own) its input sets' files.
+# What each study's target builds: its results and the files of its input sets.
 STUDY_TARGETS = {
     name: [RESULTS[result].path for result in study.results]
-    or [file for files in study.input_sets.values() for file in files(SETTINGS)]
+    + [file for files in study.input_sets.values() for file in files(SETTINGS)]
     for name, study in STUDIES.items()
 }
 ALL_TARGETS = DEFAULT_TARGETS + (

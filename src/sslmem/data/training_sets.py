@@ -116,9 +116,11 @@ def pool_ids(split: pd.DataFrame) -> np.ndarray:
     return split.loc[split.subset != "S_E", "point_id"].to_numpy(np.int64)
 
 
-def random_halves(ids: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint halves of equal size (an odd point out is left out), each in a random slot order."""
-    order = np.random.default_rng([seed, len(ids)]).permutation(len(ids))
+def random_halves(ids: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of equal size (an odd point out is left out), each in a random slot order; `seed` is
+    an int or a sequence of ints."""
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    order = np.random.default_rng([*seeds, len(ids)]).permutation(len(ids))
     half = len(ids) // 2
     return ids[order[:half]], ids[order[half: 2 * half]]
 

@@ -39,6 +39,18 @@ def ensemble_scores(align_f: Sequence[torch.Tensor], align_g: Sequence[torch.Ten
     }
 
 
+def center_encoders(align: torch.Tensor) -> torch.Tensor:
+    """Each encoder's alignments ([K, N]) less that encoder's mean over the N points.
+
+    Why: every encoder has a global offset (its loss level on any image), and within one round of the in/out
+    design the points of half A are scored by (B's offset − A's offset) and those of half B by its negative, a
+    shift as large as the differences between points that only averages out over many rounds. Centering removes
+    it in every round; it cannot remove memorisation, which every encoder of the design has on exactly half of the
+    points (so its share of the mean is the same for every encoder), and it leaves the ranking of the points
+    of one half by one pair unchanged (one constant per half)."""
+    return align - align.mean(dim=1, keepdim=True)
+
+
 def in_out_scores(align: torch.Tensor, member: torch.Tensor) -> dict[str, torch.Tensor]:
     """SSLMem of every point from encoders that trained with it and encoders that did not (an in/out design).
 

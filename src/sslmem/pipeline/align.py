@@ -42,8 +42,9 @@ def measurement_set(settings: Mapping, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def pool_set(table: pd.DataFrame) -> pd.DataFrame:
-    """Every point of the training pool (S_S, S_C, S_I) in the split's order: what the in/out scores need."""
-    return table[table.subset != "S_E"].reset_index(drop=True)[list(POINT_KEYS)]
+    """Every point of the split in its order: the pool (S_S, S_C, S_I), which the in/out scores need, and S_E,
+    seen by no encoder, the control of the reliability result."""
+    return table.reset_index(drop=True)[list(POINT_KEYS)]
 
 
 def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) -> torch.Tensor:

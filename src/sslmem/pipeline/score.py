@@ -13,7 +13,7 @@ from sslmem import io as sio
 from sslmem.artifacts import (
     ENSEMBLE_SEED, INOUT_SCORE_COLUMNS, LAYER_SCORE_COLUMNS, POINT_KEYS, SCORE_COLUMNS, SETUP_KEYS, ordered,
 )
-from sslmem.measures.scores import ensemble_scores, in_out_scores
+from sslmem.measures.scores import center_encoders, ensemble_scores, in_out_scores
 
 
 def run_score(align_paths: Sequence[Path], out_parquet: Path) -> None:
@@ -74,7 +74,8 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
 
 
 def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[Path], out_parquet: Path) -> None:
-    """Every pool point's in/out score (:func:`sslmem.measures.scores.in_out_scores`) from the pool alignments of
+    """Every pool point's in/out score (:func:`sslmem.measures.scores.in_out_scores`, each encoder centred first:
+    :func:`~sslmem.measures.scores.center_encoders`; align_in/align_out are the centred means) from the pool alignments of
     encoders trained on different training sets: `training_set_paths[i]` is the training set of the encoder of
     `align_paths[i]` (same order; the file names, <role><seed>, must agree)."""
     from sslmem.data.training_sets import read_training_set
@@ -95,6 +96,11 @@ def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[P
         inside = set(zip(training_set["source"], training_set["point_id"]))
         members.append([(source, point) in inside for source, point in zip(base["source"], base["point_id"])])
         aligns.append(frame["align"].to_numpy())
-    scores = in_out_scores(torch.from_numpy(np.stack(aligns)), torch.tensor(members, dtype=torch.bool))
-    frame = base.assign(**{name: values.numpy() for name, values in scores.items()})
+    member = np.array(members, dtype=bool)
+    # Points in no training set (S_E: aligned for the reliability control) have no in/out score.
+    scored = member.any(axis=0)
+    # Each encoder centred on the pool points (center_encoders: its global offset removed in every round).
+    centred = center_encoders(torch.from_numpy(np.stack(aligns)[:, scored]))
+    scores = in_out_scores(centred, torch.from_numpy(member[:, scored]))
+    frame = base[scored].reset_index(drop=True).assign(**{name: values.numpy() for name, values in scores.items()})
     sio.atomic_to_parquet(ordered(frame, INOUT_SCORE_COLUMNS, "in/out score"), out_parquet)

@@ -1,13 +1,16 @@
-"""Disjoint halves (the paper's setup for removal and coreset, Sec. 4.4.4): encoders on two disjoint random
-halves of the training pool, so that every pool point gets an SSLMem score from encoders that trained with it
-(its half) and encoders that did not (the other half).
+"""Random halves of the pool, balanced (the paper's setup for removal and coreset, Sec. 4.4.4, generalised):
+every pool point gets an SSLMem score from encoders that trained with it and encoders that did not.
 
-For each (dataset, setup) that the removal or coreset study ranks, and each seed those studies use, the study
-trains ``half_a`` on half A and ``half_b`` on half B (coupled slot by slot: same seed, same streams). Each of
-these encoders is aligned on every pool point (``pool_align``), and the in/out score of every point
-(:func:`sslmem.measures.scores.in_out_scores`: mean alignment over the encoders without the point − mean over
-those with it, over all seeds) goes to ``results/studies/halves/inout/<dataset>/<setup>.parquet``. With one seed
-this is the paper's one f/g pair; more seeds average out the training noise of a single pair.
+For each (dataset, setup) that a study ranks, and each seed (a "round"), the pool is cut into two disjoint
+random halves, drawn anew per seed, and the study trains ``half_a`` on half A and ``half_b`` on half B (coupled
+slot by slot: same seed, same streams). With R seeds that is K = 2R encoders, and every pool point is in the
+training set of exactly R of them and out of the other R (a balanced design, so each encoder's global offset
+cancels in every point's score). Each encoder is aligned on every point of the split (``pool_align``: the pool
+and S_E), and the in/out score of every pool point (:func:`sslmem.measures.scores.in_out_scores`: mean alignment
+over the encoders without the point − mean over those with it) goes to
+``results/studies/halves/inout/<dataset>/<setup>.parquet``. R = 1 is the paper's single f/g pair on disjoint
+halves; the reliability result (:mod:`sslmem.report.reliability`) measures how far more rounds make a point's
+score reproducible. The seeds: those of the removal and coreset studies using the pair, and studies.halves.seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sslmem.artifacts import CHECKPOINT, PROBE, SPLIT, TRAINING_SET
+from sslmem.report.registry import Result, register
 from sslmem.studies import Study, TrainingSetRecipe, in_study, register_study
 
 NAME = "halves"
@@ -26,7 +30,8 @@ INOUT_SCORES = in_study("results/inout/{dataset}/{setup}.parquet", NAME)
 
 
 def ranked_pairs(settings: Mapping) -> dict[tuple[str, str], list[int]]:
-    """(dataset, setup) → seeds, for every pair the removal and coreset studies rank (in params order)."""
+    """(dataset, setup) → seeds (rounds), for every pair the removal and coreset studies rank (in params order):
+    their seeds, then studies.halves.seeds (more rounds for the scores, without more retrains)."""
     pairs: dict[tuple[str, str], list[int]] = {}
     for study in ("removal", "coreset"):
         config = settings["studies"][study]
@@ -34,6 +39,8 @@ def ranked_pairs(settings: Mapping) -> dict[tuple[str, str], list[int]]:
             for dataset in entry["datasets"]:
                 seeds = pairs.setdefault((dataset, entry["setup"]), [])
                 seeds += [seed for seed in config["seeds"] if seed not in seeds]
+    for seeds in pairs.values():
+        seeds += [seed for seed in settings["studies"][NAME]["seeds"] if seed not in seeds]
     return pairs
 
 
@@ -52,7 +59,8 @@ def training_set(settings: Mapping, run) -> TrainingSetRecipe:
     return TrainingSetRecipe(
         kind="half",
         inputs={"split": SPLIT.format(dataset=run.dataset)},
-        options={"half": HALVES[run.role], "seed": settings["studies"]["halves"]["seed"]},
+        # A new pair of halves per seed (round): [studies.halves.seed, seed] seeds the draw.
+        options={"half": HALVES[run.role], "seed": [settings["studies"][NAME]["seed"], run.seed]},
     )
 
 
@@ -62,9 +70,8 @@ def encoder_files(settings: Mapping, pattern: str, dataset: str, setup: str) -> 
             for seed in ranked_pairs(settings)[(dataset, setup)] for role in HALVES]
 
 
-def ranked_half_training_set(settings: Mapping, dataset: str, setup: str) -> str:
-    """The training-set file of half A (the same points for every seed: the first seed's file)."""
-    seed = ranked_pairs(settings)[(dataset, setup)][0]
+def ranked_half_training_set(settings: Mapping, dataset: str, setup: str, seed: int) -> str:
+    """The training-set file of half A of one round (seed)."""
     return in_study(TRAINING_SET, NAME).format(dataset=dataset, setup=setup, role=RANKED, seed=seed)
 
 
@@ -72,10 +79,21 @@ def inout_scores(settings: Mapping) -> list[str]:
     return [INOUT_SCORES.format(dataset=dataset, setup=setup) for dataset, setup in ranked_pairs(settings)]
 
 
-def reference_probes(settings: Mapping, dataset: str, setup: str) -> list[str]:
-    """The probes of the half-A encoders: the 'nothing removed' / 'full half' reference of removal and coreset."""
+def reference_probes(settings: Mapping, dataset: str, setup: str, seeds=None) -> list[str]:
+    """The probes of the half-A encoders (of `seeds`, default every round): the 'nothing removed' / 'full half'
+    reference of removal and coreset."""
     return [in_study(PROBE, NAME).format(dataset=dataset, setup=setup, role=RANKED, seed=seed)
-            for seed in ranked_pairs(settings)[(dataset, setup)]]
+            for seed in ranked_pairs(settings)[(dataset, setup)] if seeds is None or seed in seeds]
+
+
+def pool_aligns(settings: Mapping) -> list[str]:
+    return [file for dataset, setup in ranked_pairs(settings)
+            for file in encoder_files(settings, POOL_ALIGN, dataset, setup)]
+
+
+def training_sets(settings: Mapping) -> list[str]:
+    return [file for dataset, setup in ranked_pairs(settings)
+            for file in encoder_files(settings, in_study(TRAINING_SET, NAME), dataset, setup)]
 
 
 def all_reference_probes(settings: Mapping) -> list[str]:
@@ -87,7 +105,9 @@ register_study(Study(
     runs=runs,
     training_set=training_set,
     # The halves stage builds the in/out scores and half A's probes (the reference of removal and coreset).
-    input_sets={"inout_scores": inout_scores, "half_a_probes": all_reference_probes},
+    input_sets={"inout_scores": inout_scores, "half_a_probes": all_reference_probes,
+                "halves_pool_aligns": pool_aligns, "halves_training_sets": training_sets},
+    results=("reliability", "reliability_fig"),
 ))
 
 # The checkpoint pattern of this study's encoders (what pool_align reads).
@@ -160,10 +180,11 @@ def retrain_runs(settings: Mapping, study: str, roles_of) -> list:
 
 
 def half_a_recipe(settings: Mapping, run, kind: str, options: Mapping) -> TrainingSetRecipe:
-    """A training set made from half A (`kind` drop or keep) ranked by the in/out scores of its points."""
+    """A training set made from half A of the run's round (`kind` drop or keep), ranked by the in/out scores of
+    its points over all rounds."""
     return TrainingSetRecipe(
         kind=kind,
-        inputs={"base": ranked_half_training_set(settings, run.dataset, run.setup),
+        inputs={"base": ranked_half_training_set(settings, run.dataset, run.setup, run.seed),
                 "scores": INOUT_SCORES.format(dataset=run.dataset, setup=run.setup)},
         options=dict(options),
     )
@@ -179,5 +200,31 @@ def retrain_probe_files(settings: Mapping, study: str, runs_of) -> list[str]:
     runs = runs_of(settings)
     files = [in_study(PROBE, study).format(**vars(run)) for run in runs]
     for dataset, setup in sorted({(run.dataset, run.setup) for run in runs}):
-        files += reference_probes(settings, dataset, setup)
+        files += reference_probes(settings, dataset, setup, seeds=settings["studies"][study]["seeds"])
     return files
+
+
+register(Result(
+    name="reliability", kind="table", title="Reliability of the per-point scores (halves study)",
+    category="Studies", default=False,
+    caption=(
+        "Split-half reliability of every pool point's in/out SSLMem: the Spearman correlation between the scores "
+        "from two disjoint groups of rounds (pairs of halves), Spearman–Brown projected to all rounds, the mean "
+        "correlation between two single rounds and the rounds that would reach 0.7; the control: points no "
+        "encoder saw (S_E) under a random balanced pseudo-membership, which must show none."
+    ),
+    builder="sslmem.report.reliability:reliability_table",
+    inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets"},
+    options=lambda settings: {"placebo_seed": settings["studies"][NAME]["seed"]},
+))
+register(Result(
+    name="reliability_fig", kind="figure", title="Reliability against the number of encoders",
+    category="Studies", default=False,
+    caption=(
+        "Split-half reliability of the in/out per-point scores against the number of encoders K: Spearman–Brown "
+        "from one round (lines) and the measured split-half value projected to all rounds (markers), for the "
+        "trained pool points (red) and the unseen control (grey); the dotted line is 0.7."
+    ),
+    builder="sslmem.report.reliability:reliability_figure",
+    inputs={"reliability_csv": "reliability"},
+))

@@ -1,0 +1,99 @@
+"""How reproducible a per-point score is: the agreement of scores from disjoint groups of encoders.
+
+In the balanced in/out design (:mod:`sslmem.studies.halves`) every round r trains two encoders on two random
+halves of the pool, so one round alone already scores every point (in one encoder, out of the other). The
+scores of two disjoint groups of rounds are two independent measurements of the same quantity; their rank
+correlation is the split-half reliability, and Spearman–Brown projects it to more rounds:
+
+    rho(k · n rounds) = k · rho(n) / (1 + (k − 1) · rho(n)).
+
+A score with no signal (pure training noise) has reliability near 0 however many rounds it averages; the
+unseen points (S_E) under a random pseudo-membership are that control.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+from scipy import stats
+
+
+def spearman_brown(rho: float, factor: float) -> float:
+    """Reliability of a score averaged over `factor` times as many measurements as one of reliability `rho`."""
+    if math.isnan(rho):
+        return math.nan
+    return factor * rho / (1 + (factor - 1) * rho)
+
+
+def measurements_for(target: float, rho_one: float) -> float:
+    """How many single measurements of reliability `rho_one` average to `target` (Spearman–Brown inverted);
+    NaN when `rho_one` is not positive (no number of measurements gets there)."""
+    if not rho_one > 0 or rho_one >= 1:
+        return math.nan if not rho_one > 0 else 1.0
+    return target * (1 - rho_one) / (rho_one * (1 - target))
+
+
+def round_scores(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], groups: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    """Per group of rounds: mean centred alignment of the encoders without each point − of those with it ([N]
+    each; centred per encoder over these N points, see :func:`sslmem.measures.scores.center_encoders`).
+    `align`/`member` are [K, N]; `rounds[k]` is encoder k's round."""
+    rounds = np.asarray(rounds)
+    scores = []
+    for group in groups:
+        rows = np.isin(rounds, list(group))
+        inside, outside = member[rows], ~member[rows]
+        if (inside.sum(axis=0) == 0).any() or (outside.sum(axis=0) == 0).any():
+            raise ValueError(f"rounds {list(group)}: some point is in every or in no encoder of the group")
+        part = align[rows] - align[rows].mean(axis=1, keepdims=True)  # centred, as the in/out scores are
+        scores.append((part * outside).sum(axis=0) / outside.sum(axis=0) - (part * inside).sum(axis=0) / inside.sum(axis=0))
+    return scores
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(stats.spearmanr(a, b).statistic) if len(a) > 2 else math.nan
+
+
+def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int]) -> dict:
+    """The reliability numbers of one set of points scored by encoders of several rounds.
+
+    * ``r_one_round``: mean Spearman correlation between the scores of two single rounds (over all pairs);
+    * ``split_half``: Spearman correlation between the scores of the first ⌊R/2⌋ rounds and of the others
+      (R ≥ 2), and ``split_half_full``: that projected to all R rounds (factor R / ⌈R/2⌉);
+    * ``predicted_full``: Spearman–Brown from ``r_one_round`` to all R rounds;
+    * ``rounds_for_0_7``: rounds whose average would reach 0.7.
+    """
+    unique = sorted(set(rounds))
+    result = {"rounds": len(unique), "encoders": int(len(rounds)), "n_points": int(align.shape[1]),
+              "r_one_round": math.nan, "split_half": math.nan, "split_half_full": math.nan,
+              "predicted_full": math.nan, "rounds_for_0_7": math.nan}
+    if len(unique) < 2:
+        return result
+    singles = round_scores(align, member, rounds, [[r] for r in unique])
+    pairs = [spearman(singles[i], singles[j]) for i, j in combinations(range(len(unique)), 2)]
+    r_one = float(np.mean(pairs))
+    half = len(unique) // 2
+    first, second = round_scores(align, member, rounds, [unique[:half], unique[half:]])
+    split = spearman(first, second)
+    result.update(r_one_round=r_one, split_half=split,
+                  split_half_full=spearman_brown(split, len(unique) / (len(unique) - half)),
+                  predicted_full=spearman_brown(r_one, len(unique)),
+                  rounds_for_0_7=measurements_for(0.7, r_one))
+    return result
+
+
+def placebo_membership(n_points: int, rounds: Sequence[int], roles: Sequence[str], seed) -> np.ndarray:
+    """A balanced pseudo-membership for points no encoder saw: per round, a random half of the points is called
+    "in" the round's ``half_a`` encoder and the other half "in" its ``half_b`` encoder ([K, N] bool)."""
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    member = np.zeros((len(rounds), n_points), dtype=bool)
+    for r in sorted(set(rounds)):
+        order = np.random.default_rng([*seeds, r]).permutation(n_points)
+        in_a = np.zeros(n_points, dtype=bool)
+        in_a[order[: n_points // 2]] = True
+        for k, (encoder_round, role) in enumerate(zip(rounds, roles)):
+            if encoder_round == r:
+                member[k] = in_a if role.endswith("a") else ~in_a
+    return member
