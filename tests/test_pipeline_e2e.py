@@ -208,6 +208,7 @@ def test_halves_are_disjoint_and_every_pool_point_is_scored_once_in_once_out(stu
     assert len(scores) == 200 and (scores.n_in == 2).all() and (scores.n_out == 2).all()
     assert set(scores.subset) == {"S_S", "S_C", "S_I"}  # S_E is aligned (the control) but never scored
     np.testing.assert_allclose(scores.m_raw, scores.align_out - scores.align_in)
+    assert (scores.m_ci_low <= scores.m_ci_high).all() and (scores.m_ci_high > scores.m_ci_low).any()
     table = pd.read_csv(studies_run / "results/reliability.csv")
     assert list(table.points) == ["trained", "unseen"] and set(table.rounds) == {2} and set(table.encoders) == {4}
     assert list(table.n_points) == [200, 20] and table.split_half.between(-1, 1).all()

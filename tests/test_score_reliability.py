@@ -67,3 +67,19 @@ def test_the_placebo_is_balanced_per_round_and_seeded():
     assert (member[:2].sum(axis=0) == 1).all() and (member[2:].sum(axis=0) == 1).all()
     assert member.sum(axis=1).tolist() == [5, 5, 5, 5]
     assert (placebo_membership(10, rounds, roles, seed=3) == member).all()
+
+
+def test_the_round_bootstrap_interval_is_narrow_for_a_clear_signal_and_wide_for_noise():
+    from sslmem.measures.reliability import round_bootstrap_interval
+
+    member, rounds = balanced_design(200, 6)
+    signal = np.random.default_rng(3).normal(0, 1, size=200)
+    clear = synthetic_aligns(member, rounds, signal, noise=0.1)
+    low, high = round_bootstrap_interval(clear, member, rounds, n_boot=200, seed=0, level=0.9)
+    assert (low <= high).all() and np.median(high - low) < 0.5
+    assert np.corrcoef((low + high) / 2, signal)[0, 1] > 0.95
+    noisy = synthetic_aligns(member, rounds, np.zeros(200), noise=1.0)
+    low_n, high_n = round_bootstrap_interval(noisy, member, rounds, n_boot=200, seed=0, level=0.9)
+    assert np.median(high_n - low_n) > 2 * np.median(high - low)
+    again = round_bootstrap_interval(clear, member, rounds, n_boot=200, seed=0, level=0.9)
+    assert (again[0] == low).all() and (again[1] == high).all()

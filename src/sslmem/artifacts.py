@@ -77,7 +77,9 @@ LAYER_ALIGN_COLUMNS = (*ENCODER_KEYS, *POINT_KEYS, *LAYER_KEYS, "align")
 SCORE_VALUES = ("align_f", "align_g", "m_raw", "m")
 SCORE_COLUMNS = (*SETUP_KEYS, "representation", "estimate", "seed", *POINT_KEYS, *SCORE_VALUES)
 # The in/out score of every pool point (halves study): encoders with the point (in) and without it (out).
-INOUT_SCORE_COLUMNS = (*SETUP_KEYS, "representation", *POINT_KEYS, "n_in", "n_out", "align_in", "align_out", "m_raw", "m")
+# m_ci_low/m_ci_high: a percentile-bootstrap interval of m over rounds (stats.bootstrap).
+INOUT_SCORE_COLUMNS = (*SETUP_KEYS, "representation", *POINT_KEYS, "n_in", "n_out", "align_in", "align_out", "m_raw", "m",
+                       "m_ci_low", "m_ci_high")
 LAYER_SCORE_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *LAYER_KEYS, *POINT_KEYS, *SCORE_VALUES)
 UNIT_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "argmax_point_id", "subset", "n_points")
 # `probe_dataset`: the dataset probed on, one row each: first the encoder's own (`dataset`), then the ones of

@@ -119,7 +119,9 @@ def cmd_score(args) -> None:
 
         if not args.training_sets:
             raise SystemExit("sslmem score --in-out: give --training-sets, one per --align file, in the same order")
-        run_in_out_score([Path(p) for p in args.align], [Path(p) for p in args.training_sets], Path(args.out))
+        bootstrap = _settings(args, check_roots=False)["stats"]["bootstrap"]
+        run_in_out_score([Path(p) for p in args.align], [Path(p) for p in args.training_sets], Path(args.out),
+                         bootstrap=bootstrap)
     elif args.layers:
         from sslmem.pipeline.score import run_layer_score
 

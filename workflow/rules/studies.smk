@@ -111,6 +111,8 @@ rule inout_score:
         halves_study.INOUT_SCORES,
     log:
         "results/logs/studies/halves/inout_score/{dataset}/{setup}.log",
+    params:
+        settings=sslmem_config.fingerprint(SETTINGS["stats"]["bootstrap"]),
     resources:
         mem_mb=4000,
         runtime=30,

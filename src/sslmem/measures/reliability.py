@@ -97,3 +97,16 @@ def placebo_membership(n_points: int, rounds: Sequence[int], roles: Sequence[str
             if encoder_round == r:
                 member[k] = in_a if role.endswith("a") else ~in_a
     return member
+
+
+def round_bootstrap_interval(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], n_boot: int, seed: int,
+                             level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per point, a percentile-bootstrap interval of the in/out score m_raw over rounds: resample the rounds with
+    replacement (each round scores every point once in and once out, so every resample scores every point) and
+    take the (1 − level)/2 and (1 + level)/2 quantiles. `align` is centred per encoder, [K, N]. With one round
+    the interval is the point itself."""
+    unique = sorted(set(rounds))
+    singles = np.stack(round_scores(align, member, rounds, [[r] for r in unique]))  # [R, N]
+    rng = np.random.default_rng(seed)
+    draws = singles[rng.integers(0, len(unique), size=(n_boot, len(unique)))].mean(axis=1)  # [B, N]
+    return np.quantile(draws, (1 - level) / 2, axis=0), np.quantile(draws, (1 + level) / 2, axis=0)

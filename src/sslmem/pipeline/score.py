@@ -13,6 +13,7 @@ from sslmem import io as sio
 from sslmem.artifacts import (
     ENSEMBLE_SEED, INOUT_SCORE_COLUMNS, LAYER_SCORE_COLUMNS, POINT_KEYS, SCORE_COLUMNS, SETUP_KEYS, ordered,
 )
+from sslmem.measures.reliability import round_bootstrap_interval
 from sslmem.measures.scores import center_encoders, ensemble_scores, in_out_scores
 
 
@@ -73,7 +74,8 @@ def score_frames(frames: Sequence[pd.DataFrame], align_paths: Sequence[Path]) ->
 
 
 
-def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[Path], out_parquet: Path) -> None:
+def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[Path], out_parquet: Path,
+                     bootstrap: dict | None = None) -> None:
     """Every pool point's in/out score (:func:`sslmem.measures.scores.in_out_scores`, each encoder centred first:
     :func:`~sslmem.measures.scores.center_encoders`; align_in/align_out are the centred means) from the pool alignments of
     encoders trained on different training sets: `training_set_paths[i]` is the training set of the encoder of
@@ -85,7 +87,7 @@ def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[P
     frames = [pd.read_parquet(path) for path in align_paths]
     keys = list(POINT_KEYS)
     base = frames[0][[*SETUP_KEYS, "representation", *keys]]
-    aligns, members = [], []
+    aligns, members, rounds = [], [], []
     for path, set_path, frame in zip(align_paths, training_set_paths, frames):
         if not frame[keys].equals(base[keys]):
             raise ValueError(f"{path}: measured on other points than {align_paths[0]}; align every encoder on the pool")
@@ -96,6 +98,7 @@ def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[P
         inside = set(zip(training_set["source"], training_set["point_id"]))
         members.append([(source, point) in inside for source, point in zip(base["source"], base["point_id"])])
         aligns.append(frame["align"].to_numpy())
+        rounds.append(int(frame["seed"].iat[0]))
     member = np.array(members, dtype=bool)
     # Points in no training set (S_E: aligned for the reliability control) have no in/out score.
     scored = member.any(axis=0)
@@ -103,4 +106,11 @@ def run_in_out_score(align_paths: Sequence[Path], training_set_paths: Sequence[P
     centred = center_encoders(torch.from_numpy(np.stack(aligns)[:, scored]))
     scores = in_out_scores(centred, torch.from_numpy(member[:, scored]))
     frame = base[scored].reset_index(drop=True).assign(**{name: values.numpy() for name, values in scores.items()})
+    # A percentile-bootstrap interval of m over rounds (pairs of halves), on m's scale (the same range divides).
+    boot = bootstrap or {"resamples": 1000, "seed": 0, "level": 0.95}
+    low, high = round_bootstrap_interval(centred.numpy(), member[:, scored], rounds, boot["resamples"], boot["seed"],
+                                         boot["level"])
+    spread = float(scores["m_raw"].max() - scores["m_raw"].min())
+    scale = 1 / spread if spread > 0 else 0.0
+    frame = frame.assign(m_ci_low=low * scale, m_ci_high=high * scale)
     sio.atomic_to_parquet(ordered(frame, INOUT_SCORE_COLUMNS, "in/out score"), out_parquet)
