@@ -148,21 +148,21 @@ def random_k(point_ids, k: int, seed) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(point_ids, size=k, replace=False))
 
 
+def _members(base_ids, points, verb: str) -> np.ndarray:
+    """Whether each slot of `base_ids` holds one of `points`; every point must be in the base."""
+    base_ids = np.asarray(base_ids, dtype=np.int64)
+    points = np.asarray(points, dtype=np.int64)
+    unknown = np.setdiff1d(points, base_ids)
+    if len(unknown):
+        raise TrainingSetError(f"cannot {verb} {unknown[:5].tolist()}: not in the training set")
+    return np.isin(base_ids, points)
+
+
 def without(base_ids, removed) -> np.ndarray:
     """`base_ids` in their slot order, less `removed` (every removed point must be in the base)."""
-    base_ids = np.asarray(base_ids, dtype=np.int64)
-    removed = np.asarray(removed, dtype=np.int64)
-    unknown = np.setdiff1d(removed, base_ids)
-    if len(unknown):
-        raise TrainingSetError(f"cannot remove {unknown[:5].tolist()}: not in the training set")
-    return base_ids[~np.isin(base_ids, removed)]
+    return np.asarray(base_ids, dtype=np.int64)[~_members(base_ids, removed, "remove")]
 
 
 def keeping(base_ids, kept) -> np.ndarray:
     """`base_ids` in their slot order, restricted to `kept`."""
-    base_ids = np.asarray(base_ids, dtype=np.int64)
-    kept = np.asarray(kept, dtype=np.int64)
-    unknown = np.setdiff1d(kept, base_ids)
-    if len(unknown):
-        raise TrainingSetError(f"cannot keep {unknown[:5].tolist()}: not in the training set")
-    return base_ids[np.isin(base_ids, kept)]
+    return np.asarray(base_ids, dtype=np.int64)[_members(base_ids, kept, "keep")]
