@@ -16,7 +16,9 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/feldman.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/measure_views.smk"
 include: "workflow/rules/report.smk"
 
 

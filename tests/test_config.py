@@ -54,6 +54,8 @@ def edit(raw: dict, dotted: str, value) -> None:
         test = raw["presets"]["test"]
         test.get("probe", {}).pop("downstream", None)
         test.pop("studies", None)
+        test.get("report", {}).pop("table12", None)  # it names the supervised setup
+        test.get("measure", {}).pop("table8", None)  # it names a setup and its dataset
     *parents, last = dotted.split(".")
     node = raw
     for key in parents:
@@ -236,6 +238,26 @@ BAD_PARAMS = [
      {"presets.test.studies.coreset.runs": [
          {"setup": "simclr-resnet18", "datasets": ["fashion_mnist"], "keep": [0.501, 0.499]}]},
      ["studies.coreset.runs[0].keep", "distinct whole percents"]),
+    ("a privacy budget of zero",
+     {"presets.test.studies.privacy.runs": [{"setup": "mae-vit_tiny", "datasets": ["fashion_mnist"], "epsilons": [0]}]},
+     ["studies.privacy.runs.0.epsilons.0", "less than or equal to the minimum of 0"]),
+    ("a delta of one", {"presets.test.studies.privacy.delta": 1.0}, ["studies.privacy.delta"]),
+    ("a clipping norm of zero", {"presets.test.studies.privacy.max_grad_norm": 0}, ["studies.privacy.max_grad_norm"]),
+    ("DP-SGD for a contrastive method",
+     {"presets.test.studies.privacy.runs": [{"setup": "simclr-resnet18", "datasets": ["fashion_mnist"], "epsilons": [8]}]},
+     ["studies.privacy.runs[0] (simclr-resnet18)", "couples the samples of a batch"]),
+    ("a private core setup of a contrastive method",
+     {"presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18", "recipe": {"privacy": {
+         "epsilon": 8, "delta": None, "max_grad_norm": 1.0, "accountant": "rdp", "noise_seed": 0,
+         "max_physical_batch_size": 8}}}], "presets.test.report.table11": []},
+     ["experiment.setups[0].recipe.privacy", "couples the samples of a batch"]),
+    ("a private run of an unknown setup",
+     {"presets.test.studies.privacy.runs": [{"setup": "mae-vit_base", "datasets": ["fashion_mnist"], "epsilons": [8]}]},
+     ["studies.privacy.runs[0].setup", "'mae-vit_base'"]),
+    ("private seeds the setup does not have",
+     {"presets.test.studies.privacy.runs": [
+         {"setup": "mae-vit_tiny", "datasets": ["fashion_mnist"], "epsilons": [8], "seeds": [5]}]},
+     ["studies.privacy.runs[0].seeds", "[5]"]),
 ]
 
 
@@ -442,6 +464,8 @@ def test_setups_run_on_their_own_seeds_and_datasets_with_their_own_recipe(raw):
         ],
     )
     raw["presets"]["test"]["report"]["table11"] = ["simclr-resnet18-e5"]
+    raw["presets"]["test"]["report"]["table12"] = {"setups": []}  # no supervised setup left to compare
+    raw["presets"]["test"].pop("studies")  # they name the MAE setup
     settings = config.resolve(raw, "test", check_roots=False)
     runs = config.experiment_runs(settings)
     assert [(r.dataset, r.setup, r.seed, r.role) for r in runs] == [
@@ -478,9 +502,9 @@ def test_paper_preset_plans_table11_setups_on_cifar10_only(raw):
     assert [config.setup_recipe(settings, name)["epochs"] for name in table11] == [100, 100, 300, 10]
     # Table 1's DINO keeps Table 6's 600 epochs; the Table 11 variants change only epochs and warm-up.
     assert config.setup_recipe(settings, "dino-resnet50")["epochs"] == 600
-    # 4 Table 1 setups x 3 datasets + 4 on ImageNet + 2 more Table 15 backbones and 4 Table 11 setups on
-    # CIFAR10, 3 seeds, f and g.
-    assert len(runs) == (4 * 3 + 4 + 2 + 4) * 3 * 2
+    # 4 Table 1 setups x 3 datasets + 4 on ImageNet + 2 more Table 15 backbones, 4 Table 11 setups and Table 5's
+    # 1000-epoch MAE on CIFAR10, 3 seeds, f and g.
+    assert len(runs) == (4 * 3 + 4 + 2 + 4 + 1) * 3 * 2
 
 
 def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):

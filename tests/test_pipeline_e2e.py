@@ -257,3 +257,50 @@ def test_a_training_set_edited_by_hand_stops_training_before_it_starts(studies_r
         assert "does not match drop_random_10_of_a0.json" in log.read_text()
     finally:
         path.write_text(original)
+
+
+# --- privacy study (Table 5 on the test preset: MAE at ε = 8 beside its own ε = ∞ encoders) ---------------------
+
+
+@pytest.fixture(scope="module")
+def privacy_run(workflow_run) -> Path:
+    snakemake(workflow_run, "study_privacy")
+    return workflow_run
+
+
+def test_private_encoders_record_their_accounting_and_table5_reads_it(privacy_run):
+    checkpoint = load_checkpoint(
+        privacy_run / "results/studies/privacy/checkpoints/fashion_mnist/mae-vit_tiny-dp-eps8/f0.pt")
+    privacy = checkpoint["meta"]["privacy"]
+    assert 0 < privacy["epsilon_spent"] <= privacy["epsilon_target"] == 8.0
+    assert json_recipe(checkpoint)["privacy"]["epsilon"] == 8.0
+    table = pd.read_csv(privacy_run / "results/table5.csv")
+    assert list(table["epsilon"]) == [np.inf, 8.0] and set(table["setup"]) == {"mae-vit_tiny"}
+    private = table[table["epsilon"] == 8.0].iloc[0]
+    assert private["private_setup"] == "mae-vit_tiny-dp-eps8"
+    assert private["epsilon_spent"] == pytest.approx(privacy["epsilon_spent"])
+    for column in ("sslmem_mean", "probe_top1_mean", "noise_multiplier", "sample_rate", "steps", "unitmem_last_layer"):
+        assert np.isfinite(private[column]), column
+    assert np.isfinite(table.loc[table["epsilon"] == np.inf, "sslmem_mean"]).all()
+    assert table["paper_sslmem"].isna().all()  # Fashion-MNIST at 2 epochs is not the paper's run
+    assert (privacy_run / "results/table5_fig.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def json_recipe(checkpoint) -> dict:
+    import json
+
+    return json.loads(checkpoint["meta"]["training_settings"])["recipe"]
+
+
+# --- regulariser study (Fig. 4 on the test preset: MAE at λ = 0.5 beside its own λ = 0 encoders) ----------------
+
+
+def test_regularised_encoders_are_scored_and_fig4_compares_them(workflow_run):
+    snakemake(workflow_run, "study_regularizer")
+    checkpoint = load_checkpoint(
+        workflow_run / "results/studies/regularizer/checkpoints/fashion_mnist/mae-vit_tiny-reg0.5/f0.pt")
+    assert checkpoint["meta"]["alignment_regularizer"]["weight"] == 0.5
+    table = pd.read_csv(workflow_run / "results/fig4_values.csv")
+    assert list(table["lambda"]) == [0.0, 0.5] and list(table["variant_setup"].fillna("")) == ["", "mae-vit_tiny-reg0.5"]
+    assert np.isfinite(table[["sslmem_mean", "probe_top1_mean"]].to_numpy()).all()
+    assert (workflow_run / "results/fig4.png").read_bytes()[:4] == b"\x89PNG"

@@ -49,6 +49,12 @@ UNITS = f"results/unitmem/{_ENCODER}.parquet"
 PROBE = f"results/probe/{_ENCODER}.csv"
 SCORES = "results/scores/{dataset}/{setup}.parquet"
 LAYER_SCORES = "results/layer_scores/{dataset}/{setup}.parquet"
+# Table 8: a core encoder re-aligned with the views of measure.view_families.<family> instead of its training
+# augmentation (columns of ALIGN, SCORES), under the measure_views study's folder.
+VIEW_ALIGN = f"results/studies/measure_views/{{family}}/align/{_ENCODER}.parquet"
+VIEW_SCORES = "results/studies/measure_views/{family}/scores/{dataset}/{setup}.parquet"
+# Feldman & Zhang's label memorisation of a supervised setup's f/g on S_C (App. B.3, Table 12, Fig. 8).
+FELDMAN = "results/feldman/{dataset}/{setup}.parquet"
 
 
 def result_path(name: str, extension: str) -> str:
@@ -82,6 +88,22 @@ INOUT_SCORE_COLUMNS = (*SETUP_KEYS, "representation", *POINT_KEYS, "n_in", "n_ou
                        "m_ci_low", "m_ci_high")
 LAYER_SCORE_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *LAYER_KEYS, *POINT_KEYS, *SCORE_VALUES)
 UNIT_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "argmax_point_id", "subset", "n_points")
+# Table 8, one row per (dataset, setup, view family; `training` first: the core scores): SSLMem over S_C (ensemble
+# with a bootstrap interval; mean ± std over f/g pairs), m(S_C) − m(S_S), the paired difference to the training
+# family's ensemble m over the same candidates (bootstrap interval) and Kendall's tau between the two rankings;
+# the paper's row beside only where the setup and the view are its run.
+TABLE8_COLUMNS = (*SETUP_KEYS, "representation", "epochs", "view_family", "view", "n_seeds", "n_candidates",
+                  "sslmem_ensemble", "sslmem_ensemble_ci_low", "sslmem_ensemble_ci_high", "sslmem_mean", "sslmem_std",
+                  "m_candidates_minus_shared", "diff_vs_training", "diff_vs_training_ci_low",
+                  "diff_vs_training_ci_high", "kendall_tau_vs_training", "kendall_p_vs_training", "paper_view",
+                  "paper_sslmem", "paper_sslmem_std")
+# Fig. 5 in numbers: per (dataset, setup, subset) and threshold t, how many of the subset's n points have an
+# ensemble score m > t (n_above) and their fraction.
+ABOVE_THRESHOLD_COLUMNS = (*SETUP_KEYS, "representation", "subset", "n", "threshold", "n_above", "fraction_above")
+# Feldman's score of each candidate (S_C), and of each S_E point as the control (trained on by neither): the softmax
+# probability of its true label under f (trained on S_C) and under g (not), and their difference `feldman`;
+# estimate "pair" (one f_s/g_s, seed s) or "ensemble" (the mean over the pairs, seed −1), as the SSLMem score files.
+FELDMAN_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *POINT_KEYS, "p_true_f", "p_true_g", "feldman")
 # `probe_dataset`: the dataset probed on, one row each: first the encoder's own (`dataset`), then the ones of
 # probe.downstream.<dataset>, in that order; tables of the encoder's accuracy read the own row only.
 PROBE_COLUMNS = (*ENCODER_KEYS, "probe_dataset", "train_size", "test_size", "top1", "knn_top1")

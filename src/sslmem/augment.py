@@ -11,6 +11,9 @@ The families follow the methods' papers:
   horizontal flip p=0.5, ColorJitter(0.4, 0.4, 0.4, 0.1) with p=0.8, RandomGrayscale p=0.2.
 - MAE (He et al., 2022): RandomResizedCrop(scale 0.2–1) and horizontal flip; masking happens in the model.
 
+Measurement views of another family than the training one (SSLMem Table 8: Gaussian noise, random rotation,
+colour drop) are :class:`MeasurementViews`, with the same generator discipline.
+
 Augmentations act on pixels in [0, 1]; normalisation by the dataset's mean/std comes after (the published
 SSLMem code jitters already-normalised tensors, which changes what the jitter strengths mean).
 
@@ -219,6 +222,96 @@ class BatchAugment:
             to_gray = torch.rand(batch, generator=generator, device=device) < self.spec.grayscale_p
             images = torch.where(to_gray.view(-1, 1, 1, 1), grayscale(images).expand_as(images), images)
         return self.normalize(images.clamp(0, 1))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Measurement view families (SSLMem Table 8): other views than the encoder's training augmentation
+# ------------------------------------------------------------------------------------------------------------
+
+# Each kind of measurement view and the parameter(s) its params.yaml entry (measure.view_families.<name>) sets.
+VIEW_KINDS: dict[str, tuple[str, ...]] = {
+    "gaussian_noise": ("std",),
+    "rotation": ("degrees",),
+    "color_drop": ("p",),
+}
+
+
+def add_gaussian_noise(images: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:
+    """Pixels in [0, 1] plus independent N(0, std²) noise per pixel and channel, clipped back to [0, 1] (as
+    torchvision's GaussianNoise(mean=0, sigma=std, clip=True))."""
+    noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    return (images + std * noise).clamp(0, 1)
+
+
+def rotate(images: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Rotate each image about its centre by its angle (degrees, counter-clockwise as torchvision's rotate;
+    [B]), keeping its size; corners that come from outside the image are black (torchvision's fill=0).
+    Bilinear resampling: a multiple of 90° on a square image moves pixel centres onto pixel centres (torch.rot90
+    up to rounding)."""
+    radians = torch.deg2rad(degrees.to(images.dtype))
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    # affine_grid maps each output location (x right, y down, in [-1, 1]) to the input location it reads: the
+    # inverse rotation, which with y pointing down is [[cos, -sin], [sin, cos]] for a counter-clockwise turn.
+    theta = torch.zeros(images.shape[0], 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin
+    theta[:, 1, 0], theta[:, 1, 1] = sin, cos
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_rotation(images: torch.Tensor, degrees: float, generator: torch.Generator) -> torch.Tensor:
+    """torchvision's RandomRotation(degrees): each image turned by an angle drawn uniformly from
+    [-degrees, degrees] (so 270 draws from [-270, 270])."""
+    angles = _uniform(generator, (images.shape[0],), -degrees, degrees, images.device)
+    return rotate(images, angles)
+
+
+def color_drop(images: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """SimCLR's colour dropping (Chen et al., 2020, App. A: RandomGrayscale): each image, with probability p,
+    replaced by its ITU-R 601-2 luma in all three channels; the others unchanged. (Not dropping single channels.)
+    On a dataset whose images are grey already this changes nothing (the settings rules refuse it there)."""
+    to_gray = torch.rand(images.shape[0], generator=generator, device=images.device) < p
+    return torch.where(to_gray.view(-1, 1, 1, 1), grayscale(images).expand_as(images), images)
+
+
+class MeasurementViews(BatchAugment):
+    """Measurement views of one family of :data:`VIEW_KINDS` instead of the encoder's training augmentation
+    (SSLMem Table 8): the image at the encoder's input size, then only that family's transform, then
+    normalisation. Like :class:`BatchAugment`, every random draw comes from the generator passed in.
+
+    - ``gaussian_noise`` {std}: :func:`add_gaussian_noise` on pixels in [0, 1] (before normalisation).
+    - ``rotation`` {degrees}: :func:`random_rotation`, an angle uniform in [-degrees, degrees] per view. A fixed
+      rotation would make every view the same image and the alignment 0 for every point, so "Rotate 90°" of
+      the paper is read as torchvision's RandomRotation(90).
+    - ``color_drop`` {p}: :func:`color_drop`, grayscale with probability p (SimCLR's colour drop).
+    """
+
+    def __init__(self, kind: str, options: Mapping, out_size: int, mean: Sequence[float], std: Sequence[float]):
+        if kind not in VIEW_KINDS:
+            raise ValueError(f"unknown measurement view kind {kind!r}; known: {sorted(VIEW_KINDS)}")
+        missing = [name for name in VIEW_KINDS[kind] if name not in options]
+        if missing:
+            raise ValueError(f"measurement view kind {kind!r} needs {list(VIEW_KINDS[kind])}; missing {missing}")
+        super().__init__(AugmentSpec(), out_size, mean, std)
+        self.kind = kind
+        self.options = {name: float(options[name]) for name in VIEW_KINDS[kind]}
+
+    def resized(self, images: torch.Tensor) -> torch.Tensor:
+        """Pixels in [0, 1] at out_size² (bilinear, as :meth:`BatchAugment.clean`), not yet normalised."""
+        images = self.to_unit(images)
+        if images.shape[-1] != self.out_size or images.shape[-2] != self.out_size:
+            images = F.interpolate(images, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False)
+        return images
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        images = self.resized(images)
+        if self.kind == "gaussian_noise":
+            images = add_gaussian_noise(images, self.options["std"], generator)
+        elif self.kind == "rotation":
+            images = random_rotation(images, self.options["degrees"], generator)
+        else:
+            images = color_drop(images, self.options["p"], generator)
+        return self.normalize(images)
 
 
 def make_generator(device, *seed_parts: int) -> torch.Generator:

@@ -108,6 +108,7 @@ def cmd_align(args) -> None:
         Path(args.layers_out) if args.layers_out else None,
         Path(args.units_out) if args.units_out else None,
         points=args.points,
+        view_family=args.view_family,
     )
 
 
@@ -134,6 +135,12 @@ def cmd_probe(args) -> None:
     from sslmem.pipeline.probe import run_probe
 
     run_probe(_settings(args), Path(args.checkpoint), Path(args.out))
+
+
+def cmd_feldman(args) -> None:
+    from sslmem.pipeline.feldman import run_feldman
+
+    run_feldman(_settings(args), [Path(p) for p in args.checkpoints], Path(args.split), Path(args.out))
 
 
 def cmd_report(args) -> None:
@@ -219,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--points", choices=["protocol", "pool"], default="protocol",
                      help="protocol: S_C, a sample of S_S, S_I and S_E (the SSLMem scores); pool: every point of "
                           "the split (the in/out scores and their reliability, halves study)")
+    sub.add_argument("--view-family", default=None,
+                     help="a family of measure.view_families whose views replace the encoder's training augmentation "
+                          "(Table 8); default: the training augmentation")
 
     sub = verb("score", cmd_score, "combine f and g alignments into per-point SSLMem (or per-layer) scores")
     sub.add_argument("--align", nargs="+", required=True, help="per-encoder alignment files of one setup")
@@ -234,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
                "dataset and of each of probe.downstream.<dataset>")
     sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
     sub.add_argument("--out", required=True, help="probe result CSV (one row per probed dataset)")
+
+    sub = verb("feldman", cmd_feldman, "Feldman's label memorisation of one supervised setup on S_C (and on the "
+               "control S_E): the true label's softmax probability under f minus under g, per pair and averaged "
+               "(Table 12, Fig. 8)")
+    sub.add_argument("--checkpoints", nargs="+", required=True,
+                     help="the f and g checkpoints of one supervised setup, every seed's pair (any order)")
+    sub.add_argument("--split", required=True, help="the split CSV the encoders were trained on")
+    sub.add_argument("--out", required=True, help="per-candidate Feldman scores (Parquet)")
 
     sub = verb("report", cmd_report, "build one registered table or figure from its input files (--list: all)")
     sub.add_argument("name", nargs="?", help="a registered result, e.g. table2 (see --list)")

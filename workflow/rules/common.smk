@@ -10,6 +10,7 @@ from sslmem import artifacts, config as sslmem_config  # noqa: E402
 from sslmem import studies as sslmem_studies  # noqa: E402
 from sslmem.report import registry as result_registry  # noqa: E402
 from sslmem.studies import halves as halves_study  # noqa: E402
+from sslmem.studies import measure_views as measure_views_study  # noqa: E402
 
 # Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
 _on_disk = yaml.safe_load(Path("params.yaml").read_text())
@@ -86,6 +87,12 @@ def all_probe_files():
     return [artifacts.PROBE.format(**vars(run)) for run in RUNS if run.role in roles]
 
 
+def table12_files(pattern):
+    """`pattern` for every (dataset, setup) of report.table12.setups (the supervised setups Table 12 compares)."""
+    compared = SETTINGS["report"]["table12"]["setups"]
+    return [pattern.format(dataset=d, setup=s) for s in compared for d, setup in SETUP_RUNS if setup == s]
+
+
 # The input sets results read (sslmem.report.registry.INPUT_SETS), expanded over this preset's runs.
 INPUT_SETS = {
     "scores": all_score_files(),
@@ -93,6 +100,8 @@ INPUT_SETS = {
     "probes": all_probe_files(),
     "units": all_encoder_files(artifacts.UNITS),
     "train_logs": all_encoder_files(artifacts.TRAIN_LOG),
+    "feldman": table12_files(artifacts.FELDMAN),
+    "feldman_scores": table12_files(artifacts.SCORES),
 }
 RESULTS = result_registry.load_results()
 STUDIES = sslmem_studies.load_studies()
@@ -164,7 +173,9 @@ def align_fingerprint(wildcards, study=None):
     augment = run_spec(wildcards, study).training_settings(SETTINGS)["augment"]
     # The representation scored by this setup, not the whole per-method mapping (adding another method's entry
     # must not rerun this setup's alignments).
-    measure = {key: value for key, value in SETTINGS["measure"].items() if key != "representation"}
+    # Nor the other view families and Table 8's runs: they make alignments of their own, not these.
+    measure = {key: value for key, value in SETTINGS["measure"].items()
+               if key not in ("representation", "view_families", "table8")}
     representation = sslmem_config.setup_representation(SETTINGS, wildcards.setup)
     return sslmem_config.fingerprint({"measure": measure, "representation": representation, "augment": augment})
 
@@ -186,3 +197,19 @@ def pool_align_fingerprint(wildcards):
 
 study_train_fingerprint = train_fingerprint
 study_probe_fingerprint = probe_fingerprint
+
+
+def study_encoder_files(pattern, study, dataset, setup):
+    """`pattern` (a core path pattern) under the study's folder, for every encoder of one of its setups."""
+    files = [
+        sslmem_studies.in_study(pattern, study).format(dataset=run.dataset, setup=run.setup, role=run.role, seed=run.seed)
+        for run in STUDIES[study].runs(SETTINGS)
+        if (run.dataset, run.setup) == (dataset, setup)
+    ]
+    if not files:
+        raise WorkflowError(f"study {study!r} plans no encoder of setup {setup!r} on {dataset!r}")
+    return files
+
+
+def study_align_fingerprint(wildcards):
+    return align_fingerprint(wildcards, study=wildcards.study)

@@ -120,3 +120,63 @@ rule inout_score:
         SOFTWARE_ENV
     shell:
         cli("score --in-out --align {input.align} --training-sets {input.training_sets} --out {output} > {log} 2>&1")
+
+
+# A scored study (Study.scored, e.g. privacy): its f/g encoders aligned and scored like the core ones (align.smk,
+# score.smk), under results/studies/<study>/.
+rule study_align:
+    input:
+        checkpoint=STUDY(artifacts.CHECKPOINT, "{study}"),
+        split=artifacts.SPLIT,
+    output:
+        align=STUDY(artifacts.ALIGN, "{study}"),
+        layers=STUDY(artifacts.LAYER_ALIGN, "{study}"),
+        units=STUDY(artifacts.UNITS, "{study}"),
+    log:
+        "results/logs/studies/{study}/align/{dataset}/{setup}/{role}{seed}.log",
+    benchmark:
+        "results/benchmarks/studies/{study}/align/{dataset}/{setup}/{role}{seed}.tsv"
+    params:
+        settings=study_align_fingerprint,
+    threads: SETTINGS["training"]["num_threads"]
+    resources:
+        gpu=1 if SETTINGS["training"]["device"] == "cuda" else 0,
+        mem_mb=16000,
+        runtime=120,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("align --checkpoint {input.checkpoint} --split {input.split} --out {output.align}"
+        " --layers-out {output.layers} --units-out {output.units} > {log} 2>&1")
+
+
+rule study_score:
+    input:
+        lambda w: study_encoder_files(artifacts.ALIGN, w.study, w.dataset, w.setup),
+    output:
+        STUDY(artifacts.SCORES, "{study}"),
+    log:
+        "results/logs/studies/{study}/score/{dataset}/{setup}.log",
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("score --align {input} --out {output} > {log} 2>&1")
+
+
+rule study_layer_score:
+    input:
+        lambda w: study_encoder_files(artifacts.LAYER_ALIGN, w.study, w.dataset, w.setup),
+    output:
+        STUDY(artifacts.LAYER_SCORES, "{study}"),
+    log:
+        "results/logs/studies/{study}/layer_score/{dataset}/{setup}.log",
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        SOFTWARE_ENV
+    shell:
+        cli("score --layers --align {input} --out {output} > {log} 2>&1")

@@ -25,9 +25,11 @@ from sslmem.config.plan import (
     pool_size_for,
     probe_downstream,
     probe_recipe,
+    setup_datasets,
     setup_name,
     setup_recipe,
     setup_representation,
+    setup_seeds,
     split_counts_for,
 )
 from sslmem.config.registry import cross_field_rule
@@ -49,8 +51,10 @@ __all__ = [
     "probe_downstream",
     "probe_recipe",
     "resolve",
+    "setup_datasets",
     "setup_name",
     "setup_recipe",
+    "setup_seeds",
     "setup_representation",
     "split_counts_for",
 ]

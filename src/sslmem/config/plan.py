@@ -30,8 +30,14 @@ def setup_seeds(settings: Mapping, entry: Mapping) -> list[int]:
 
 
 def find_setup(settings: Mapping, name: str) -> dict:
-    """The experiment.setups entry called `name` (see :func:`setup_name`)."""
+    """The setup called `name` (see :func:`setup_name`): an experiment.setups entry, or a setup a study derives
+    from one (e.g. the privacy study's ``mae-vit_tiny-dp-eps8``: the same entry with a recipe of its own)."""
     for entry in settings["experiment"]["setups"]:
+        if setup_name(entry) == name:
+            return dict(entry)
+    from sslmem.studies import derived_setups  # cheap: no torch
+
+    for entry in derived_setups(settings):
         if setup_name(entry) == name:
             return dict(entry)
     known = [setup_name(entry) for entry in settings["experiment"]["setups"]]

@@ -407,6 +407,76 @@ def check_report(settings: Mapping) -> None:
             )
 
 
+@cross_field_rule
+def check_table12(settings: Mapping) -> None:
+    """report.table12.setups names supervised setups of experiment.setups: Feldman's score reads the classifier
+    head that only the supervised method trains."""
+    methods = {setup_name(setup): setup["method"] for setup in settings["experiment"]["setups"]}
+    supervised = sorted(name for name, method in methods.items() if method == "supervised")
+    for name in settings["report"]["table12"]["setups"]:
+        if methods.get(name) != "supervised":
+            what = f"a {methods[name]} setup" if name in methods else "not a setup of experiment.setups"
+            raise ConfigError(
+                f"report.table12.setups: {name!r} is {what}; Feldman's score needs a supervised setup's classifier "
+                f"(the supervised setups: {supervised})"
+            )
+
+
+# ------------------------------------------------------------------------------ measurement views (Table 8)
+
+
+@cross_field_rule
+def check_view_families(settings: Mapping) -> None:
+    """measure.view_families: each family sets exactly its kind's parameters. measure.table8: its families are
+    defined, its runs name setups and datasets that setup trains on, and no colour drop on grey images (every
+    view would be the same image, every alignment 0 and the score undefined)."""
+    from sslmem.augment import VIEW_KINDS
+
+    families = settings["measure"]["view_families"]
+    for name, family in families.items():
+        _check_view_family(name, family, VIEW_KINDS)
+    table8 = settings["measure"]["table8"]
+    unknown = [name for name in table8["families"] if name not in families]
+    if unknown:
+        raise ConfigError(f"measure.table8.families: {unknown} not defined in measure.view_families "
+                          f"({sorted(families)}); define them there or leave them out")
+    setups = {setup_name(entry): entry for entry in settings["experiment"]["setups"]}
+    for index, run in enumerate(table8["runs"]):
+        where = f"measure.table8.runs[{index}]"
+        if run["setup"] not in setups:
+            raise ConfigError(f"{where}.setup: {run['setup']!r} is not a setup of experiment.setups {sorted(setups)}")
+        trained_on = setup_datasets(settings, setups[run["setup"]])
+        missing = [dataset for dataset in run["datasets"] if dataset not in trained_on]
+        if missing:
+            raise ConfigError(f"{where}.datasets: setup {run['setup']!r} trains no encoders on {missing} "
+                              f"(it runs on {trained_on}); Table 8 re-measures trained encoders only")
+        _check_no_color_drop_on_grey(where, run["datasets"], table8["families"], families)
+
+
+def _check_view_family(name: str, family: Mapping, kinds: Mapping) -> None:
+    where = f"measure.view_families.{name}"
+    if family["kind"] not in kinds:
+        raise ConfigError(f"{where}.kind: {family['kind']!r} is not a measurement view kind; known: {sorted(kinds)}")
+    wanted = kinds[family["kind"]]
+    missing = [parameter for parameter in wanted if parameter not in family]
+    extra = [parameter for parameter in family if parameter != "kind" and parameter not in wanted]
+    if missing or extra:
+        raise ConfigError(f"{where}: kind {family['kind']!r} takes {list(wanted)}; missing {missing}, not its own {extra}")
+
+
+def _check_no_color_drop_on_grey(where: str, datasets, names, families: Mapping) -> None:
+    from sslmem.data.catalog import dataset_info
+
+    drops = [name for name in names if families[name]["kind"] == "color_drop"]
+    grey = [dataset for dataset in datasets if dataset_info(dataset).grayscale]
+    if drops and grey:
+        raise ConfigError(
+            f"{where}: measure.table8.families {drops} (color_drop) on {grey}, whose images are grey: grayscale changes "
+            "nothing, every view would be the same image and every alignment 0; leave color_drop out of "
+            "measure.table8.families for these datasets"
+        )
+
+
 # ------------------------------------------------------------------------------------------- dataset roots
 
 

@@ -51,6 +51,8 @@ class DatasetInfo:
         pool_split: The split the training pool S_S/S_C/S_I is drawn from: ``"train"``, or :data:`UNLABELED`
             (STL-10: the paper's 50k STL-10 pool comes from its 100k unlabelled images, App. A). S_E always
             comes from ``"test"``, and the probe always uses the labelled ``"train"`` and ``"test"``.
+        grayscale: The images are grey, repeated to three channels (so a colour transform such as colour drop
+            changes nothing).
     """
 
     name: str
@@ -61,6 +63,7 @@ class DatasetInfo:
     train_size: int | None = None
     unlabeled_size: int | None = None
     pool_split: str = "train"
+    grayscale: bool = False
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -243,7 +246,8 @@ CATALOG: dict[str, CatalogEntry] = {
     entry.info.name: entry
     for entry in [
         _entry(
-            DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD, train_size=60000),
+            DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD, train_size=60000,
+                        grayscale=True),
             _fashion_mnist_requirements,
         ),
         _entry(
@@ -276,7 +280,8 @@ CATALOG: dict[str, CatalogEntry] = {
         # 1797 8x8 images in scikit-learn, no official split: sslmem.data.digits makes every 4th image of each
         # digit a test image (1352 train, 445 test). image_size is the default requested size, not the native 8.
         _entry(
-            DatasetInfo("digits", DEFAULT_DIGITS_IMAGE_SIZE, 10, _DIGITS_MEAN, _DIGITS_STD, train_size=1352),
+            DatasetInfo("digits", DEFAULT_DIGITS_IMAGE_SIZE, 10, _DIGITS_MEAN, _DIGITS_STD, train_size=1352,
+                        grayscale=True),
             _digits_requirements,
         ),
     ]

@@ -20,12 +20,18 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 def random_masking(batch: int, num_patches: int, mask_ratio: float, generator: torch.Generator, device):
     """Indices of kept patches [B, K] and the binary mask [B, N] (1 = masked), K = N·(1 − mask_ratio)."""
-    num_keep = max(1, int(round(num_patches * (1 - mask_ratio))))
     noise = torch.rand(batch, num_patches, generator=generator, device=device)
-    shuffle = torch.argsort(noise, dim=1)
-    keep = shuffle[:, :num_keep]
-    mask = torch.ones(batch, num_patches, device=device)
-    mask.scatter_(1, keep, 0.0)
+    return masking_from_noise(noise, mask_ratio)
+
+
+def masking_from_noise(noise: torch.Tensor, mask_ratio: float):
+    """The kept patches [B, K] and the mask [B, N] (1 = masked) of uniform noise [B, N]: the K lowest are kept.
+
+    Out-of-place only, so that it also runs per sample under ``torch.func.vmap`` (DP-SGD's per-sample gradients).
+    """
+    num_keep = max(1, int(round(noise.shape[1] * (1 - mask_ratio))))
+    keep = torch.argsort(noise, dim=1)[:, :num_keep]
+    mask = torch.ones_like(noise).scatter(1, keep, 0.0)
     return keep, mask
 
 
@@ -45,6 +51,7 @@ class MAE(SSLMethod):
     """
 
     name = "mae"
+    couples_samples = False  # each sample's loss reads only its own patches: DP-SGD applies (ViP, Yu et al. 2023)
     needs_vit = True
     has_projection_head = False
     views_per_sample = 1
@@ -94,9 +101,15 @@ class MAE(SSLMethod):
         tokens = self.decoder_norm(self.decoder_blocks(tokens))
         return self.decoder_pred(tokens[:, 1:])
 
-    def loss_per_sample(self, views, generator):
+    def draw_randomness(self, views, generator):
+        # Each sample its own mask (ViP's DP-MAE too): the uniform noise whose lowest entries pick the kept patches.
         images = views[0]
-        keep, mask = random_masking(images.shape[0], self.num_patches, self.mask_ratio, generator, images.device)
+        return torch.rand(images.shape[0], self.num_patches, generator=generator, device=images.device)
+
+    def forward(self, views, noise):
+        """Per-sample loss [B] given the masking noise [B, N] (see :meth:`SSLMethod.forward`)."""
+        images = views[0]
+        keep, mask = masking_from_noise(noise, self.mask_ratio)
         prediction = self.decode(self.encode_visible(images, keep), keep)
         target = patchify(images, self.patch_size)
         if self.norm_pix_loss:

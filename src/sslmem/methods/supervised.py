@@ -35,6 +35,7 @@ class Supervised(SSLMethod):
 
     name = "supervised"
     needs_labels = True
+    couples_samples = False  # cross-entropy per image; BatchNorm's batch statistics are replaced for DP-SGD
     has_projection_head = False
     views_per_sample = 1
     recipe_keys = ("num_classes",)
@@ -75,7 +76,11 @@ class Supervised(SSLMethod):
                 f"labels must lie in [0, {self.num_classes}); got [{int(labels.min())}, {int(labels.max())}] "
                 f"(set methods.supervised.num_classes to the dataset's number of classes)"
             )
-        return F.cross_entropy(self.logits(images).float(), labels, reduction="none",
+        return self(views, None, labels=labels)
+
+    def forward(self, views, randomness=None, labels: torch.Tensor | None = None):
+        """Cross-entropy of each sample [B] (no random draws; the labels were checked by loss_per_sample)."""
+        return F.cross_entropy(self.logits(views[0]).float(), labels.long(), reduction="none",
                                label_smoothing=self.label_smoothing)
 
     def loss(self, views, generator, labels: torch.Tensor | None = None) -> torch.Tensor:

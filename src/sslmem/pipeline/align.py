@@ -14,8 +14,8 @@ import pandas as pd
 import torch
 
 from sslmem import io as sio
-from sslmem.config import setup_representation
-from sslmem.augment import AugmentSpec, BatchAugment
+from sslmem.config import ConfigError, setup_representation
+from sslmem.augment import AugmentSpec, BatchAugment, MeasurementViews
 from sslmem.data import datasets, splits
 from sslmem.measures.alignment import measure_layer_alignment
 from sslmem.measures.unitmem import unit_memorization
@@ -70,12 +70,14 @@ def run_align(
     out_layers: Path | None = None,
     out_units: Path | None = None,
     points: str = "protocol",
+    view_family: str | None = None,
 ) -> None:
     """Alignment of one encoder on every scored point (`out_parquet`) and, in the same forward passes, when
     `out_layers` is given, on the output of each of its layers (``Encoder.named_layers()``; LayerMem), and
     when `out_units` is given, the UnitMem of every unit (``Encoder.named_units()``) over the points of
     measure.unitmem.subset. `points`: "protocol" scores :func:`measurement_set`, "pool" every point of the
-    training pool (:func:`pool_set`)."""
+    training pool (:func:`pool_set`). `view_family`: a name of measure.view_families whose views replace the
+    encoder's training augmentation (Table 8); None: the training augmentation."""
     from sslmem.device import resolve_device
 
     started = time.perf_counter()
@@ -91,11 +93,7 @@ def run_align(
         )
     points = pool_set(table) if points == "pool" else measurement_set(settings, table)
     images = measurement_images(settings, meta["dataset"], points)
-    # The views are drawn from the augmentation the encoder was trained with, as recorded in its checkpoint
-    # (one source of truth: the model is rebuilt from the checkpoint too).
-    trained_with = json.loads(meta["training_settings"])
-    info = datasets.dataset_info(meta["dataset"])
-    augment = BatchAugment(AugmentSpec.from_settings(trained_with["augment"]), meta["image_size"], info.mean, info.std)
+    augment = measurement_augment(settings, meta, view_family)
     measure = settings["measure"]
     representation = setup_representation(settings, meta["setup"])
     represent = method.representation_fn(representation)
@@ -126,9 +124,34 @@ def run_align(
         sio.atomic_to_parquet(layer_frame, out_layers)
     if out_units is not None:
         sio.atomic_to_parquet(unitmem_frame(meta, points, measured.unit_means, measure["unitmem"]), out_units)
+    if view_family is not None:
+        check_views_differ(measured.align, view_family)
     frame = points.assign(representation=representation, align=measured.align.numpy().astype(np.float64))
     sio.atomic_to_parquet(with_encoder_keys(frame, meta, ALIGN_COLUMNS, "align"), out_parquet)
     print(f"{label} align: done, {len(points)} images in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def measurement_augment(settings: Mapping, meta: Mapping, view_family: str | None) -> BatchAugment:
+    """The views an encoder is measured with: by default the augmentation it was trained with, as recorded in its
+    checkpoint (one source of truth: the model is rebuilt from the checkpoint too); with `view_family`, that
+    family of measure.view_families instead (:class:`~sslmem.augment.MeasurementViews`)."""
+    info = datasets.dataset_info(meta["dataset"])
+    if view_family is None:
+        trained_with = json.loads(meta["training_settings"])
+        return BatchAugment(AugmentSpec.from_settings(trained_with["augment"]), meta["image_size"], info.mean, info.std)
+    families = settings["measure"]["view_families"]
+    if view_family not in families:
+        raise ConfigError(f"--view-family {view_family!r}: not a family of measure.view_families ({sorted(families)})")
+    family = dict(families[view_family])
+    return MeasurementViews(family.pop("kind"), family, meta["image_size"], info.mean, info.std)
+
+
+def check_views_differ(align: torch.Tensor, view_family: str) -> None:
+    """Refuse alignments that are 0 on every point: the family's views were all the same image (e.g. colour drop
+    on grey images), so every score would be 0/0, normalised noise."""
+    if float(align.abs().max()) < 1e-6:
+        raise ValueError(f"view family {view_family!r}: every view of every point was the same image (alignment 0 "
+                         "everywhere), so the score is undefined; choose a family that varies the views")
 
 
 def job_label(meta: Mapping) -> str:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from sslmem import io as sio
-from sslmem.methods import build_method
 from sslmem.models import build_encoder
+from sslmem.training.privacy import build_method_for_recipe
 
 
 def load_trained_method(checkpoint_path: Path, device="cpu"):
@@ -17,7 +17,7 @@ def load_trained_method(checkpoint_path: Path, device="cpu"):
     try:
         training = json.loads(meta["training_settings"])
         encoder = build_encoder(training["arch"], image_size=meta["image_size"], **training["arch_cfg"])
-        method = build_method(training["method"], encoder, training["recipe"])
+        method = build_method_for_recipe(training["method"], encoder, training["recipe"])
         method.load_state_dict(payload["model"])
     except (KeyError, RuntimeError, ValueError) as error:
         raise sio.CheckpointError(f"{checkpoint_path}: does not match the model it claims to hold: {error}") from None

@@ -128,7 +128,16 @@ def run_train(
     )
     training = training_spec(settings, spec, info.mean, info.std)
     progress_csv = Path(progress_csv) if progress_csv else Path(resume_path).with_suffix(".csv")
-    result = train_encoder(training, data, options, hooks=[epoch_progress_hook(meta, training.epochs, progress_csv)])
+    hooks = [epoch_progress_hook(meta, training.epochs, progress_csv)]
+    if training.recipe.get("align_regularizer"):
+        from sslmem.training.regularizer import AlignmentRegularizer
+
+        hooks.append(AlignmentRegularizer(training.recipe["align_regularizer"]))
+    if training.recipe.get("privacy"):
+        from sslmem.training.privacy import PrivacyHook, PrivacySettings
+
+        hooks.append(PrivacyHook(PrivacySettings.from_recipe(training.recipe["privacy"]), num_samples=len(data.point_ids)))
+    result = train_encoder(training, data, options, hooks=hooks)
     log = with_encoder_keys(pd.DataFrame(result.log), meta, TRAIN_LOG_COLUMNS, "training log")
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)

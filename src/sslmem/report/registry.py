@@ -41,6 +41,8 @@ INPUT_SETS = {
     "probes": "probe file of every encoder whose role is in probe.roles: results/probe/...",
     "units": "per-unit UnitMem file of every encoder: results/unitmem/...",
     "train_logs": "per-epoch training log of every encoder: results/train_logs/...",
+    "feldman": "Feldman score file of every setup of report.table12.setups: results/feldman/{dataset}/{setup}.parquet",
+    "feldman_scores": "per-point score file of every setup of report.table12.setups (same encoders): results/scores/...",
 }
 # A result's kind and its file type: a tidy table, a figure, or a metrics file (JSON, what `dvc metrics` reads).
 KINDS = {"table": "csv", "figure": "png", "metrics": "json"}

@@ -1,4 +1,4 @@
-"""The core results: the SSLMem paper's Tables 1, 2, 11, 13, 15, 16 and Figs. 2a, 2c, the per-subset summary,
+"""The core results: the SSLMem paper's Tables 1, 2, 11, 12, 13, 15, 16 and Figs. 2a, 2c, 5, 8, the per-subset summary,
 and the localization paper's LayerMem and UnitMem. Each is one :class:`~sslmem.report.registry.Result`; its
 builder lives in the module of its subject (significance, summaries, ranking, localization, figures)."""
 
@@ -29,6 +29,21 @@ def _trained_backbones(settings: Mapping) -> dict:
         for dataset, arch in pairs
     ]
     return {"backbones": backbones, **identities(settings)}
+
+
+def _table12_options(settings: Mapping) -> dict:
+    return {"top_k": settings["report"]["table12"]["top_k"], **identities(settings)}
+
+
+def _fig8_options(settings: Mapping) -> dict:
+    """The gallery size and where the images of the table12 setups' datasets are (only those roots: another
+    dataset's root must not redraw the figure)."""
+    names = set(settings["report"]["table12"]["setups"])
+    datasets = sorted({run.dataset for run in config.experiment_runs(settings) if run.setup in names})
+    data = settings["data"]
+    return {"gallery_size": settings["report"]["table12"]["gallery_size"],
+            "data": {"roots": {dataset: data["roots"][dataset] for dataset in datasets},
+                     **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images")}}}
 
 
 def _table11_rows(settings: Mapping) -> dict:
@@ -104,6 +119,33 @@ register(Result(
     options=identities,
 ))
 register(Result(
+    name="table12", kind="table", title="Table 12 — Feldman's label memorisation vs SSLMem",
+    category="Supervised vs SSL", default=False,
+    caption=(
+        "Per supervised setup of report.table12 and k: how many of the k candidates (S_C) with the highest Feldman "
+        "score (true-label softmax probability under f minus under g, mean over f/g pairs) are among the k with the "
+        "highest SSLMem m of the same encoders without their classifier (ensemble), beside what two random top-k "
+        "sets share (k/|S_C|), Kendall's tau-b (two-sided p) between the two scores over SSLMem's top k and over "
+        "all of S_C, and over S_E as the control (points neither encoder trained on); only k <= |S_C| make rows. "
+        "The paper's Table 12 stands beside its own run only (supervised ResNet50, CIFAR10, 100 epochs)."
+    ),
+    builder="sslmem.report.feldman:table12",
+    inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
+    options=_table12_options,
+))
+register(Result(
+    name="fig8", kind="figure", title="Fig. 8 — most memorised candidates: Feldman vs SSLMem",
+    category="Supervised vs SSL", default=False,
+    caption=(
+        "Per supervised setup of report.table12, the candidates with the highest Feldman score (left) and the "
+        "highest SSLMem m (right) on the same f/g encoders, each with its rank, class, Feldman score F and SSLMem "
+        "m; a red frame marks a point in both galleries."
+    ),
+    builder="sslmem.report.feldman:fig8",
+    inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
+    options=_fig8_options,
+))
+register(Result(
     name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",
     caption=(
         "LayerMem: SSLMem measured on the output of each layer of the encoder (same f/g encoders, views and "
@@ -164,6 +206,27 @@ register(Result(
     builder="sslmem.report.figures:fig2c",
     inputs={"score_paths": "scores"},
     options=lambda settings: {"bins": settings["report"]["histogram_bins"]},
+))
+register(Result(
+    name="above_threshold", kind="table", title="Points above a score threshold (the numbers behind Fig. 5)",
+    category="Figures",
+    caption=(
+        "Per dataset, setup and subset, and per threshold t of report.fig5_thresholds: how many of the subset's "
+        "points have an ensemble score m > t, and their fraction (the candidates S_C are Fig. 5's curve)."
+    ),
+    builder="sslmem.report.thresholds:above_threshold",
+    inputs={"score_paths": "scores"},
+    options=lambda settings: {"thresholds": settings["report"]["fig5_thresholds"]},
+))
+register(Result(
+    name="fig5", kind="figure", title="Fig. 5 — fraction memorised against the threshold", category="Figures",
+    caption=(
+        "The fraction (%) of the candidates S_C whose ensemble score m exceeds each threshold, per dataset and "
+        "setup, beside the same fraction of S_S, S_I and S_E (points the f and g encoders did not train on "
+        "differently)."
+    ),
+    builder="sslmem.report.thresholds:fig5",
+    inputs={"above_threshold_csv": "above_threshold"},
 ))
 register(Result(
     name="training_curves", kind="table", title="Training curves", category="Training",

@@ -31,7 +31,7 @@ TABLE1_COLUMNS = [
 ]
 
 
-def _sslmem_summary(group: pd.DataFrame, n_boot: int, seed: int, level: float) -> dict:
+def sslmem_summary(group: pd.DataFrame, n_boot: int, seed: int, level: float) -> dict:
     """SSLMem numbers of one (dataset, setup) from its score rows."""
     candidates = group[group["subset"] == "S_C"]
     pairs = candidates[candidates["estimate"] == "pair"]
@@ -90,7 +90,7 @@ def table1(score_paths, probe_paths, out, n_boot: int = 1000, seed: int = 0, lev
                "epochs": identity["epochs"] if identity else np.nan}
         group = scores[(scores["dataset"] == dataset) & (scores["setup"] == setup)]
         if len(group):
-            row.update(_sslmem_summary(group, n_boot, seed, level))
+            row.update(sslmem_summary(group, n_boot, seed, level))
         else:
             row.update(n_seeds=0)
         f_probes = pd.DataFrame()

@@ -49,6 +49,11 @@ class Study:
         input_sets: input-set name → (settings → files); the study's results read them like the core sets.
         results: names of the registered results that make up the study (its target).
         probed: whether its encoders are linearly probed (on their dataset and probe.downstream).
+        setups: settings → the setups the study derives from experiment.setups entries (full entries with their
+            own `name` and `recipe`; e.g. one private setup per ε); they are found by name like the preset's own,
+            so the study's encoders are trained, aligned and scored with their recipe by the generic rules.
+        scored: whether its encoders are aligned and scored like the core ones (results/studies/<study>/align,
+            scores, layer_scores, unitmem), which needs f/g roles.
     """
 
     name: str
@@ -57,6 +62,8 @@ class Study:
     input_sets: Mapping[str, Callable[[Mapping], list[str]]] = field(default_factory=dict)
     results: Sequence[str] = ()
     probed: bool = True
+    setups: Callable[[Mapping], list] | None = None
+    scored: bool = False
 
 
 STUDIES: dict[str, Study] = {}
@@ -74,6 +81,11 @@ def load_studies() -> dict[str, Study]:
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
     return STUDIES
+
+
+def derived_setups(settings: Mapping) -> list[dict]:
+    """Every setup a study derives (see :attr:`Study.setups`), in study order."""
+    return [entry for study in load_studies().values() if study.setups for entry in study.setups(settings)]
 
 
 def study_run(settings: Mapping, study: str, dataset: str, setup: str, seed: int, role: str):

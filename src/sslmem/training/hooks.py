@@ -4,16 +4,17 @@ Two planned users shaped the interface:
 
 - the alignment regulariser of the SSLMem paper (Eq. 3), L = (1-λ)·L_SSL − λ·E d(f(x'), f(x'')): it rescales
   the method's loss and adds a term computed from the same views, so `loss` receives and returns the whole loss;
-- a privacy engine (opacus DP-SGD): it wraps the model and the optimiser (per-sample clipping and noise) and
-  replaces the batch sampling (Poisson sampling, which its accounting assumes), so `setup` may replace
-  ``context.method``, ``context.optimizer`` and ``context.batches``, and `metadata` reports the privacy spent.
+- a privacy engine (opacus DP-SGD, :mod:`sslmem.training.privacy`): it wraps the optimiser (per-sample clipping
+  and noise), replaces the batch sampling (Poisson sampling, which its accounting assumes) and how a chunk's
+  gradients are made (per-sample gradients instead of the batch's), so `setup` may replace ``context.method``,
+  ``context.optimizer``, ``context.batches`` and ``context.backward``, and `metadata` reports the privacy spent.
 
 No hook is active by default; with none, the loop computes exactly what it did before hooks existed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,10 @@ class TrainingContext:
     method: torch.nn.Module
     optimizer: torch.optim.Optimizer
     batches: BatchSampler
+    # How one chunk's gradients are made: None = the loop's own (the chunk's loss, hooks' terms included, then
+    # backward()); a hook may set a function (context, inputs, views, slots, chunk, generator) -> the chunk's
+    # detached loss, which leaves the gradients where the optimiser reads them (DP-SGD: per-sample gradients).
+    backward: Callable | None = None
     start_epoch: int = 0  # > 0 when resumed from a checkpoint
     resumed_meta: Mapping | None = None  # the resume checkpoint's meta, for hooks that restore their metadata
     total_steps: int = 0

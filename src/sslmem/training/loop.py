@@ -23,12 +23,13 @@ import torch
 from tqdm.auto import tqdm
 
 from sslmem.augment import BatchAugment, make_generator
-from sslmem.methods import SSLMethod, build_method
+from sslmem.methods import SSLMethod
 from sslmem.models import build_encoder
 from sslmem.training import checkpoint as ckpt
 from sslmem.training.data import ShuffledBatches, TrainData, init_seed
 from sslmem.training.hooks import TrainingContext, TrainingHook, checkpoint_meta
 from sslmem.training.optim import optimizer_for_recipe, set_learning_rate, warmup_cosine
+from sslmem.training.privacy import build_method_for_recipe
 from sslmem.training.spec import TrainingOptions, TrainingSpec
 
 
@@ -63,7 +64,7 @@ def build_initial_method(spec: TrainingSpec, device: torch.device) -> SSLMethod:
     weights depend on the run's streams only (f and g share them under common random numbers)."""
     torch.manual_seed(init_seed(spec.streams))
     encoder = build_encoder(spec.arch, image_size=spec.image_size, **spec.arch_cfg)
-    method = build_method(spec.method, encoder, spec.recipe).to(device)
+    method = build_method_for_recipe(spec.method, encoder, spec.recipe).to(device)
     if uses_channels_last(method, device):
         method = method.to(memory_format=torch.channels_last)
     return method
@@ -188,20 +189,34 @@ def train_step(context: TrainingContext, inputs: StepInputs, slots: torch.Tensor
     # Gradient accumulation: the batch's views go through the model in `accumulate_steps` chunks whose losses
     # are weighted by their share of the batch, so per-sample losses give the full-batch gradient (contrastive
     # losses and BatchNorm then see chunks, not the whole batch).
+    backward = context.backward or autograd_backward
     for chunk in torch.arange(len(slots), device=device).tensor_split(context.options.accumulate_steps):
-        loss = chunk_loss(context, inputs, views, slots, chunk, generator)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at epoch {context.epoch} step {context.batch_index} "
-                f"({context.spec.name}); lower methods.{context.spec.method}.lr"
-            )
-        loss.backward()
-        step_loss += loss.detach()
+        step_loss += backward(context, inputs, views, slots, chunk, generator)
     context.optimizer.step()
     context.method.after_step(context.step, context.total_steps)
     for hook in inputs.hooks:
         hook.after_step(context)
     return step_loss
+
+
+def autograd_backward(
+    context: TrainingContext,
+    inputs: StepInputs,
+    views: list[torch.Tensor],
+    slots: torch.Tensor,
+    chunk: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The loop's own gradients of one chunk: its loss (hooks' terms included), then backward(); returns the
+    detached loss."""
+    loss = chunk_loss(context, inputs, views, slots, chunk, generator)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"loss became {loss.item()} at epoch {context.epoch} step {context.batch_index} "
+            f"({context.spec.name}); lower methods.{context.spec.method}.lr"
+        )
+    loss.backward()
+    return loss.detach()
 
 
 def chunk_loss(

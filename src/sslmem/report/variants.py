@@ -1,0 +1,76 @@
+"""Tables and figures of the recipe-variants studies (:mod:`sslmem.studies.variants`): per level, the SSLMem and
+accuracy of the derived setup's encoders beside the run's own setup (the level "none": ε = ∞, λ = 0)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from sslmem.io import atomic_to_csv
+from sslmem.report.figures import _panel_grid, save_figure
+from sslmem.report.readers import own_dataset_probes, read_probes, read_scores, read_table
+from sslmem.report.summaries import sslmem_summary
+from sslmem.stats import mean_std
+
+MEASURED_COLUMNS = ["n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean", "probe_top1_std"]
+
+
+def measured(dataset: str, setup: str, scores: pd.DataFrame, probes: pd.DataFrame) -> dict:
+    """SSLMem (mean m over S_C per f/g pair; mean ± std over pairs) and probe top-1 (%) of the f encoders."""
+    group = scores[(scores["dataset"] == dataset) & (scores["setup"] == setup)]
+    summary = sslmem_summary(group, n_boot=1, seed=0, level=0.95) if len(group) else {"n_seeds": 0}
+    own = probes[(probes["dataset"] == dataset) & (probes["setup"] == setup) & (probes["role"] == "f")]
+    top1_mean, top1_std = mean_std(100.0 * own["top1"].to_numpy(dtype=float))
+    return {"n_seeds": summary["n_seeds"], "sslmem_mean": summary.get("sslmem_mean", np.nan),
+            "sslmem_std": summary.get("sslmem_std", np.nan), "probe_top1_mean": top1_mean,
+            "probe_top1_std": top1_std}
+
+
+def read_with_variants(score_paths, probe_paths, variant_score_paths, variant_probe_paths):
+    scores = pd.concat([read_scores(score_paths), read_scores(variant_score_paths)], ignore_index=True)
+    probes = own_dataset_probes(pd.concat([read_probes(probe_paths), read_probes(variant_probe_paths)],
+                                          ignore_index=True))
+    return scores, probes
+
+
+def variant_table(score_paths, probe_paths, variant_score_paths, variant_probe_paths, out,
+                  levels: Mapping[str, Mapping], level_name: str) -> pd.DataFrame:
+    """Rows per (dataset, setup): level 0 (the setup's own encoders), then every derived setup by level.
+    `levels` maps a derived setup's name to {setup, level}."""
+    scores, probes = read_with_variants(score_paths, probe_paths, variant_score_paths, variant_probe_paths)
+    rows = []
+    present = set(map(tuple, scores[["dataset", "setup"]].drop_duplicates().to_numpy()))
+    for dataset in sorted({dataset for dataset, _ in present}):
+        bases = sorted({level["setup"] for name, level in levels.items() if (dataset, name) in present})
+        for base in bases:
+            ordered = [(base, 0.0, "")] + sorted(((name, level["level"], name) for name, level in levels.items()
+                                                  if level["setup"] == base and (dataset, name) in present),
+                                                 key=lambda item: item[1])
+            for source, level, variant in ordered:
+                method_arch = scores.loc[scores["setup"] == source, ["method", "arch"]].drop_duplicates()
+                rows.append({"dataset": dataset, "setup": base, "variant_setup": variant, level_name: level,
+                             "method": method_arch["method"].iat[0], "arch": method_arch["arch"].iat[0],
+                             **measured(dataset, source, scores, probes)})
+    table = pd.DataFrame(rows, columns=["dataset", "setup", "variant_setup", "method", "arch", level_name,
+                                        *MEASURED_COLUMNS])
+    atomic_to_csv(table, out)
+    return table
+
+
+def variant_figure(table_csv, out, level_name: str) -> None:
+    """SSLMem and probe accuracy against the level, one line per (dataset, setup) and variant kind."""
+    table = read_table(table_csv, "the variants table")
+    figure, axes = _panel_grid(2)
+    left, right = axes
+    for (dataset, setup), group in table.groupby(["dataset", "setup"], sort=True):
+        group = group.sort_values(level_name)
+        for axis, column in ((left, "sslmem"), (right, "probe_top1")):
+            axis.errorbar(group[level_name], group[f"{column}_mean"], yerr=group[f"{column}_std"].fillna(0),
+                          marker="o", capsize=3, label=f"{setup} ({dataset})")
+    for axis, ylabel in ((left, "SSLMem (mean m over S_C)"), (right, "linear-probe top-1 (%)")):
+        axis.set_xlabel(level_name)
+        axis.set_ylabel(ylabel)
+    left.legend(fontsize="small")
+    save_figure(figure, out)

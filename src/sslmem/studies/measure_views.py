@@ -1,0 +1,115 @@
+"""Measurement views (SSLMem Table 8, App. B.1): is the score stable when measured with other augmentations?
+
+The trained core encoders of the runs in measure.table8 (no training of its own) are aligned again with the
+views of each family of measure.view_families (:class:`sslmem.augment.MeasurementViews`: Gaussian noise,
+random rotation, colour drop) instead of their training augmentation, and scored with the core score code:
+``results/studies/measure_views/<family>/align/...`` and ``.../<family>/scores/<dataset>/<setup>.parquet``.
+`results/table8.csv` puts each family's mean SSLMem over S_C beside the training augmentation's (the core
+scores), with the paired difference and the rank agreement over the same candidates. The paper's claim: the
+training augmentation gives the highest score, the others are not significantly different (SimCLR ResNet50,
+CIFAR10).
+
+A study in the workflow's sense (its own target, ``snakemake study_measure_views``, DVC stage and folder), whose
+encoders are the core ones: `runs` is empty, the jobs are in ``workflow/rules/measure_views.smk``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sslmem.artifacts import SCORES, VIEW_ALIGN, VIEW_SCORES
+from sslmem.report.registry import Result, register
+from sslmem.report.results import identities
+from sslmem.studies import Study, TrainingSetRecipe, register_study
+
+NAME = "measure_views"
+# The row of the training augmentation itself (read from the core scores), first in the table.
+TRAINING_FAMILY = "training"
+# The measure keys the view alignments read (besides the family and the setup's representation): what their
+# settings fingerprint holds. (measure.view_families and measure.table8 are read by these jobs only; the core
+# align jobs' fingerprint leaves them out, workflow/rules/common.smk.)
+ALIGN_KEYS = ("num_views", "pairing", "shared_sample", "batch_size", "seed")
+
+
+def planned(settings: Mapping) -> list[tuple[str, str]]:
+    """(dataset, setup) of every run of measure.table8, in params order."""
+    pairs = [(dataset, run["setup"]) for run in settings["measure"]["table8"]["runs"] for dataset in run["datasets"]]
+    return list(dict.fromkeys(pairs))
+
+
+def families(settings: Mapping) -> list[str]:
+    return list(settings["measure"]["table8"]["families"])
+
+
+def training_score_files(settings: Mapping) -> list[str]:
+    """The core score files of the re-measured setups: the training augmentation's row of Table 8."""
+    return [SCORES.format(dataset=dataset, setup=setup) for dataset, setup in planned(settings)]
+
+
+def view_score_files(settings: Mapping) -> list[str]:
+    return [VIEW_SCORES.format(family=family, dataset=dataset, setup=setup)
+            for family in families(settings) for dataset, setup in planned(settings)]
+
+
+def view_align_files(settings: Mapping, family: str, dataset: str, setup: str) -> list[str]:
+    """The view alignment of every core encoder (seeds, f and g) of one setup on one dataset."""
+    from sslmem.config import experiment_runs
+
+    return [VIEW_ALIGN.format(family=family, dataset=run.dataset, setup=run.setup, role=run.role, seed=run.seed)
+            for run in experiment_runs(settings) if (run.dataset, run.setup) == (dataset, setup)]
+
+
+def align_settings(settings: Mapping, family: str, setup: str) -> dict:
+    """What a view alignment depends on besides its checkpoint: its settings fingerprint (the training
+    augmentation is not among it: the family replaces it)."""
+    from sslmem.config import setup_representation
+
+    measure = settings["measure"]
+    return {"measure": {key: measure[key] for key in ALIGN_KEYS}, "family": measure["view_families"][family],
+            "representation": setup_representation(settings, setup)}
+
+
+def table8_options(settings: Mapping) -> dict:
+    """The families (definitions, in row order), each setup's training augmentation (for its row's label), the
+    bootstrap and the identities the paper's run is matched on."""
+    from sslmem.config import setup_recipe
+
+    bootstrap = settings["stats"]["bootstrap"]
+    return {
+        "families": {name: settings["measure"]["view_families"][name] for name in families(settings)},
+        "training_views": {setup: setup_recipe(settings, setup)["augment"]
+                           for setup in dict.fromkeys(setup for _, setup in planned(settings))},
+        "n_boot": bootstrap["resamples"], "seed": bootstrap["seed"], "level": bootstrap["level"],
+        **identities(settings),
+    }
+
+
+def _no_training_set(settings: Mapping, run) -> TrainingSetRecipe:
+    raise ValueError(f"study {NAME!r} trains no encoders of its own (it re-measures the core ones); got {run}")
+
+
+register_study(Study(
+    name=NAME,
+    runs=lambda settings: [],
+    training_set=_no_training_set,
+    input_sets={"table8_scores": training_score_files, "view_scores": view_score_files},
+    results=("table8",),
+    probed=False,
+))
+
+
+register(Result(
+    name="table8", kind="table", title="Table 8 — SSLMem measured with other augmentations",
+    category="Studies", default=False,
+    caption=(
+        "Mean SSLMem over the candidates S_C (ensemble estimate with a bootstrap interval; mean ± std over f/g "
+        "pairs) of the same trained encoders measured with their training augmentation and with each view family "
+        "of measure.view_families instead (Gaussian noise, random rotation, colour drop), per dataset and setup, "
+        "with m(S_C) − m(S_S), the paired difference to the training augmentation over the same candidates and "
+        "Kendall's tau between the two rankings; the paper's Table 8 beside its own run (SimCLR ResNet50, "
+        "CIFAR10, 600 epochs)."
+    ),
+    builder="sslmem.report.views:table8",
+    inputs={"training_score_paths": "table8_scores", "view_score_paths": "view_scores"},
+    options=table8_options,
+))
