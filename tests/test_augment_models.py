@@ -137,3 +137,35 @@ def test_resnet50_at_224_has_the_papers_representation_size():
 def test_named_layers_cover_every_block():
     assert len(build_encoder("resnet18", 32, width=8).named_layers()) == 8
     assert len(build_encoder("vit_tiny", 32, patch_size=4, depth=3).named_layers()) == 3
+
+
+def test_pad_crop_is_a_shifted_window_of_the_padded_image():
+    from sslmem.augment import random_pad_crop
+
+    images = torch.arange(16, dtype=torch.float32).view(1, 1, 4, 4)
+    out = random_pad_crop(images, 1, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    windows = [padded[0, 0, r:r + 4, c:c + 4] for r in range(3) for c in range(3)]
+    assert out.shape == images.shape and any(torch.equal(out[0, 0], window) for window in windows)
+
+
+def test_patch_mask_blacks_out_the_given_share_of_squares():
+    from sslmem.augment import random_patch_mask
+
+    out = random_patch_mask(torch.ones(3, 2, 8, 8), 0.75, 4, torch.Generator().manual_seed(0))
+    squares = out[:, 0].unfold(1, 4, 4).unfold(2, 4, 4)  # [3, 2, 2, 4, 4]
+    per_square = squares.flatten(3).amax(dim=3)  # 1 kept, 0 masked
+    assert per_square.flatten(1).sum(dim=1).tolist() == [1.0, 1.0, 1.0]  # 3 of 4 squares masked, whole squares
+    assert torch.equal(out[:, 0], out[:, 1])  # every channel alike
+
+
+def test_augmentation_extras_are_drawn_only_when_set():
+    from sslmem.augment import AugmentSpec, BatchAugment
+
+    plain = AugmentSpec()
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)
+    first = BatchAugment(plain, 16, (0.5,) * 3, (0.25,) * 3)(images, torch.Generator().manual_seed(0))
+    again = BatchAugment(AugmentSpec(noise_std=0.0, mask_ratio=0.0), 16, (0.5,) * 3, (0.25,) * 3)(
+        images, torch.Generator().manual_seed(0))
+    noisy = BatchAugment(AugmentSpec(noise_std=0.2), 16, (0.5,) * 3, (0.25,) * 3)(images, torch.Generator().manual_seed(0))
+    assert torch.equal(first, again) and not torch.equal(first, noisy)

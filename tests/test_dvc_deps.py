@@ -30,8 +30,10 @@ STAGE_VERBS = {
     "coreset": ["training-set", "train", "probe", "report"],
     "privacy": ["training-set", "train", "align", "score", "probe", "report"],
     "regularizer": ["training-set", "train", "align", "score", "probe", "report"],
+    "augmentations": ["training-set", "train", "align", "score", "probe", "report"],
     "measure_views": ["align", "score", "report"],
     "feldman": ["feldman", "report"],
+    "galleries": ["allpoints", "report"],
 }
 # Functions of cli.py every verb runs (argument parsing, settings, error reporting).
 CLI_SHARED = ["_settings", "_add_common", "build_parser", "main", "_user_errors"]

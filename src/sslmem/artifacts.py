@@ -55,6 +55,9 @@ VIEW_ALIGN = f"results/studies/measure_views/{{family}}/align/{_ENCODER}.parquet
 VIEW_SCORES = "results/studies/measure_views/{family}/scores/{dataset}/{setup}.parquet"
 # Feldman & Zhang's label memorisation of a supervised setup's f/g on S_C (App. B.3, Table 12, Fig. 8).
 FELDMAN = "results/feldman/{dataset}/{setup}.parquet"
+# Every scored point of a setup ranked by the best per-point score the project has for it (sslmem.report.allpoints;
+# the galleries of Figs. 1 and 9 read it).
+ALLPOINTS = "results/allpoints/{dataset}/{setup}.parquet"
 
 
 def result_path(name: str, extension: str) -> str:
@@ -104,6 +107,13 @@ ABOVE_THRESHOLD_COLUMNS = (*SETUP_KEYS, "representation", "subset", "n", "thresh
 # probability of its true label under f (trained on S_C) and under g (not), and their difference `feldman`;
 # estimate "pair" (one f_s/g_s, seed s) or "ensemble" (the mean over the pairs, seed −1), as the SSLMem score files.
 FELDMAN_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *POINT_KEYS, "p_true_f", "p_true_g", "feldman")
+# One row per ranked point, `rank` 1 = the highest m (ties: the lower point_id first). `estimator`: "in_out" (the
+# halves study's score of every pool point, m_ci_low/m_ci_high its bootstrap interval over rounds) or
+# "f_g_ensemble" (the core ensemble score of the candidates S_C; no interval: NaN). n_in/n_out: encoders with and
+# without the point; n_ranked: points ranked; split_half_reliability: results/reliability.csv's split_half_full of
+# the setup's trained points (NaN where it has none), the same on every row.
+ALLPOINTS_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "rank", "n_ranked", *POINT_KEYS, "m", "m_ci_low",
+                     "m_ci_high", "n_in", "n_out", "split_half_reliability")
 # `probe_dataset`: the dataset probed on, one row each: first the encoder's own (`dataset`), then the ones of
 # probe.downstream.<dataset>, in that order; tables of the encoder's accuracy read the own row only.
 PROBE_COLUMNS = (*ENCODER_KEYS, "probe_dataset", "train_size", "test_size", "top1", "knn_top1")

@@ -46,6 +46,14 @@ class AugmentSpec:
         jitter_p: probability that colour jitter is applied at all.
         grayscale_p: probability of converting to grayscale.
         crop_ratio: range of the crop's aspect ratio.
+        pad_crop: a crop of the image's own size from the image zero-padded by this many pixels (torchvision's
+            RandomCrop(size, padding); no resizing: Table 9's "crop only"); 0 = none.
+        noise_std: Gaussian noise of this std added to every pixel in [0, 1] (Table 9's "random Gaussian
+            noise"); 0 = none.
+        mask_ratio: this fraction of the squares of a `mask_patch`-pixel grid set to black (Table 9's "random
+            masking"); 0 = none.
+
+    The last four are applied only when set, so families without them draw exactly what they always drew.
     """
 
     crop_scale: tuple[float, float] = (0.08, 1.0)
@@ -54,6 +62,10 @@ class AugmentSpec:
     jitter_p: float = 0.8
     grayscale_p: float = 0.2
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    pad_crop: int = 0
+    noise_std: float = 0.0
+    mask_ratio: float = 0.0
+    mask_patch: int = 4
 
     def __post_init__(self):
         low, high = self.crop_scale
@@ -65,6 +77,9 @@ class AugmentSpec:
                 raise ValueError(f"{name} is a probability in [0, 1], got {value}")
         if len(self.jitter) != 4 or min(self.jitter) < 0 or self.jitter[3] > 0.5:
             raise ValueError(f"jitter must be 4 non-negative strengths with hue <= 0.5, got {self.jitter}")
+        if self.pad_crop < 0 or self.noise_std < 0 or not 0 <= self.mask_ratio < 1 or self.mask_patch < 1:
+            raise ValueError(f"pad_crop >= 0, noise_std >= 0, mask_ratio in [0, 1) and mask_patch >= 1, got "
+                             f"{self.pad_crop}, {self.noise_std}, {self.mask_ratio}, {self.mask_patch}")
 
     @classmethod
     def from_settings(cls, section: Mapping) -> "AugmentSpec":
@@ -74,6 +89,10 @@ class AugmentSpec:
             jitter=tuple(float(v) for v in section["jitter"]),
             jitter_p=float(section["jitter_p"]),
             grayscale_p=float(section["grayscale_p"]),
+            pad_crop=int(section.get("pad_crop", 0)),
+            noise_std=float(section.get("noise_std", 0.0)),
+            mask_ratio=float(section.get("mask_ratio", 0.0)),
+            mask_patch=int(section.get("mask_patch", 4)),
         )
 
 
@@ -115,6 +134,30 @@ def crop_flip_resize(images: torch.Tensor, boxes: torch.Tensor, flip: torch.Tens
     theta[:, 1, 2] = (y0 + height / 2) * 2 - 1
     grid = F.affine_grid(theta, [images.shape[0], images.shape[1], out_size, out_size], align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def random_pad_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """torchvision's RandomCrop(size, padding): each image zero-padded by `padding` pixels on every side, then a
+    crop of its own size at an offset drawn uniformly from [0, 2·padding]² (no resampling)."""
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    offsets = torch.randint(0, 2 * padding + 1, (2, batch), generator=generator, device=images.device)
+    rows = offsets[0].view(-1, 1) + torch.arange(height, device=images.device)
+    cols = offsets[1].view(-1, 1) + torch.arange(width, device=images.device)
+    batch_index = torch.arange(batch, device=images.device).view(-1, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch_index, rows.unsqueeze(2), cols.unsqueeze(1)].permute(0, 3, 1, 2)
+
+
+def random_patch_mask(images: torch.Tensor, ratio: float, patch: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image with round(ratio · n) of the n squares of a `patch`-pixel grid set to 0, drawn per image
+    (edge squares may be smaller)."""
+    batch, _, height, width = images.shape
+    grid_rows, grid_cols = -(-height // patch), -(-width // patch)
+    count = grid_rows * grid_cols
+    masked = torch.rand(batch, count, generator=generator, device=images.device).argsort(dim=1) < round(ratio * count)
+    keep = (~masked).view(batch, 1, grid_rows, grid_cols).to(images.dtype)
+    keep = keep.repeat_interleave(patch, dim=2).repeat_interleave(patch, dim=3)[:, :, :height, :width]
+    return images * keep
 
 
 def grayscale(images: torch.Tensor) -> torch.Tensor:
@@ -221,6 +264,12 @@ class BatchAugment:
         if self.spec.grayscale_p > 0:
             to_gray = torch.rand(batch, generator=generator, device=device) < self.spec.grayscale_p
             images = torch.where(to_gray.view(-1, 1, 1, 1), grayscale(images).expand_as(images), images)
+        if self.spec.pad_crop:
+            images = random_pad_crop(images, self.spec.pad_crop, generator)
+        if self.spec.noise_std:
+            images = add_gaussian_noise(images, self.spec.noise_std, generator)
+        if self.spec.mask_ratio:
+            images = random_patch_mask(images, self.spec.mask_ratio, self.spec.mask_patch, generator)
         return self.normalize(images.clamp(0, 1))
 
 

@@ -143,6 +143,18 @@ def cmd_feldman(args) -> None:
     run_feldman(_settings(args), [Path(p) for p in args.checkpoints], Path(args.split), Path(args.out))
 
 
+def cmd_allpoints(args) -> None:
+    from sslmem.config import ConfigError, experiment_runs
+    from sslmem.report.allpoints import allpoints
+
+    settings = _settings(args, check_roots=False)  # reads score files, not images
+    if (args.dataset, args.setup) not in {(run.dataset, run.setup) for run in experiment_runs(settings)}:
+        raise ConfigError(f"no setup {args.setup!r} on {args.dataset!r} in preset {settings['preset']!r}")
+    table = allpoints(args.dataset, args.setup, Path(args.out), inout=args.inout, scores=args.scores,
+                      reliability=args.reliability)
+    print(f"{args.out}: {len(table)} points ranked by the {table['estimator'].iat[0]} score")
+
+
 def cmd_report(args) -> None:
     from sslmem.report import registry
 
@@ -252,6 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the f and g checkpoints of one supervised setup, every seed's pair (any order)")
     sub.add_argument("--split", required=True, help="the split CSV the encoders were trained on")
     sub.add_argument("--out", required=True, help="per-candidate Feldman scores (Parquet)")
+
+    sub = verb("allpoints", cmd_allpoints, "rank every scored point of one setup by its in/out score (halves study) "
+               "or, without one, the f/g ensemble score of the candidates (results/allpoints/, Figs. 1 and 9)")
+    sub.add_argument("--dataset", required=True, help="a dataset of the setup")
+    sub.add_argument("--setup", required=True, help="name of an experiment.setups entry")
+    scores = sub.add_mutually_exclusive_group(required=True)
+    scores.add_argument("--inout", help="the halves study's in/out score file of the setup (every pool point)")
+    scores.add_argument("--scores", help="the core score file of the setup (its ensemble score of S_C)")
+    sub.add_argument("--reliability", default=None,
+                     help="with --inout: results/reliability.csv, whose split-half reliability of the setup goes "
+                          "on every row")
+    sub.add_argument("--out", required=True, help="the ranked points (Parquet)")
 
     sub = verb("report", cmd_report, "build one registered table or figure from its input files (--list: all)")
     sub.add_argument("name", nargs="?", help="a registered result, e.g. table2 (see --list)")

@@ -93,6 +93,12 @@ def table12_files(pattern):
     return [pattern.format(dataset=d, setup=s) for s in compared for d, setup in SETUP_RUNS if setup == s]
 
 
+def gallery_files(pattern):
+    """`pattern` for every (dataset, setup) of report.galleries.setups (the setups Figs. 1 and 9 show), in order."""
+    shown = SETTINGS["report"]["galleries"]["setups"]
+    return [pattern.format(dataset=d, setup=s) for s in shown for d, setup in SETUP_RUNS if setup == s]
+
+
 # The input sets results read (sslmem.report.registry.INPUT_SETS), expanded over this preset's runs.
 INPUT_SETS = {
     "scores": all_score_files(),
@@ -102,6 +108,7 @@ INPUT_SETS = {
     "train_logs": all_encoder_files(artifacts.TRAIN_LOG),
     "feldman": table12_files(artifacts.FELDMAN),
     "feldman_scores": table12_files(artifacts.SCORES),
+    "allpoints": gallery_files(artifacts.ALLPOINTS),
 }
 RESULTS = result_registry.load_results()
 STUDIES = sslmem_studies.load_studies()

@@ -422,6 +422,15 @@ def check_table12(settings: Mapping) -> None:
             )
 
 
+@cross_field_rule
+def check_galleries(settings: Mapping) -> None:
+    """report.galleries.setups names setups of experiment.setups (their scores are what the galleries rank)."""
+    names = sorted(setup_name(setup) for setup in settings["experiment"]["setups"])
+    for name in settings["report"]["galleries"]["setups"]:
+        if name not in names:
+            raise ConfigError(f"report.galleries.setups: {name!r} is not a setup of experiment.setups ({names})")
+
+
 # ------------------------------------------------------------------------------ measurement views (Table 8)
 
 

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from sslmem.artifacts import ESTIMATES, FELDMAN_COLUMNS, ordered
 from sslmem.io import atomic_to_csv
 from sslmem.report.figures import save_figure
+from sslmem.report.images import class_name, gallery_images
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores, setup_text
 from sslmem.stats import kendall_tau
 
@@ -156,33 +157,9 @@ def table12(feldman_paths, score_paths, out, top_k: Sequence[int], identities: M
 # Fig. 8: the most memorised candidates by each score
 # ----------------------------------------------------------------------------------------------------------
 
-CLASS_NAMES = {
-    "fashion_mnist": ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-                      "ankle boot"),
-    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-}
 GALLERY_COLUMNS = 5
 THUMBNAIL = 1.15  # inches per image, its two caption lines included
 SHARED_COLOUR = "tab:red"  # frame of a point in both galleries
-
-
-def class_name(dataset: str, label: int) -> str:
-    names = CLASS_NAMES.get(dataset, ())
-    return names[label] if 0 <= label < len(names) else f"label {label}"
-
-
-def gallery_images(data: Mapping, dataset: str, points: pd.DataFrame):
-    """The uint8 images [N, 3, H, W] of `points` (columns source, point_id), in their order."""
-    import torch
-
-    from sslmem.pipeline.common import load_images
-
-    images = [None] * len(points)
-    for source, rows in points.reset_index(drop=True).groupby("source"):
-        image_set = load_images({"data": data}, dataset, str(source))
-        for row, point_id in zip(rows.index, rows["point_id"]):
-            images[row] = image_set.images[int(point_id)]
-    return torch.stack(images)
 
 
 def _draw_gallery(panel, dataset: str, ranked: pd.DataFrame, images, shared: set, title: str) -> None:

@@ -43,6 +43,7 @@ INPUT_SETS = {
     "train_logs": "per-epoch training log of every encoder: results/train_logs/...",
     "feldman": "Feldman score file of every setup of report.table12.setups: results/feldman/{dataset}/{setup}.parquet",
     "feldman_scores": "per-point score file of every setup of report.table12.setups (same encoders): results/scores/...",
+    "allpoints": "ranked per-point file of every setup of report.galleries.setups: results/allpoints/{dataset}/{setup}.parquet",
 }
 # A result's kind and its file type: a tidy table, a figure, or a metrics file (JSON, what `dvc metrics` reads).
 KINDS = {"table": "csv", "figure": "png", "metrics": "json"}

@@ -1,4 +1,4 @@
-"""The core results: the SSLMem paper's Tables 1, 2, 11, 12, 13, 15, 16 and Figs. 2a, 2c, 5, 8, the per-subset summary,
+"""The core results: the SSLMem paper's Tables 1, 2, 11, 12, 13, 15, 16 and Figs. 1, 2a, 2c, 5, 8, 9, the per-subset summary,
 and the localization paper's LayerMem and UnitMem. Each is one :class:`~sslmem.report.registry.Result`; its
 builder lives in the module of its subject (significance, summaries, ranking, localization, figures)."""
 
@@ -35,15 +35,26 @@ def _table12_options(settings: Mapping) -> dict:
     return {"top_k": settings["report"]["table12"]["top_k"], **identities(settings)}
 
 
-def _fig8_options(settings: Mapping) -> dict:
-    """The gallery size and where the images of the table12 setups' datasets are (only those roots: another
-    dataset's root must not redraw the figure)."""
-    names = set(settings["report"]["table12"]["setups"])
+def _image_data(settings: Mapping, setup_names) -> dict:
+    """Where the images of these setups' datasets are (only those roots: another dataset's root must not redraw
+    a gallery)."""
+    names = set(setup_names)
     datasets = sorted({run.dataset for run in config.experiment_runs(settings) if run.setup in names})
     data = settings["data"]
+    return {"roots": {dataset: data["roots"][dataset] for dataset in datasets},
+            **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images")}}
+
+
+def _fig8_options(settings: Mapping) -> dict:
+    """The gallery size and where the images of the table12 setups' datasets are."""
     return {"gallery_size": settings["report"]["table12"]["gallery_size"],
-            "data": {"roots": {dataset: data["roots"][dataset] for dataset in datasets},
-                     **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images")}}}
+            "data": _image_data(settings, settings["report"]["table12"]["setups"])}
+
+
+def _gallery_options(settings: Mapping) -> dict:
+    """Figs. 1 and 9: the gallery size and where the images of report.galleries' setups are."""
+    galleries = settings["report"]["galleries"]
+    return {"gallery_size": galleries["size"], "data": _image_data(settings, galleries["setups"])}
 
 
 def _table11_rows(settings: Mapping) -> dict:
@@ -144,6 +155,39 @@ register(Result(
     builder="sslmem.report.feldman:fig8",
     inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
     options=_fig8_options,
+))
+# The reliability caveat stands in both captions: at this scale the per-point ranking does not reproduce.
+_GALLERY_CAVEAT = (
+    "Each row's title gives the setup's split-half reliability (results/reliability.csv; 'not measured' where the "
+    "halves study does not rank the setup): where it is near 0, as at the default preset's scale, the ranking does "
+    "not reproduce between rounds, and the gallery shows what the ranking is, not evidence that these images are "
+    "memorised."
+)
+register(Result(
+    name="fig1", kind="figure", title="Fig. 1 — the most and least memorised images",
+    category="Galleries", default=False,
+    caption=(
+        "Per setup of report.galleries, a row of its report.galleries.size most memorised points (rank 1 = highest "
+        "m) and a row of its least memorised (lowest m first), each image with its rank, class, score m and, for "
+        "the in/out estimator, its bootstrap interval over rounds [low, high]; the points are ranked in "
+        "results/allpoints/ (the in/out score of every pool point where the halves study ranks the setup, else the "
+        "f/g ensemble score of the candidates S_C). " + _GALLERY_CAVEAT
+    ),
+    builder="sslmem.report.galleries:fig1",
+    inputs={"allpoints_paths": "allpoints"},
+    options=_gallery_options,
+))
+register(Result(
+    name="fig9", kind="figure", title="Fig. 9 — the most memorised images per setup",
+    category="Galleries", default=False,
+    caption=(
+        "One row per setup of report.galleries: its report.galleries.size most memorised points by the ranking of "
+        "results/allpoints/, each image with its rank, class, score m and, for the in/out estimator, its bootstrap "
+        "interval over rounds [low, high]. " + _GALLERY_CAVEAT
+    ),
+    builder="sslmem.report.galleries:fig9",
+    inputs={"allpoints_paths": "allpoints"},
+    options=_gallery_options,
 ))
 register(Result(
     name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",

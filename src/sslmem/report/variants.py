@@ -74,3 +74,45 @@ def variant_figure(table_csv, out, level_name: str) -> None:
         axis.set_ylabel(ylabel)
     left.legend(fontsize="small")
     save_figure(figure, out)
+
+
+TABLE9_COLUMNS = ["dataset", "setup", "variant", "variant_setup", "change", "method", "arch", *MEASURED_COLUMNS,
+                  "paper_sslmem", "paper_sslmem_std", "paper_top1", "paper_top1_std"]
+
+
+def table9(score_paths, probe_paths, variant_score_paths, variant_probe_paths, out, levels: Mapping[str, Mapping],
+           variant_changes: Mapping[str, Mapping], identities: Mapping | None = None,
+           paper_values_path=None) -> pd.DataFrame:
+    """Rows per (dataset, setup): its own recipe (variant "recipe"), then its variants in params order. The paper's
+    Table 9 stands beside a row when the setup is the paper's run (:func:`matches_paper_row`) and the variant has
+    the paper's name for it (params.yaml's default names: crop_only, crop_resize, gaussian_noise, masking, mask50,
+    mask80, mask90; MAE's own recipe is the paper's 75 % row)."""
+    import json
+
+    from sslmem.report.readers import load_paper_values, matches_paper_row
+
+    scores, probes = read_with_variants(score_paths, probe_paths, variant_score_paths, variant_probe_paths)
+    paper = load_paper_values(paper_values_path)["table9"]
+    identities = identities or {}
+    present = set(map(tuple, scores[["dataset", "setup"]].drop_duplicates().to_numpy()))
+    rows = []
+    for dataset in sorted({dataset for dataset, _ in present}):
+        bases = list(dict.fromkeys(level["setup"] for name, level in levels.items() if (dataset, name) in present))
+        for base in bases:
+            paper_rows = next((part["rows"] for part in paper.values()
+                               if matches_paper_row(part["setup"], dataset, identities.get(base))), [])
+            ordered = [(base, "recipe", "")] + [(name, level["variant"], name) for name, level in levels.items()
+                                                 if level["setup"] == base and (dataset, name) in present]
+            for source, variant, variant_setup in ordered:
+                method_arch = scores.loc[scores["setup"] == source, ["method", "arch"]].drop_duplicates()
+                match = next((row for row in paper_rows if row["variant"] == variant), {})
+                rows.append({"dataset": dataset, "setup": base, "variant": variant, "variant_setup": variant_setup,
+                             "change": json.dumps(dict(variant_changes.get(variant, {})), sort_keys=True),
+                             "method": method_arch["method"].iat[0], "arch": method_arch["arch"].iat[0],
+                             **measured(dataset, source, scores, probes),
+                             "paper_sslmem": match.get("sslmem", np.nan),
+                             "paper_sslmem_std": match.get("sslmem_std", np.nan),
+                             "paper_top1": match.get("top1", np.nan), "paper_top1_std": match.get("top1_std", np.nan)})
+    table = pd.DataFrame(rows, columns=TABLE9_COLUMNS)
+    atomic_to_csv(table, out)
+    return table

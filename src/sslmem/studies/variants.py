@@ -19,8 +19,10 @@ from sslmem import artifacts
 from sslmem.studies import Study, TrainingSetRecipe, in_study
 
 
-def level_label(value: float) -> str:
-    """8 → "8", 0.5 → "0.5" (setup names may hold dots)."""
+def level_label(value: float | str) -> str:
+    """8 → "8", 0.5 → "0.5" (setup names may hold dots); a named level (e.g. "crop_only") as it is."""
+    if isinstance(value, str):
+        return value
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
@@ -46,7 +48,8 @@ def derived_setups(settings: Mapping, study: str, levels_key: str, name_of: Call
             recipe = deep_merge(deep_merge(base.get("recipe") or {}, run.get("recipe") or {}),
                                 recipe_change(settings, level))
             entries.append({**base, "name": name_of(run["setup"], level), "datasets": list(run["datasets"]),
-                            "recipe": recipe, "variant_of": run["setup"], "level": float(level),
+                            "recipe": recipe, "variant_of": run["setup"],
+                            "level": level if isinstance(level, str) else float(level),
                             **({"seeds": list(run["seeds"])} if run.get("seeds") else {})})
     return entries
 
