@@ -304,3 +304,22 @@ def test_regularised_encoders_are_scored_and_fig4_compares_them(workflow_run):
     assert list(table["lambda"]) == [0.0, 0.5] and list(table["variant_setup"].fillna("")) == ["", "mae-vit_tiny-reg0.5"]
     assert np.isfinite(table[["sslmem_mean", "probe_top1_mean"]].to_numpy()).all()
     assert (workflow_run / "results/fig4.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- training-augmentations study (Table 9 on the test preset: MAE mask 50 %, SimCLR masking only) ---------------
+
+
+def test_augmentation_variants_train_with_their_recipe_change_and_table9_lists_them(workflow_run):
+    snakemake(workflow_run, "study_augmentations")
+    masked = load_checkpoint(
+        workflow_run / "results/studies/augmentations/checkpoints/fashion_mnist/mae-vit_tiny-mask50/f0.pt")
+    assert json_recipe(masked)["mask_ratio"] == 0.5
+    simclr = load_checkpoint(
+        workflow_run / "results/studies/augmentations/checkpoints/fashion_mnist/simclr-resnet18-masking/g0.pt")
+    assert json_recipe(simclr)["augment"] == "train_masking"
+    table = pd.read_csv(workflow_run / "results/table9.csv")
+    assert list(zip(table["setup"], table["variant"])) == [
+        ("mae-vit_tiny", "recipe"), ("mae-vit_tiny", "mask50"), ("simclr-resnet18", "recipe"),
+        ("simclr-resnet18", "masking")]
+    assert np.isfinite(table[["sslmem_mean", "probe_top1_mean"]].to_numpy()).all()
+    assert table["paper_sslmem"].isna().all()
