@@ -14,18 +14,31 @@ from sslmem.report.readers import own_dataset_probes, read_probes, read_scores, 
 from sslmem.report.summaries import sslmem_summary
 from sslmem.stats import mean_std
 
-MEASURED_COLUMNS = ["n_seeds", "sslmem_mean", "sslmem_std", "probe_top1_mean", "probe_top1_std"]
+MEASURED_COLUMNS = ["n_seeds", "sslmem_mean", "sslmem_std", "minus_shared_mean", "minus_shared_std",
+                    "probe_top1_mean", "probe_top1_std"]
+
+
+def candidates_minus_shared(group: pd.DataFrame) -> np.ndarray:
+    """Per f/g pair: mean m over S_C − mean m over S_S. A pair's global offset (its f and g differing on every point,
+    trained or not) moves both means alike, so this is the part of SSLMem that is about the candidates."""
+    pairs = group[group["estimate"] == "pair"]
+    means = pairs.groupby(["seed", "subset"])["m"].mean().unstack()
+    if not {"S_C", "S_S"} <= set(means.columns):
+        return np.array([])
+    return (means["S_C"] - means["S_S"]).to_numpy()
 
 
 def measured(dataset: str, setup: str, scores: pd.DataFrame, probes: pd.DataFrame) -> dict:
-    """SSLMem (mean m over S_C per f/g pair; mean ± std over pairs) and probe top-1 (%) of the f encoders."""
+    """SSLMem (mean m over S_C per f/g pair; mean ± std over pairs), the same less each pair's S_S mean, and probe
+    top-1 (%) of the f encoders."""
     group = scores[(scores["dataset"] == dataset) & (scores["setup"] == setup)]
     summary = sslmem_summary(group, n_boot=1, seed=0, level=0.95) if len(group) else {"n_seeds": 0}
+    minus_mean, minus_std = mean_std(candidates_minus_shared(group) if len(group) else [])
     own = probes[(probes["dataset"] == dataset) & (probes["setup"] == setup) & (probes["role"] == "f")]
     top1_mean, top1_std = mean_std(100.0 * own["top1"].to_numpy(dtype=float))
     return {"n_seeds": summary["n_seeds"], "sslmem_mean": summary.get("sslmem_mean", np.nan),
-            "sslmem_std": summary.get("sslmem_std", np.nan), "probe_top1_mean": top1_mean,
-            "probe_top1_std": top1_std}
+            "sslmem_std": summary.get("sslmem_std", np.nan), "minus_shared_mean": minus_mean,
+            "minus_shared_std": minus_std, "probe_top1_mean": top1_mean, "probe_top1_std": top1_std}
 
 
 def read_with_variants(score_paths, probe_paths, variant_score_paths, variant_probe_paths):
@@ -69,7 +82,9 @@ def variant_figure(table_csv, out, level_name: str) -> None:
         for axis, column in ((left, "sslmem"), (right, "probe_top1")):
             axis.errorbar(group[level_name], group[f"{column}_mean"], yerr=group[f"{column}_std"].fillna(0),
                           marker="o", capsize=3, label=f"{setup} ({dataset})")
-    for axis, ylabel in ((left, "SSLMem (mean m over S_C)"), (right, "linear-probe top-1 (%)")):
+        left.plot(group[level_name], group["minus_shared_mean"], linestyle="--", marker="x",
+                  label=f"{setup} ({dataset}): S_C − S_S")
+    for axis, ylabel in ((left, "SSLMem (dashed: S_C − S_S)"), (right, "linear-probe top-1 (%)")):
         axis.set_xlabel(level_name)
         axis.set_ylabel(ylabel)
     left.legend(fontsize="small")

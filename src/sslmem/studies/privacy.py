@@ -57,7 +57,8 @@ register(Result(
     caption=(
         "Per dataset, setup and ε (∞: the setup's own encoders, trained without privacy): ε requested and spent "
         "(opacus' accountant; mean over the encoders), δ, noise multiplier σ, clipping norm C, sampling rate q and "
-        "steps of DP-SGD; SSLMem (mean m over S_C per f/g pair, mean ± std over pairs), linear-probe top-1 (%) of "
+        "steps of DP-SGD; SSLMem (mean m over S_C per f/g pair, mean ± std over pairs) and the same less the pair's "
+        "mean over S_S (`minus_shared`: without the pair's global offset), linear-probe top-1 (%) of "
         "the f encoders and their mean UnitMem in the last layer; the paper's Table 5 beside the rows of its run "
         "(MAE ViT-tiny, CIFAR10, 1000 epochs)."
     ),
