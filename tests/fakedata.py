@@ -19,3 +19,13 @@ def write_tiny_fashion_mnist(root: Path, num_train: int = 120, num_test: int = 4
             header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
             (root / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
     return root
+
+
+# Every knob of the `test` preset that names setups besides experiment.setups (Tables 8, 11, 12, the galleries,
+# the studies): a test that keeps only some of the setups merges this into its overrides, so that nothing names a
+# setup it dropped.
+NAMES_NO_OTHER_SETUP = {
+    "measure": {"table8": {"runs": []}},
+    "report": {"table11": [], "table12": {"setups": []}, "galleries": {"setups": []}},
+    "studies": {study: {"runs": []} for study in ("removal", "coreset", "privacy", "regularizer", "augmentations")},
+}

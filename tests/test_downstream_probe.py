@@ -27,7 +27,7 @@ from sslmem.report.readers import read_probes
 from sslmem.report.significance import table2
 from sslmem.report.summaries import subset_summary, table1
 
-from fakedata import write_tiny_fashion_mnist
+from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 from tests.test_report import IDENTITIES, inputs  # noqa: F401 (fixture)
 
 pytest.importorskip("sklearn.datasets")  # digits ships inside scikit-learn
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 SPEC = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f")
 LABEL = "simclr-resnet18 f0"
 # Preset `test` made tinier: one SimCLR encoder, one epoch; probed on fashion_mnist and on digits.
-OVERRIDES = {
+OVERRIDES = config.deep_merge(NAMES_NO_OTHER_SETUP, {
     "experiment": {"setups": [{"method": "simclr", "arch": "resnet18"}], "seeds": [0]},
     "splits": {"pool_size": 100},
     "training": {"device": "cpu", "progress": False, "num_threads": 1, "amp": False},
@@ -45,7 +45,7 @@ OVERRIDES = {
     "measure": {"num_views": 2, "batch_size": 64},
     "probe": {"epochs": 10, "warmup_epochs": 1, "batch_size": 64, "downstream": {"fashion_mnist": ["digits"]}},
     "report": {"table11": []},
-}
+})
 
 
 @pytest.fixture(autouse=True)

@@ -34,7 +34,7 @@ from sslmem.pipeline.training_set import protocol_training_set
 from sslmem.data.training_sets import read_training_set
 from sslmem.config import RunSpec
 
-from fakedata import write_tiny_fashion_mnist
+from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f")
@@ -42,15 +42,14 @@ SPEC_G = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "g")
 EPOCHS = 3
 
 # Changes to the `test` preset of the real params.yaml: one setup, tiny pool, a resume checkpoint every epoch.
-OVERRIDES = {
+OVERRIDES = config.deep_merge(NAMES_NO_OTHER_SETUP, {
     "experiment": {"setups": [{"method": "simclr", "arch": "resnet18"}], "seeds": [0]},
     "splits": {"pool_size": 100},
     "training": {"device": "cpu", "checkpoint_every": 1, "progress": False, "num_threads": 1, "amp": False},
     "methods": {"simclr": {"epochs": EPOCHS, "warmup_epochs": 1, "batch_size": 32}},
     "archs": {"resnet18": {"width": 8}},
     "measure": {"num_views": 3, "batch_size": 16},
-    "report": {"table11": []},
-}
+})
 
 
 

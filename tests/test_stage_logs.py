@@ -27,14 +27,14 @@ from sslmem.pipeline.split import run_split
 from sslmem.pipeline.train import run_train
 from sslmem.pipeline.training_set import protocol_training_set
 
-from fakedata import write_tiny_fashion_mnist
+from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f")
 LABEL = "simclr-resnet18 f0"
 PROBE_EPOCHS = 25  # more than the probe's PROGRESS_LINES, so its epoch lines are thinned
 POINTS = 40  # scored points: 10 each of S_C, S_S (sample), S_I and S_E with a pool of 100
-OVERRIDES = {
+OVERRIDES = config.deep_merge(NAMES_NO_OTHER_SETUP, {
     "experiment": {"setups": [{"method": "simclr", "arch": "resnet18"}], "seeds": [0]},
     "splits": {"pool_size": 100},
     "training": {"device": "cpu", "progress": False, "num_threads": 1, "amp": False},
@@ -43,7 +43,7 @@ OVERRIDES = {
     "measure": {"num_views": 2, "batch_size": 8},  # 5 batches of the 40 points
     "probe": {"epochs": PROBE_EPOCHS, "warmup_epochs": 1, "batch_size": 32},
     "report": {"table11": []},
-}
+})
 PROGRESS_LINE = re.compile(rf"^{LABEL} align: (\d+)/{POINTS} images, \d+ img/s, ETA \d+:\d\d:\d\d$")
 EPOCH_LINE = re.compile(
     rf"^{LABEL} probe fashion_mnist epoch (\d+)/{PROBE_EPOCHS}: loss \d+\.\d{{4}}, train acc [01]\.\d{{4}}, "

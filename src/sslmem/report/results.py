@@ -136,8 +136,8 @@ register(Result(
         "Per supervised setup of report.table12 and k: how many of the k candidates (S_C) with the highest Feldman "
         "score (true-label softmax probability under f minus under g, mean over f/g pairs) are among the k with the "
         "highest SSLMem m of the same encoders without their classifier (ensemble), beside what two random top-k "
-        "sets share (k/|S_C|), Kendall's tau-b (two-sided p) between the two scores over SSLMem's top k and over "
-        "all of S_C, and over S_E as the control (points neither encoder trained on); only k <= |S_C| make rows. "
+        "sets share (k over the size of S_C), Kendall's tau-b (two-sided p) between the two scores over SSLMem's top k and over "
+        "all of S_C, and over S_E as the control (points neither encoder trained on); only k up to the size of S_C make rows. "
         "The paper's Table 12 stands beside its own run only (supervised ResNet50, CIFAR10, 100 epochs)."
     ),
     builder="sslmem.report.feldman:table12",
