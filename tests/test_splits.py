@@ -282,8 +282,10 @@ def split_edits(dataset: str, root: Path) -> dict:
         "report.table11": [],
         # The test preset's downstream probe and studies name fashion_mnist and its setups.
         "probe.downstream": {},
-        "studies.removal.runs": [],
-        "studies.coreset.runs": [],
+        **{f"studies.{study}.runs": [] for study in ("removal", "coreset", "privacy", "regularizer", "augmentations")},
+        "report.table12.setups": [],
+        "report.galleries.setups": [],
+        "measure.table8.runs": [],
         f"data.roots.{dataset}": str(root),
         "data.download": False,
         "splits.pool_size": 100,

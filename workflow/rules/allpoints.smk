@@ -5,23 +5,6 @@
 # pipeline and the halves study wrote. Not in the default run.
 
 
-def allpoints_inputs(wildcards):
-    """The in/out scores (and their reliability) where the halves study ranks the setup, else the core scores."""
-    key = (wildcards.dataset, wildcards.setup)
-    if key in halves_study.ranked_pairs(SETTINGS):
-        return {"inout": halves_study.INOUT_SCORES.format(**wildcards), "reliability": RESULTS["reliability"].path}
-    if key not in SETUP_RUNS:
-        raise WorkflowError(f"no setup {wildcards.setup!r} on {wildcards.dataset!r} in preset {PRESET!r}; it has "
-                            f"{sorted(set(SETUP_RUNS))}")
-    return {"scores": artifacts.SCORES.format(**wildcards)}
-
-
-def allpoints_arguments(wildcards):
-    # The same files as the input, as the verb's options (--inout/--reliability or --scores): which estimator
-    # ranks the points is decided here, from the settings, and the params trigger reruns the job when it changes.
-    return " ".join(f"--{name} {path}" for name, path in allpoints_inputs(wildcards).items())
-
-
 rule rank_points:
     input:
         unpack(allpoints_inputs),

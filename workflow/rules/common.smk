@@ -220,3 +220,32 @@ def study_encoder_files(pattern, study, dataset, setup):
 
 def study_align_fingerprint(wildcards):
     return align_fingerprint(wildcards, study=wildcards.study)
+
+
+# Used by feldman.smk.
+def feldman_fingerprint(wildcards):
+    # Only the inference batch: the checkpoints and the split are inputs, and the images are the clean candidates.
+    return sslmem_config.fingerprint({"batch_size": SETTINGS["measure"]["batch_size"]})
+
+
+# Used by allpoints.smk.
+def allpoints_inputs(wildcards):
+    """The in/out scores (and their reliability) where the halves study ranks the setup, else the core scores."""
+    key = (wildcards.dataset, wildcards.setup)
+    if key in halves_study.ranked_pairs(SETTINGS):
+        return {"inout": halves_study.INOUT_SCORES.format(**wildcards), "reliability": RESULTS["reliability"].path}
+    if key not in SETUP_RUNS:
+        raise WorkflowError(f"no setup {wildcards.setup!r} on {wildcards.dataset!r} in preset {PRESET!r}; it has "
+                            f"{sorted(set(SETUP_RUNS))}")
+    return {"scores": artifacts.SCORES.format(**wildcards)}
+
+
+def allpoints_arguments(wildcards):
+    # The same files as the input, as the verb's options (--inout/--reliability or --scores): which estimator
+    # ranks the points is decided here, from the settings, and the params trigger reruns the job when it changes.
+    return " ".join(f"--{name} {path}" for name, path in allpoints_inputs(wildcards).items())
+
+
+# Used by measure_views.smk.
+def view_align_fingerprint(wildcards):
+    return sslmem_config.fingerprint(measure_views_study.align_settings(SETTINGS, wildcards.family, wildcards.setup))

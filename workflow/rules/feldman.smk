@@ -4,11 +4,6 @@
 # of the default run: `snakemake feldman` builds them (DVC stage feldman).
 
 
-def feldman_fingerprint(wildcards):
-    # Only the inference batch: the checkpoints and the split are inputs, and the images are the clean candidates.
-    return sslmem_config.fingerprint({"batch_size": SETTINGS["measure"]["batch_size"]})
-
-
 rule feldman_score:
     input:
         checkpoints=lambda w: encoder_files(artifacts.CHECKPOINT, w.dataset, w.setup),

@@ -3,10 +3,6 @@
 # code. No training: the inputs are the core checkpoints. Target: `snakemake study_measure_views` (report.smk).
 
 
-def view_align_fingerprint(wildcards):
-    return sslmem_config.fingerprint(measure_views_study.align_settings(SETTINGS, wildcards.family, wildcards.setup))
-
-
 rule view_align:
     """One core encoder's alignment over measure.num_views views of one family (no LayerMem, no UnitMem)."""
     input:
