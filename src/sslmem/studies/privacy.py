@@ -91,10 +91,20 @@ def _register_rule() -> None:
             where = f"studies.privacy.runs[{index}]"
             if any(math.isinf(float(epsilon)) for epsilon in run["epsilons"]):
                 raise ConfigError(f"{where}.epsilons: ε = ∞ is the setup itself; list finite ε only")
-            _check_method(variants.core_entry(settings, run["setup"])["method"], f"{where} ({run['setup']})")
+            base = variants.core_entry(settings, run["setup"])
+            _check_method(base["method"], f"{where} ({run['setup']})")
+            _check_no_loss_term({**(base.get("recipe") or {}), **(run.get("recipe") or {})}, where)
         for index, entry in enumerate(settings["experiment"]["setups"]):
             if (entry.get("recipe") or {}).get("privacy"):
                 _check_method(entry["method"], f"experiment.setups[{index}].recipe.privacy")
+                _check_no_loss_term(entry["recipe"], f"experiment.setups[{index}].recipe")
+
+    def _check_no_loss_term(recipe: Mapping, where: str) -> None:
+        # DP-SGD differentiates each sample's own loss (SSLMethod.forward); a training hook's extra loss term
+        # (TrainingHook.loss) would not reach those gradients, so the two are not combined.
+        if recipe.get("align_regularizer"):
+            raise ConfigError(f"{where}: privacy and align_regularizer together are not supported (DP-SGD's "
+                              "per-sample gradients do not include the regulariser's term)")
 
     def _check_method(method: str, where: str) -> None:
         from sslmem.methods import METHODS  # torch: only when a private setup exists
