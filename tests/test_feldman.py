@@ -5,10 +5,6 @@ and one build of results/table12.csv and fig8.png through Snakemake on the `test
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +23,7 @@ from sslmem.pipeline.feldman import feldman_frame
 from sslmem.report.feldman import TABLE12_COLUMNS, fig8, table12
 
 from fakedata import write_tiny_fashion_mnist
+from workflow_copy import copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -235,14 +232,8 @@ def test_every_preset_compares_supervised_setups_only(raw):
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
 def test_snakemake_builds_table12_and_fig8_on_the_test_preset(tmp_path):
-    for name in ("Snakefile", "params.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    command = ["snakemake", "--profile", "workflow/profiles/default", "--cores", "2", "feldman", "--config",
-               "preset=test"]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    copy_workflow(tmp_path)
+    snakemake(tmp_path, "feldman")
     table = pd.read_csv(tmp_path / "results/table12.csv")
     # The test preset: one supervised pair, |S_C| = 20, so k = 10 and 20 only (20: all of S_C, overlap 100 %).
     assert list(table["setup"]) == ["supervised-resnet18-e1"] * 2 and list(table["k"]) == [10, 20]

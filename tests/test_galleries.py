@@ -5,11 +5,8 @@ tiny fake Fashion-MNIST, an unreadable image named by its path, the CLI verb, an
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from fakedata import write_tiny_fashion_mnist
+from workflow_copy import copy_workflow, snakemake
 from PIL import Image
 
 from sslmem import cli, config
@@ -221,13 +219,6 @@ def test_the_cli_ranks_a_setup_of_the_preset_and_refuses_another(tmp_path, monke
     assert "no setup 'dino-resnet18' on 'fashion_mnist' in preset 'test'" in capsys.readouterr().err
 
 
-def copy_workflow(tmp_path: Path) -> dict:
-    for name in ("Snakefile", "params.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-
-
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="needs the workflow's tools (scripts/setup.sh)")
 def test_snakemake_plans_in_out_where_the_halves_rank_and_the_ensemble_elsewhere(tmp_path):
     env = copy_workflow(tmp_path)
@@ -247,11 +238,8 @@ def test_snakemake_plans_in_out_where_the_halves_rank_and_the_ensemble_elsewhere
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
 def test_snakemake_builds_the_galleries_on_the_test_preset(tmp_path):
-    env = copy_workflow(tmp_path)
-    command = ["snakemake", "--profile", "workflow/profiles/default", "--cores", "2", "galleries", "--config",
-               "preset=test"]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    copy_workflow(tmp_path)
+    snakemake(tmp_path, "galleries")
     ranked = pd.read_parquet(tmp_path / "results/allpoints/fashion_mnist/simclr-resnet18.parquet")
     assert list(ranked.columns) == list(ALLPOINTS_COLUMNS) and set(ranked["estimator"]) == {"in_out"}
     assert len(ranked) == 200 and ranked["rank"].tolist() == list(range(1, 201))  # the test preset's pool

@@ -3,10 +3,6 @@ builders on synthetic score files, and Table 8 end to end on the `test` preset."
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +25,8 @@ from sslmem.config import ConfigError
 from sslmem.report.thresholds import above_threshold, fig5
 from sslmem.report.views import family_of, table8
 from sslmem.studies import measure_views
+
+from workflow_copy import copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -296,14 +294,8 @@ def test_above_threshold_counts_points_strictly_above(score_files, tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
 def test_table8_end_to_end_on_the_test_preset(tmp_path):
-    for name in ("Snakefile", "params.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "workflow", tmp_path / "workflow")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    command = ["snakemake", "--profile", "workflow/profiles/default", "--cores", "2", "study_measure_views",
-               "--config", "preset=test"]
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    copy_workflow(tmp_path)
+    snakemake(tmp_path, "study_measure_views")
     table = pd.read_csv(tmp_path / "results/table8.csv")
     assert table["view_family"].tolist() == ["training", "gaussian_noise", "rotation_90"]
     assert set(table["n_candidates"]) == {20} and table["sslmem_ensemble"].notna().all()

@@ -7,10 +7,6 @@ It runs once per test session (module fixture); the tests then check the files' 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,28 +16,18 @@ import pytest
 from sslmem.data.splits import read_split
 from sslmem.io import load_checkpoint
 
+from workflow_copy import copy_workflow, snakemake
+
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 pytestmark = pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    # --config goes last: it takes every following word as a setting.
-    command = ["snakemake", "--profile", "workflow/profiles/default", "--cores", "2", *args, "--config", "preset=test"]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
-    for name in ("Snakefile", "params.yaml"):
-        shutil.copy(REPO / name, workdir / name)
-    shutil.copytree(REPO / "workflow", workdir / "workflow")
+    copy_workflow(workdir)
     snakemake(workdir)
     return workdir
 

@@ -1,0 +1,33 @@
+"""The workflow copied into a temporary directory and run there with Snakemake on the `test` preset, so that a test
+never touches the checkout's results/ (shared by the end-to-end tests)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_workflow(workdir: Path) -> dict:
+    """Snakefile, params.yaml and workflow/ into `workdir`; returns the environment whose PATH finds this venv's
+    snakemake and sslmem."""
+    for name in ("Snakefile", "params.yaml"):
+        shutil.copy(REPO / name, workdir / name)
+    shutil.copytree(REPO / "workflow", workdir / "workflow")
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake <args>` on the test preset in `workdir`; fails the test with the output's tail unless it succeeds
+    (or `check` is False)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    # --config goes last: it takes every following word as a setting.
+    command = ["snakemake", "--profile", "workflow/profiles/default", "--cores", "2", *args, "--config", "preset=test"]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
