@@ -17,9 +17,13 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/feldman.smk"
+include: "workflow/rules/dejavu.smk"
 include: "workflow/rules/allpoints.smk"
 include: "workflow/rules/studies.smk"
+include: "workflow/rules/planted.smk"
+include: "workflow/rules/overlap.smk"
 include: "workflow/rules/measure_views.smk"
+include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/report.smk"
 
 

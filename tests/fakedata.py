@@ -26,6 +26,7 @@ def write_tiny_fashion_mnist(root: Path, num_train: int = 120, num_test: int = 4
 # setup it dropped.
 NAMES_NO_OTHER_SETUP = {
     "measure": {"table8": {"runs": []}},
-    "report": {"table11": [], "table12": {"setups": []}, "galleries": {"setups": []}},
-    "studies": {study: {"runs": []} for study in ("removal", "coreset", "privacy", "regularizer", "augmentations")},
+    "report": {"table11": [], "table12": {"setups": []}, "table4": {"setups": []}, "galleries": {"setups": []}},
+    "studies": {study: {"runs": []} for study in ("removal", "coreset", "privacy", "regularizer", "augmentations", "dynamics",
+                                                       "overlap")},
 }

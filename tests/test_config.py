@@ -755,8 +755,13 @@ def test_a_study_registers_its_own_cross_field_rule(raw, monkeypatch):
             raise ConfigError(f"experiment.seeds: {settings['experiment']['seeds']}; my study needs 3 seeds")
 
     fails_with(raw, "test", "experiment.seeds: [0]; my study needs 3 seeds")
-    ordered = [rule.check for rule in rules.registered_rules()]
-    assert ordered[-2:] == [check_my_study, rules.check_dataset_roots]  # the roots stay last
+    registered = rules.registered_rules()
+    settings_rules = [rule.check for rule in registered if not rule.reads_files]
+    assert settings_rules[-1] == check_my_study
+    # The rules that read files (the dataset roots, a study's source files) run after every settings rule.
+    first_file_rule = min(index for index, rule in enumerate(registered) if rule.reads_files)
+    assert all(rule.reads_files for rule in registered[first_file_rule:])
+    assert rules.check_dataset_roots in [rule.check for rule in registered[first_file_rule:]]
     # The study's source is part of the cache key, so editing its rule invalidates validated settings.
     assert cache.settings_key(b"preset: test", "test", None) != key_before
 

@@ -31,8 +31,12 @@ STAGE_VERBS = {
     "privacy": ["training-set", "train", "align", "score", "probe", "report"],
     "regularizer": ["training-set", "train", "align", "score", "probe", "report"],
     "augmentations": ["training-set", "train", "align", "score", "probe", "report"],
+    "overlap": ["split", "training-set", "train", "align", "score", "probe", "report"],
     "measure_views": ["align", "score", "report"],
+    "dynamics": ["training-set", "train", "align", "score", "probe", "report"],
+    "planted": ["plant", "training-set", "train", "align", "score", "report"],
     "feldman": ["feldman", "report"],
+    "dejavu": ["dejavu", "report"],
     "galleries": ["allpoints", "report"],
 }
 # Functions of cli.py every verb runs (argument parsing, settings, error reporting).

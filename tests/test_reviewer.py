@@ -1,7 +1,8 @@
 """The reviewer's path: results published with DVC, pulled into a fresh clone, checked and reported.
 
-In a temporary git repository holding the project's files (params.yaml's preset set to `test`), `dvc repro`
-builds every stage and `dvc push` fills the repository's default remote (.dvc/config: ../sslmem-dvc-remote). A
+In a temporary git repository holding the project's files (params.yaml's preset set to `test`, dvc.yaml cut to
+the stages the report needs: each study stage works the same way and is built end to end by its own test, and
+building them all here cost CI a quarter of an hour), `dvc repro` builds every stage and `dvc push` fills the repository's default remote (.dvc/config: ../sslmem-dvc-remote). A
 fresh `git clone` then pulls the results over HTTP (the remote folder served read-only on 127.0.0.1) and checks
 what README/docs/cluster.md promise a reviewer:
 
@@ -84,6 +85,34 @@ def run(*command: str, cwd: Path, timeout: int = 900) -> str:
     return out
 
 
+def _dep_path(dep) -> str:
+    return dep if isinstance(dep, str) else next(iter(dep))
+
+
+def report_stages(stages: dict) -> set[str]:
+    """`report` and every stage whose outputs it needs, transitively (a dep inside an output folder counts)."""
+    outs = {_dep_path(out): name for name, stage in stages.items() for out in stage.get("outs", [])}
+    needed, frontier = {"report"}, ["report"]
+    while frontier:
+        for dep in stages[frontier.pop()].get("deps", []):
+            path = Path(_dep_path(dep))
+            for out, producer in outs.items():
+                if producer not in needed and (path == Path(out) or Path(out) in path.parents):
+                    needed.add(producer)
+                    frontier.append(producer)
+    return needed
+
+
+def keep_report_stages(dvc_yaml: Path) -> None:
+    import yaml
+
+    pipeline = yaml.safe_load(dvc_yaml.read_text())
+    keep = report_stages(pipeline["stages"])
+    assert {"settings", "splits", "train", "align", "score", "probe", "report"} <= keep, keep
+    pipeline["stages"] = {name: stage for name, stage in pipeline["stages"].items() if name in keep}
+    dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False))
+
+
 def copy_project(dest: Path) -> None:
     """What a checkout holds that the pipeline and DVC need, with params.yaml's preset set to `test`."""
     dest.mkdir()
@@ -98,6 +127,7 @@ def copy_project(dest: Path) -> None:
     (dest / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
+    keep_report_stages(dest / "dvc.yaml")
     params = (dest / "params.yaml").read_text()
     assert "\npreset: default\n" in params
     (dest / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\n"))

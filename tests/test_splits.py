@@ -282,7 +282,8 @@ def split_edits(dataset: str, root: Path) -> dict:
         "report.table11": [],
         # The test preset's downstream probe and studies name fashion_mnist and its setups.
         "probe.downstream": {},
-        **{f"studies.{study}.runs": [] for study in ("removal", "coreset", "privacy", "regularizer", "augmentations")},
+        **{f"studies.{study}.runs": [] for study in ("removal", "coreset", "privacy", "regularizer", "augmentations", "dynamics",
+                                                     "overlap")},
         "report.table12.setups": [],
         "report.galleries.setups": [],
         "measure.table8.runs": [],
@@ -397,8 +398,8 @@ def test_unlabeled_pool_and_test_points_with_equal_ids_are_not_an_overlap(tmp_pa
 
 # The train and align stages look the pool's points up in the split their `source` names. A fake load_images
 # returns images that encode (split, index): channel 0 the split's code, channels 1-2 the index.
-SPLIT_CODES = {"train": 1, "unlabeled": 2, "test": 3}
-SPLIT_LENGTHS = {"train": 40, "unlabeled": 300, "test": 60}
+SPLIT_CODES = {"train": 1, "unlabeled": 2, "test": 3, "digits/train": 4}
+SPLIT_LENGTHS = {"train": 40, "unlabeled": 300, "test": 60, "digits/train": 50}
 
 
 def coded_images(split: str) -> ImageSet:
@@ -419,7 +420,7 @@ def decode(images: torch.Tensor) -> tuple[list[str], np.ndarray]:
 
 @pytest.fixture
 def fake_load_images(monkeypatch) -> list[str]:
-    from sslmem.pipeline import align, train
+    from sslmem.pipeline import common
 
     loaded: list[str] = []
 
@@ -427,8 +428,13 @@ def fake_load_images(monkeypatch) -> list[str]:
         loaded.append(split)
         return coded_images(split)
 
-    monkeypatch.setattr(train, "load_images", load_images)
-    monkeypatch.setattr(align, "load_images", load_images)
+    def load_images_at(settings, dataset, split, image_size, channels):  # a foreign (planted) source
+        loaded.append(f"{dataset}/{split}")
+        return coded_images(f"{dataset}/{split}")
+
+    monkeypatch.setattr(common, "load_images", load_images)
+    monkeypatch.setattr(common, "load_images_at", load_images_at)
+    monkeypatch.setattr(common, "image_size_of", lambda settings, dataset: 2)
     return loaded
 
 
@@ -479,3 +485,49 @@ def test_align_measures_pool_points_on_the_unlabeled_images(fake_load_images):
     assert splits_of_rows == list(points.source)
     assert [s for s, subset in zip(splits_of_rows, points.subset) if subset != "S_E"] == ["unlabeled"] * 60
     np.testing.assert_array_equal(ids_of_rows, points.point_id)
+
+
+def planted_table() -> pd.DataFrame:
+    """A Fashion-MNIST split whose first three candidates are replaced by points of digits' train split."""
+    table = make_split("fashion_mnist", 0, np.arange(40) % 10, np.arange(60) % 10, 30, PAPER_FRACTIONS, None)
+    candidates = table.index[table.subset == "S_C"][:3]
+    table.loc[candidates, "source"] = "digits/train"
+    table.loc[candidates, "point_id"] = [7, 11, 42]
+    return table
+
+
+def test_a_pool_with_planted_foreign_points_trains_on_both_sources_in_slot_order(fake_load_images):
+    from sslmem.data.splits import check_disjoint, pool_source
+    from sslmem.data.training_sets import as_table, check_training_set, protocol_rows
+    from sslmem.pipeline.train import training_data
+
+    table = planted_table()
+    check_disjoint(table)  # a foreign source is allowed in the pool
+    assert pool_source(table) == "train"
+    rows = protocol_rows(table, "f")
+    training_set = as_table(rows["point_id"], rows["source"])
+    check_training_set(training_set)
+    data, _ = training_data({}, "fashion_mnist", training_set)
+    assert sorted(fake_load_images) == ["digits/train", "train"]
+    splits_of_rows, ids_of_rows = decode(data.images)
+    assert splits_of_rows == list(rows["source"])
+    np.testing.assert_array_equal(ids_of_rows, rows["point_id"].to_numpy())
+    # g trains on S_S and S_I: no planted point
+    assert set(protocol_rows(table, "g")["source"]) == {"train"}
+
+
+def test_the_same_point_id_from_two_sources_is_two_points_but_twice_from_one_is_refused():
+    from sslmem.data.training_sets import TrainingSetError, as_table, check_training_set
+
+    check_training_set(as_table([3, 3], ["train", "digits/train"]))
+    with pytest.raises(TrainingSetError, match="more than once"):
+        check_training_set(as_table([3, 3], ["digits/train", "digits/train"]))
+
+
+def test_a_foreign_source_is_the_only_exception_to_one_pool_split():
+    from sslmem.data.splits import SplitError, check_disjoint
+
+    table = planted_table()
+    table.loc[table.index[table.subset == "S_S"][:1], "source"] = "test"
+    with pytest.raises(SplitError, match="pool split"):
+        check_disjoint(table)

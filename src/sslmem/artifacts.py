@@ -55,6 +55,8 @@ VIEW_ALIGN = f"results/studies/measure_views/{{family}}/align/{_ENCODER}.parquet
 VIEW_SCORES = "results/studies/measure_views/{family}/scores/{dataset}/{setup}.parquet"
 # Feldman & Zhang's label memorisation of a supervised setup's f/g on S_C (App. B.3, Table 12, Fig. 8).
 FELDMAN = "results/feldman/{dataset}/{setup}.parquet"
+# Déjà Vu memorisation (Meehan et al. 2023) of a setup's f/g on S_C and the control S_E (SSLMem Sec. 4.5, Table 4).
+DEJAVU = "results/dejavu/{dataset}/{setup}.parquet"
 # Every scored point of a setup ranked by the best per-point score the project has for it (sslmem.report.allpoints;
 # the galleries of Figs. 1 and 9 read it).
 ALLPOINTS = "results/allpoints/{dataset}/{setup}.parquet"
@@ -107,6 +109,12 @@ ABOVE_THRESHOLD_COLUMNS = (*SETUP_KEYS, "representation", "subset", "n", "thresh
 # probability of its true label under f (trained on S_C) and under g (not), and their difference `feldman`;
 # estimate "pair" (one f_s/g_s, seed s) or "ensemble" (the mean over the pairs, seed −1), as the SSLMem score files.
 FELDMAN_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *POINT_KEYS, "p_true_f", "p_true_g", "feldman")
+# Déjà Vu's kNN guess of the label of each point of S_C and of the control S_E from its corner crop, one row per
+# encoder (seed, role f or g) and point: the label most of its k nearest neighbours among n_public labelled public
+# points carry (`predicted`, with `votes` of the k), the entropy of their labels (low: confident) and whether the
+# guess is the point's label. `representation`: the encoder output embedded (the one the setup is scored on).
+DEJAVU_COLUMNS = (*SETUP_KEYS, "representation", "seed", "role", *POINT_KEYS, "k", "n_public", "predicted", "votes",
+                  "entropy", "correct")
 # One row per ranked point, `rank` 1 = the highest m (ties: the lower point_id first). `estimator`: "in_out" (the
 # halves study's score of every pool point, m_ci_low/m_ci_high its bootstrap interval over rounds) or
 # "f_g_ensemble" (the core ensemble score of the candidates S_C; no interval: NaN). n_in/n_out: encoders with and
@@ -114,8 +122,28 @@ FELDMAN_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *POINT_KEYS, "p_true_f", "p_
 # the setup's trained points (NaN where it has none), the same on every row.
 ALLPOINTS_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "rank", "n_ranked", *POINT_KEYS, "m", "m_ci_low",
                      "m_ci_high", "n_in", "n_out", "split_half_reliability")
+# Fig. 2b in numbers (the dynamics study), one row per (dataset, setup, snapshot epoch) of `epochs`: the training
+# loss of that epoch (mean over the f encoders' logs), linear-probe top-1 (%) of the f snapshots (mean, std), and from
+# the snapshots' ensemble scores: mean m over S_C, over its `top_fraction` highest (n_top points; m_final_top: the
+# same at this epoch for the candidates that are highest at the last snapshot), over S_S, m(S_C) − m(S_S) and the
+# mean unnormalised m_raw over S_C.
+FIG2B_COLUMNS = (*SETUP_KEYS, "representation", "epoch", "epochs", "n_pairs", "n_candidates", "train_loss",
+                 "probe_top1", "probe_top1_std", "m_candidates", "top_fraction", "n_top", "m_top", "m_final_top",
+                 "m_shared", "m_candidates_minus_shared", "m_raw_candidates")
 # `probe_dataset`: the dataset probed on, one row each: first the encoder's own (`dataset`), then the ones of
 # probe.downstream.<dataset>, in that order; tables of the encoder's accuracy read the own row only.
+# results/planted.csv (sslmem.report.planted): where each estimator ranks the planted atypical images.
+PLANTED_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "ranked_points", "n_encoders", "planted_source",
+                   "n_points", "n_planted", "auc", "p_value", "top_fraction", "n_top", "planted_in_top",
+                   "fraction_in_top", "chance_in_top", "mean_m_planted", "mean_m_typical", "best_planted_rank")
+# results/table7.csv (sslmem.report.overlap), one row per (dataset, setup, overlap level; the core split's first,
+# `core` true): the setup whose encoders make the row (`level_setup`), the split's sizes (`n_f` = |S_S| + |S_C|, f's
+# training set), |S_S| as a fraction and percent of the core pool, SSLMem (mean ± std over f/g pairs of the mean m
+# over S_C), m(S_C) − m(S_S) per pair (mean ± std), f's probe top-1 (%), and the paper's Table 7 row where it is its run.
+TABLE7_COLUMNS = (*SETUP_KEYS, "representation", "level_setup", "core", "overlap", "overlap_percent", "n_shared",
+                  "n_candidate", "n_independent", "n_extra", "n_f", "n_seeds", "sslmem_mean", "sslmem_std",
+                  "minus_shared_mean", "minus_shared_std", "probe_top1_mean", "probe_top1_std", "paper_sslmem",
+                  "paper_sslmem_std", "paper_top1", "paper_top1_std")
 PROBE_COLUMNS = (*ENCODER_KEYS, "probe_dataset", "train_size", "test_size", "top1", "knn_top1")
 # What a reader of probe files needs (the kNN monitor's column is optional).
 PROBE_REQUIRED_COLUMNS = tuple(column for column in PROBE_COLUMNS if column != "knn_top1")

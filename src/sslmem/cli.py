@@ -58,9 +58,20 @@ def cmd_settings(args) -> None:
 
 
 def cmd_split(args) -> None:
-    from sslmem.pipeline.split import run_split
+    from sslmem.pipeline.split import run_sized_split, run_split
 
-    digest = run_split(_settings(args), args.dataset, Path(args.out))
+    if args.sizes:  # a study's split of other sizes (the overlap study's levels)
+        sizes = dict(zip(("shared", "candidate", "independent", "extra"), args.sizes))
+        digest = run_sized_split(_settings(args), args.dataset, sizes, Path(args.out), setup=args.setup)
+    else:
+        digest = run_split(_settings(args), args.dataset, Path(args.out))
+    print(f"{args.out}: sha256 {digest}")
+
+
+def cmd_plant(args) -> None:
+    from sslmem.pipeline.planted import run_planted_split
+
+    digest = run_planted_split(_settings(args), args.dataset, Path(args.split), Path(args.out))
     print(f"{args.out}: sha256 {digest}")
 
 
@@ -93,10 +104,14 @@ def cmd_train(args) -> None:
 
     settings = _settings(args)
     spec = _run_spec(settings, args)
+    if (args.snapshots is None) != (args.snapshot_epochs is None):
+        raise SystemExit("sslmem train: give --snapshots and --snapshot-epochs together")
     run_train(
         settings, spec, Path(args.training_set), Path(args.out), Path(args.log), Path(args.resume),
         stop_after_epochs=args.stop_after_epochs,
         progress_csv=Path(args.progress_csv) if args.progress_csv else None,
+        snapshots=Path(args.snapshots) if args.snapshots else None,
+        snapshot_epochs=tuple(args.snapshot_epochs or ()),
     )
 
 
@@ -141,6 +156,12 @@ def cmd_feldman(args) -> None:
     from sslmem.pipeline.feldman import run_feldman
 
     run_feldman(_settings(args), [Path(p) for p in args.checkpoints], Path(args.split), Path(args.out))
+
+
+def cmd_dejavu(args) -> None:
+    from sslmem.pipeline.dejavu import run_dejavu
+
+    run_dejavu(_settings(args), [Path(p) for p in args.checkpoints], Path(args.split), Path(args.out))
 
 
 def cmd_allpoints(args) -> None:
@@ -204,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = verb("split", cmd_split, "draw the S_S/S_C/S_I/S_E split of a dataset and write it with its hash")
     sub.add_argument("--dataset", required=True, help="a dataset of experiment.datasets, e.g. fashion_mnist")
     sub.add_argument("--out", required=True, help="split CSV; its hash goes to the .json beside it")
+    sub.add_argument("--sizes", type=int, nargs=4, metavar=("SHARED", "CANDIDATE", "INDEPENDENT", "EXTRA"),
+                     help="draw with these subset sizes instead of splits.* (the same seed and pool permutation): a "
+                          "study's split, e.g. an overlap level")
+    sub.add_argument("--setup", default=None, help="with --sizes: the study setup the split is for (in its sidecar)")
+
+    sub = verb("plant", cmd_plant, "write the planted study's split: the core split with studies.planted.count "
+               "candidates replaced by images of studies.planted.source")
+    sub.add_argument("--dataset", required=True, help="a dataset of studies.planted.runs")
+    sub.add_argument("--split", required=True, help="the dataset's core split CSV")
+    sub.add_argument("--out", required=True, help="planted split CSV; its hash goes to the .json beside it")
 
     def encoder_arguments(sub):
         sub.add_argument("--dataset", required=True, help="a dataset of the setup (or of the study)")
@@ -228,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="CSV rewritten after every epoch with the epochs so far, to follow a long job "
                           "(default: beside --resume, with .csv; removed when training completes)")
     sub.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    sub.add_argument("--snapshots", default=None,
+                     help="folder for snapshots of the encoder during training (epoch<e>.pt, the final checkpoint's "
+                          "format; the dynamics study, Fig. 2b), written when training completes")
+    sub.add_argument("--snapshot-epochs", type=int, nargs="+", default=None,
+                     help="with --snapshots: after which epochs (counted from 1) a snapshot is kept")
 
     sub = verb("align", cmd_align, "measure one encoder's alignment loss on every scored point")
     sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
@@ -264,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the f and g checkpoints of one supervised setup, every seed's pair (any order)")
     sub.add_argument("--split", required=True, help="the split CSV the encoders were trained on")
     sub.add_argument("--out", required=True, help="per-candidate Feldman scores (Parquet)")
+
+    sub = verb("dejavu", cmd_dejavu, "Déjà Vu memorisation (Meehan et al. 2023) of one setup on S_C (and on the "
+               "control S_E): the kNN label guess from a corner crop by f and by g, per encoder and point (Table 4)")
+    sub.add_argument("--checkpoints", nargs="+", required=True,
+                     help="the f and g checkpoints of one setup, every seed's pair (any order)")
+    sub.add_argument("--split", required=True, help="the split CSV the encoders were trained on")
+    sub.add_argument("--out", required=True, help="per-point kNN guesses (Parquet)")
 
     sub = verb("allpoints", cmd_allpoints, "rank every scored point of one setup by its in/out score (halves study) "
                "or, without one, the f/g ensemble score of the candidates (results/allpoints/, Figs. 1 and 9)")

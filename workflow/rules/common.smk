@@ -10,7 +10,10 @@ from sslmem import artifacts, config as sslmem_config  # noqa: E402
 from sslmem import studies as sslmem_studies  # noqa: E402
 from sslmem.report import registry as result_registry  # noqa: E402
 from sslmem.studies import halves as halves_study  # noqa: E402
+from sslmem.studies import dynamics as dynamics_study  # noqa: E402
 from sslmem.studies import measure_views as measure_views_study  # noqa: E402
+from sslmem.studies import planted as planted_study  # noqa: E402
+from sslmem.studies import overlap as overlap_study  # noqa: E402
 
 # Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
 _on_disk = yaml.safe_load(Path("params.yaml").read_text())
@@ -99,6 +102,17 @@ def gallery_files(pattern):
     return [pattern.format(dataset=d, setup=s) for s in shown for d, setup in SETUP_RUNS if setup == s]
 
 
+def table4_files(pattern):
+    """`pattern` for every (dataset, setup) Table 4 compares (report.table4; the Déjà Vu files, their score files)."""
+    return [pattern.format(dataset=d, setup=s) for d, s in sslmem_config.plan.table4_pairs(SETTINGS)]
+
+
+def table4_probe_files():
+    """The probe file of every f encoder of Table 4's setups (its accuracy column)."""
+    pairs = set(sslmem_config.plan.table4_pairs(SETTINGS))
+    return [artifacts.PROBE.format(**vars(run)) for run in RUNS if (run.dataset, run.setup) in pairs and run.role == "f"]
+
+
 # The input sets results read (sslmem.report.registry.INPUT_SETS), expanded over this preset's runs.
 INPUT_SETS = {
     "scores": all_score_files(),
@@ -109,6 +123,9 @@ INPUT_SETS = {
     "feldman": table12_files(artifacts.FELDMAN),
     "feldman_scores": table12_files(artifacts.SCORES),
     "allpoints": gallery_files(artifacts.ALLPOINTS),
+    "dejavu": table4_files(artifacts.DEJAVU),
+    "dejavu_scores": table4_files(artifacts.SCORES),
+    "dejavu_probes": table4_probe_files(),
 }
 RESULTS = result_registry.load_results()
 STUDIES = sslmem_studies.load_studies()
@@ -199,7 +216,22 @@ def probe_fingerprint(wildcards):
 
 
 def pool_align_fingerprint(wildcards):
-    return align_fingerprint(wildcards, study=halves_study.NAME)
+    return align_fingerprint(wildcards, study=wildcards.study)
+
+
+def study_split(wildcards):
+    """The split a study's encoders read: its own (the planted study's) or the core one."""
+    return sslmem_studies.split_for(SETTINGS, wildcards.dataset, wildcards.setup, wildcards.study)
+
+
+def inout_encoder_files(pattern, study, dataset, setup):
+    """`pattern` (a study path) for every encoder of the study's in/out roles on one (dataset, setup)."""
+    roles = STUDIES[study].in_out_roles
+    files = [pattern.format(dataset=run.dataset, setup=run.setup, role=run.role, seed=run.seed, study=study)
+             for run in STUDIES[study].runs(SETTINGS) if (run.dataset, run.setup) == (dataset, setup) and run.role in roles]
+    if not files:
+        raise WorkflowError(f"study {study!r} has no in/out encoders of setup {setup!r} on {dataset!r}")
+    return files
 
 
 study_train_fingerprint = train_fingerprint
@@ -211,7 +243,7 @@ def study_encoder_files(pattern, study, dataset, setup):
     files = [
         sslmem_studies.in_study(pattern, study).format(dataset=run.dataset, setup=run.setup, role=run.role, seed=run.seed)
         for run in STUDIES[study].runs(SETTINGS)
-        if (run.dataset, run.setup) == (dataset, setup)
+        if (run.dataset, run.setup) == (dataset, setup) and run.role in sslmem_studies.SCORED_ROLES
     ]
     if not files:
         raise WorkflowError(f"study {study!r} plans no encoder of setup {setup!r} on {dataset!r}")
@@ -222,10 +254,34 @@ def study_align_fingerprint(wildcards):
     return align_fingerprint(wildcards, study=wildcards.study)
 
 
+# Used by overlap.smk (Table 7: a split per overlap level, the core's draw with the level's sizes).
+def overlap_split_sizes(wildcards):
+    """The level's subset sizes as `sslmem split --sizes` takes them: shared candidate independent extra."""
+    sizes = overlap_study.split_sizes_of(SETTINGS, wildcards.dataset, wildcards.setup)
+    return f"{sizes.shared} {sizes.candidate} {sizes.independent} {sizes.extra}"
+
+
+def overlap_split_fingerprint(wildcards):
+    # What the split is a function of: the dataset, the split seed and the sizes (not the level's name).
+    return sslmem_config.fingerprint({"sizes": overlap_split_sizes(wildcards), "split_seed": EXPERIMENT["split_seed"],
+                                      "dataset": wildcards.dataset})
+
+
 # Used by feldman.smk.
 def feldman_fingerprint(wildcards):
     # Only the inference batch: the checkpoints and the split are inputs, and the images are the clean candidates.
     return sslmem_config.fingerprint({"batch_size": SETTINGS["measure"]["batch_size"]})
+
+
+# Used by dejavu.smk.
+def dejavu_fingerprint(wildcards):
+    # What the kNN guesses depend on besides the checkpoints and the split: the public set (size, seed), k, the crop
+    # and the representation embedded. Not confident_fraction: only Table 4 reads it.
+    table4 = {key: value for key, value in SETTINGS["report"]["table4"].items()
+              if key not in ("setups", "datasets", "confident_fraction")}
+    representation = sslmem_config.setup_representation(SETTINGS, wildcards.setup)
+    return sslmem_config.fingerprint({"table4": table4, "representation": representation,
+                                      "batch_size": SETTINGS["measure"]["batch_size"]})
 
 
 # Used by allpoints.smk.
@@ -249,3 +305,26 @@ def allpoints_arguments(wildcards):
 # Used by measure_views.smk.
 def view_align_fingerprint(wildcards):
     return sslmem_config.fingerprint(measure_views_study.align_settings(SETTINGS, wildcards.family, wildcards.setup))
+
+
+# Used by dynamics.smk (Fig. 2b: snapshots of the study's encoders, each aligned, scored and probed).
+def dynamics_snapshot_epochs(wildcards):
+    """The epochs after which the train job keeps a snapshot, as the --snapshot-epochs arguments."""
+    return " ".join(str(epoch) for epoch in dynamics_study.snapshot_epochs(SETTINGS, wildcards.setup))
+
+
+def dynamics_train_fingerprint(wildcards):
+    # The encoder's training settings (as every train job's) and the snapshot epochs: another `every` reruns it.
+    run = run_spec(wildcards, study=dynamics_study.NAME)
+    return sslmem_config.fingerprint({"training": run.training_settings(SETTINGS),
+                                      "snapshots": dynamics_study.snapshot_epochs(SETTINGS, wildcards.setup)})
+
+
+def dynamics_snapshot(wildcards):
+    """The snapshot file of one encoder at one epoch, inside the train job's snapshots folder."""
+    return dynamics_study.SNAPSHOT.format(dataset=wildcards.dataset, setup=wildcards.setup, role=wildcards.role,
+                                          seed=wildcards.seed, epoch=wildcards.epoch)
+
+
+def dynamics_align_fingerprint(wildcards):
+    return align_fingerprint(wildcards, study=dynamics_study.NAME)

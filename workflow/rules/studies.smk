@@ -77,16 +77,17 @@ rule study_probe:
 
 
 rule pool_align:
-    """A halves encoder's alignment on every point of the pool (S_S, S_C and S_I), for the in/out scores."""
+    """An in/out encoder's alignment on every point of the split (the pool S_S, S_C, S_I and S_E), for the in/out
+    scores (the halves study; the planted study)."""
     input:
-        checkpoint=STUDY(artifacts.CHECKPOINT, "halves"),
-        split=artifacts.SPLIT,
+        checkpoint=STUDY(artifacts.CHECKPOINT, "{study}"),
+        split=study_split,
     output:
-        halves_study.POOL_ALIGN,
+        STUDY(sslmem_studies.POOL_ALIGN, "{study}"),
     log:
-        "results/logs/studies/halves/pool_align/{dataset}/{setup}/{role}{seed}.log",
+        "results/logs/studies/{study}/pool_align/{dataset}/{setup}/{role}{seed}.log",
     benchmark:
-        "results/benchmarks/studies/halves/pool_align/{dataset}/{setup}/{role}{seed}.tsv"
+        "results/benchmarks/studies/{study}/pool_align/{dataset}/{setup}/{role}{seed}.tsv"
     params:
         settings=pool_align_fingerprint,
     threads: SETTINGS["training"]["num_threads"]
@@ -101,16 +102,16 @@ rule pool_align:
 
 
 rule inout_score:
-    """Every pool point's SSLMem from the halves encoders that trained with it and those that did not."""
+    """Every pool point's SSLMem from the in/out encoders that trained with it and those that did not."""
     input:
-        align=lambda w: halves_study.encoder_files(SETTINGS, halves_study.POOL_ALIGN, w.dataset, w.setup),
-        training_sets=lambda w: halves_study.encoder_files(
-            SETTINGS, STUDY(artifacts.TRAINING_SET, "halves"), w.dataset, w.setup
+        align=lambda w: inout_encoder_files(STUDY(sslmem_studies.POOL_ALIGN, "{study}"), w.study, w.dataset, w.setup),
+        training_sets=lambda w: inout_encoder_files(
+            STUDY(artifacts.TRAINING_SET, "{study}"), w.study, w.dataset, w.setup
         ),
     output:
-        halves_study.INOUT_SCORES,
+        STUDY(sslmem_studies.INOUT_SCORES, "{study}"),
     log:
-        "results/logs/studies/halves/inout_score/{dataset}/{setup}.log",
+        "results/logs/studies/{study}/inout_score/{dataset}/{setup}.log",
     params:
         settings=sslmem_config.fingerprint(SETTINGS["stats"]["bootstrap"]),
     resources:
@@ -127,7 +128,7 @@ rule inout_score:
 rule study_align:
     input:
         checkpoint=STUDY(artifacts.CHECKPOINT, "{study}"),
-        split=artifacts.SPLIT,
+        split=study_split,
     output:
         align=STUDY(artifacts.ALIGN, "{study}"),
         layers=STUDY(artifacts.LAYER_ALIGN, "{study}"),

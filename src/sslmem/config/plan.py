@@ -128,6 +128,20 @@ def split_counts_for(settings: Mapping, dataset: str) -> dict | None:
     return dict(counts) if counts else None
 
 
+def table4_pairs(settings: Mapping) -> list[tuple[str, str]]:
+    """(dataset, setup) of every row of Table 4 (report.table4), in its setups' order: each setup on the datasets
+    it trains on, those of report.table4.datasets when set, else every one whose pool is labelled (Déjà Vu guesses
+    labels; STL-10's pool is its unlabelled split). Setups that are not in experiment.setups are the rules' to name."""
+    from sslmem.data.catalog import dataset_info
+
+    table4 = settings["report"]["table4"]
+    entries = {setup_name(entry): entry for entry in settings["experiment"]["setups"]}
+    wanted = table4["datasets"]
+    return [(dataset, name) for name in table4["setups"] if name in entries
+            for dataset in setup_datasets(settings, entries[name])
+            if (dataset in wanted if wanted is not None else dataset_info(dataset).pool_is_labelled)]
+
+
 def fingerprint(obj: Any) -> str:
     """Stable short hash of a JSON-able object (settings sections, split contents)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()

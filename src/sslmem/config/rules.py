@@ -24,6 +24,7 @@ from sslmem.config.plan import (
     setup_recipe,
     setup_representation,
     split_counts_for,
+    table4_pairs,
 )
 from sslmem.config.registry import cross_field_rule, registered_rules
 
@@ -429,6 +430,77 @@ def check_galleries(settings: Mapping) -> None:
     for name in settings["report"]["galleries"]["setups"]:
         if name not in names:
             raise ConfigError(f"report.galleries.setups: {name!r} is not a setup of experiment.setups ({names})")
+
+
+@cross_field_rule
+def check_table4(settings: Mapping) -> None:
+    """report.table4 (Déjà Vu beside SSLMem): its setups and datasets exist and make rows (without datasets, a setup
+    on unlabelled pools only, STL-10's, makes none, silently), the crop is a part of the image, k neighbours fit in
+    the public set, the public set in the test split outside S_E, and the confident fraction selects at least one
+    point of S_C and of S_E. Named before any job runs."""
+    table4 = settings["report"]["table4"]
+    setups = {setup_name(entry): entry for entry in settings["experiment"]["setups"]}
+    pairs = table4_pairs(settings)
+    for name in table4["setups"]:
+        if name not in setups:
+            raise ConfigError(f"report.table4.setups: {name!r} is not a setup of experiment.setups ({sorted(setups)})")
+        if table4["datasets"] is not None and all(setup != name for _, setup in pairs):
+            raise ConfigError(f"report.table4.setups: {name!r} trains on {setup_datasets(settings, setups[name])}, none "
+                              f"of report.table4.datasets {table4['datasets']}; it would make no row")
+    for dataset in table4["datasets"] or []:
+        if table4["setups"] and all(pair_dataset != dataset for pair_dataset, _ in pairs):
+            raise ConfigError(f"report.table4.datasets: none of report.table4.setups {table4['setups']} trains on "
+                              f"{dataset!r}; list the datasets they train on")
+    fraction = table4["crop"]["fraction"]
+    if not 0 < fraction < 1:
+        raise ConfigError(f"report.table4.crop.fraction: {fraction} is outside (0, 1); the crop's side is that fraction "
+                          "of the image's side (Meehan et al.'s corner crop: 0.3)")
+    if not 0 < table4["confident_fraction"] <= 1:
+        raise ConfigError(f"report.table4.confident_fraction: {table4['confident_fraction']} is outside (0, 1]; it is "
+                          "the fraction of points with the most confident kNN guess (Meehan et al.: 0.05, 0.2)")
+    if table4["k"] > table4["public_size"]:
+        raise ConfigError(f"report.table4.k: {table4['k']} neighbours, more than the report.table4.public_size = "
+                          f"{table4['public_size']} public points they are drawn from; use k <= public_size")
+    for dataset in dict.fromkeys(dataset for dataset, _ in pairs):
+        _check_table4_dataset(settings, dataset, table4)
+
+
+def _check_table4_dataset(settings: Mapping, dataset: str, table4: Mapping) -> None:
+    """What report.table4 needs of one dataset: labelled candidates, a crop of at least a pixel, a public set that
+    fits in the test split outside S_E, a confident fraction of S_C and S_E that holds a point."""
+    from sslmem.data.catalog import dataset_info
+
+    info = dataset_info(dataset)
+    if not info.pool_is_labelled:
+        raise ConfigError(f"report.table4: the candidates of {dataset} come from its unlabelled "
+                          f"{info.pool_split!r} split; Déjà Vu guesses labels, so leave {dataset} out "
+                          "(report.table4.datasets)")
+    size = settings["data"]["image_folder_size"] if dataset == "image_folder" else info.image_size
+    if int(table4["crop"]["fraction"] * size) < 1:
+        raise ConfigError(f"report.table4.crop.fraction: {table4['crop']['fraction']} of {dataset}'s {size} px is no "
+                          f"pixel; use at least {1 / size:.3g}")
+    candidates, extra = _table4_subset_sizes(settings, dataset)
+    if extra is not None and info.test_size is not None and table4["public_size"] > info.test_size - extra:
+        raise ConfigError(f"report.table4.public_size: {table4['public_size']} public points, but {dataset}'s test "
+                          f"split has {info.test_size - extra} outside S_E ({info.test_size} minus |S_E| = {extra}); "
+                          f"use at most {info.test_size - extra}")
+    for subset, count in (("S_C", candidates), ("S_E", extra)):
+        if count is not None and int(table4["confident_fraction"] * count) < 1:
+            raise ConfigError(f"report.table4.confident_fraction: {table4['confident_fraction']} of the {count} points "
+                              f"of {subset} on {dataset} selects none; use at least {1 / count:.3g}")
+
+
+def _table4_subset_sizes(settings: Mapping, dataset: str) -> tuple[int | None, int | None]:
+    """|S_C| and |S_E| of a dataset's split from the settings (None where only the files tell: a whole pool of
+    image_folder)."""
+    counts = split_counts_for(settings, dataset)
+    if counts is not None:
+        candidates = counts["candidate"]
+    else:
+        pool = pool_size_for(settings, dataset) or _pool_split_size(dataset)
+        candidates = None if pool is None else int(round(pool * settings["splits"]["fractions"]["candidate"]))
+    extra = settings["splits"]["extra_size"]
+    return candidates, extra if extra is not None else candidates
 
 
 # ------------------------------------------------------------------------------ measurement views (Table 8)

@@ -46,6 +46,8 @@ class DatasetInfo:
         std: Per-channel pixel standard deviation in [0, 1] units, likewise.
         train_size: Number of images in the labelled training split (what the probe trains on); None when only
             the files tell (``image_folder``).
+        test_size: Number of images in the test split (S_E and Table 4's public set come from it); None when
+            only the files tell (``image_folder``).
         unlabeled_size: Number of images in the dataset's unlabelled split (:data:`UNLABELED`, labels -1), or
             None when it has none (every dataset but STL-10).
         pool_split: The split the training pool S_S/S_C/S_I is drawn from: ``"train"``, or :data:`UNLABELED`
@@ -62,6 +64,7 @@ class DatasetInfo:
     std: tuple[float, float, float]
     train_size: int | None = None
     unlabeled_size: int | None = None
+    test_size: int | None = None
     pool_split: str = "train"
     grayscale: bool = False
 
@@ -247,19 +250,22 @@ CATALOG: dict[str, CatalogEntry] = {
     for entry in [
         _entry(
             DatasetInfo("fashion_mnist", 28, 10, _FASHION_MNIST_MEAN, _FASHION_MNIST_STD, train_size=60000,
-                        grayscale=True),
+                        test_size=10000, grayscale=True),
             _fashion_mnist_requirements,
         ),
         _entry(
-            DatasetInfo("cifar10", 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), train_size=50000),
+            DatasetInfo("cifar10", 32, 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), train_size=50000,
+                        test_size=10000),
             _cifar10_requirements,
         ),
         _entry(
-            DatasetInfo("cifar100", 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), train_size=50000),
+            DatasetInfo("cifar100", 32, 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), train_size=50000,
+                        test_size=10000),
             _cifar100_requirements,
         ),
         _entry(
-            DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), train_size=73257),
+            DatasetInfo("svhn", 32, 10, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), train_size=73257,
+                        test_size=26032),
             _svhn_requirements,
         ),
         # The pool is drawn from the 100k unlabelled images (the paper's 50k STL-10 pool, App. A); the probe
@@ -267,7 +273,7 @@ CATALOG: dict[str, CatalogEntry] = {
         _entry(
             DatasetInfo(
                 "stl10", 96, 10, (0.4467, 0.4398, 0.4066), (0.2603, 0.2566, 0.2713),
-                train_size=5000, unlabeled_size=100000, pool_split=UNLABELED,
+                train_size=5000, unlabeled_size=100000, pool_split=UNLABELED, test_size=8000,
             ),
             _stl10_requirements,
         ),
@@ -281,7 +287,7 @@ CATALOG: dict[str, CatalogEntry] = {
         # digit a test image (1352 train, 445 test). image_size is the default requested size, not the native 8.
         _entry(
             DatasetInfo("digits", DEFAULT_DIGITS_IMAGE_SIZE, 10, _DIGITS_MEAN, _DIGITS_STD, train_size=1352,
-                        grayscale=True),
+                        test_size=445, grayscale=True),
             _digits_requirements,
         ),
     ]

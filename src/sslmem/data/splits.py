@@ -133,7 +133,8 @@ def check_disjoint(table: pd.DataFrame, pool_split: str | None = None) -> None:
         raise SplitError(f"subsets overlap in {len(duplicated)} rows, e.g. {example}")
     if (table.loc[table.subset == "S_E", "source"] != "test").any():
         raise SplitError("S_E must hold test-split points only")
-    pool_sources = table.loc[table.subset != "S_E", "source"]
+    # A foreign point ("<dataset>/<split>", planted into the pool by a study) is the one exception to one pool split.
+    pool_sources = table.loc[(table.subset != "S_E") & ~table["source"].map(is_foreign), "source"]
     if pool_split is None:
         named = sorted(set(pool_sources) & set(POOL_SPLITS))
         if len(named) > 1:
@@ -144,11 +145,32 @@ def check_disjoint(table: pd.DataFrame, pool_split: str | None = None) -> None:
         raise SplitError(f"S_S, S_C and S_I must hold {pool_split}-split points only (the pool split), found {found}")
 
 
+# A point of another dataset placed into this one's pool (a planted atypical image) has the source
+# "<dataset>/<split>": its point_id indexes that dataset's split, loaded in this dataset's image format.
+FOREIGN_SEPARATOR = "/"
+
+
+def foreign_source(dataset: str, split: str) -> str:
+    return f"{dataset}{FOREIGN_SEPARATOR}{split}"
+
+
+def is_foreign(source: str) -> bool:
+    return FOREIGN_SEPARATOR in str(source)
+
+
+def parse_foreign(source: str) -> tuple[str, str]:
+    """(dataset, split) of a foreign source."""
+    dataset, _, split = str(source).partition(FOREIGN_SEPARATOR)
+    if not dataset or not split:
+        raise SplitError(f"source {source!r}: a foreign source is '<dataset>{FOREIGN_SEPARATOR}<split>'")
+    return dataset, split
+
+
 def pool_source(table: pd.DataFrame) -> str:
     """The split S_S, S_C and S_I were drawn from, as the split's `source` column names it ("train"; STL-10:
     "unlabeled"): the split to load for the pool's point ids."""
     check_disjoint(table)
-    sources = table.loc[table.subset != "S_E", "source"].unique()
+    sources = table.loc[(table.subset != "S_E") & ~table["source"].map(is_foreign), "source"].unique()
     return str(sources[0]) if len(sources) else "train"
 
 

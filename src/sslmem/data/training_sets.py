@@ -45,10 +45,12 @@ def sidecar_path(csv_path) -> Path:
     return Path(csv_path).with_suffix(".json")
 
 
-def as_table(point_ids, source: str) -> pd.DataFrame:
-    """A training set of `point_ids` (in slot order) from the split named `source` ("train", STL-10 "unlabeled")."""
+def as_table(point_ids, source) -> pd.DataFrame:
+    """A training set of `point_ids` (in slot order) from the split named `source` ("train", STL-10 "unlabeled"),
+    or from the split each slot's entry of `source` (a sequence) names (a pool with planted foreign points)."""
     ids = np.asarray(point_ids, dtype=np.int64)
-    return pd.DataFrame({"slot": np.arange(len(ids), dtype=np.int64), "point_id": ids, "source": source})
+    sources = source if isinstance(source, str) else np.asarray(source, dtype=object)
+    return pd.DataFrame({"slot": np.arange(len(ids), dtype=np.int64), "point_id": ids, "source": sources})
 
 
 def check_training_set(table: pd.DataFrame, what: str = "training set") -> None:
@@ -60,11 +62,15 @@ def check_training_set(table: pd.DataFrame, what: str = "training set") -> None:
         raise TrainingSetError(f"{what}: no points")
     if not np.array_equal(table["slot"].to_numpy(), np.arange(len(table))):
         raise TrainingSetError(f"{what}: slots must be 0..{len(table) - 1} in order")
-    if table["source"].nunique() != 1:
-        raise TrainingSetError(f"{what}: points from several splits {sorted(set(table['source']))}")
-    duplicated = table[table.duplicated("point_id", keep=False)]
+    # One split of the dataset itself (its pool; never its test split beside it), plus foreign points planted from
+    # another dataset's split ("<dataset>/<split>"); a point is (source, point_id).
+    own = sorted({source for source in table["source"].astype(str) if "/" not in source})
+    if len(own) > 1:
+        raise TrainingSetError(f"{what}: points from several splits {own}")
+    duplicated = table[table.duplicated(["source", "point_id"], keep=False)]
     if len(duplicated):
-        raise TrainingSetError(f"{what}: point(s) {sorted(set(duplicated['point_id']))[:5]} appear more than once")
+        examples = sorted(set(zip(duplicated["source"], duplicated["point_id"])))[:5]
+        raise TrainingSetError(f"{what}: point(s) {examples} appear more than once")
 
 
 def write_training_set(table: pd.DataFrame, csv_path, meta: Mapping) -> str:
@@ -109,6 +115,18 @@ def protocol_ids(split: pd.DataFrame, role: str) -> np.ndarray:
     """The SSLMem protocol's slots: S_S first, then f's S_C or g's S_I, position-aligned between f and g."""
     own = {"f": "S_C", "g": "S_I"}[role]
     return np.concatenate([split.loc[split.subset == subset, "point_id"].to_numpy(np.int64) for subset in ("S_S", own)])
+
+
+def protocol_rows(split: pd.DataFrame, role: str) -> pd.DataFrame:
+    """:func:`protocol_ids` as split rows (point_id, source), for pools that mix sources."""
+    own = {"f": "S_C", "g": "S_I"}[role]
+    return pd.concat([split.loc[split.subset == subset, ["point_id", "source"]] for subset in ("S_S", own)],
+                     ignore_index=True)
+
+
+def pool_rows(split: pd.DataFrame) -> pd.DataFrame:
+    """:func:`pool_ids` as split rows (point_id, source)."""
+    return split.loc[split.subset != "S_E", ["point_id", "source"]].reset_index(drop=True)
 
 
 def pool_ids(split: pd.DataFrame) -> np.ndarray:

@@ -20,7 +20,7 @@ from sslmem.data import datasets, splits
 from sslmem.measures.alignment import measure_layer_alignment
 from sslmem.measures.unitmem import unit_memorization
 from sslmem.artifacts import ALIGN_COLUMNS, LAYER_ALIGN_COLUMNS, POINT_KEYS, UNIT_COLUMNS, with_encoder_keys
-from sslmem.pipeline.common import load_images
+from sslmem.pipeline.common import source_images
 from sslmem.pipeline.encoders import load_trained_method
 
 # About this many progress lines per align job, however many batches it has: enough to follow a long job in its
@@ -54,7 +54,7 @@ def measurement_images(settings: Mapping, dataset: str, points: pd.DataFrame) ->
     point_ids = points.point_id.to_numpy()
     images = None
     for source in pd.unique(sources) if len(points) else ["test"]:
-        image_set = load_images(settings, dataset, str(source))
+        image_set = source_images(settings, dataset, str(source))
         if images is None:
             images = torch.empty((len(points), *image_set.images.shape[1:]), dtype=torch.uint8)
         rows = np.flatnonzero(sources == source)

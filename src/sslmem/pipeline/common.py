@@ -70,6 +70,18 @@ def load_images_at(settings: Mapping, dataset: str, split: str, image_size: int,
     return datasets.ImageSet(images.contiguous(), image_set.labels, info)
 
 
+def source_images(settings: Mapping, dataset: str, source: str) -> datasets.ImageSet:
+    """The split a point's `source` names, as `dataset`'s encoders take it: one of the dataset's own splits, or a
+    foreign "<dataset>/<split>" (planted points) loaded at this dataset's image size, three channels like every
+    loader gives, and labelled with its own labels."""
+    from sslmem.data.splits import is_foreign, parse_foreign
+
+    if not is_foreign(source):
+        return load_images(settings, dataset, source)
+    other, split = parse_foreign(source)
+    return load_images_at(settings, other, split, image_size_of(settings, dataset), 3)
+
+
 def image_size_of(settings: Mapping, dataset: str) -> int:
     if dataset == "image_folder":
         return settings["data"]["image_folder_size"]

@@ -42,3 +42,22 @@ def run_split(settings: Mapping, dataset: str, out_csv: Path) -> str:
     }
     return splits.write_split(table, out_csv, meta)
 
+
+def run_sized_split(settings: Mapping, dataset: str, sizes: Mapping[str, int], out_csv: Path,
+                    setup: str | None = None) -> str:
+    """The split of `dataset` with the given sizes ({shared, candidate, independent, extra}) instead of the
+    settings': a study's split of other sizes (the overlap study's levels). The same split seed, so the same pool
+    permutation (make_split takes the pool as a prefix of it) and, with the core's `extra`, the same S_E; a pure
+    function of (dataset, split_seed, sizes). `setup`, the study setup it is for, goes to the sidecar."""
+    pool_split = catalog.dataset_info(dataset).pool_split
+    pool = load_images(settings, dataset, pool_split)
+    test = load_images(settings, dataset, "test")
+    counts = {key: int(sizes[key]) for key in ("shared", "candidate", "independent")}
+    table = splits.make_split(dataset, settings["experiment"]["split_seed"], pool.labels.numpy(), test.labels.numpy(),
+                              None, settings["splits"]["fractions"], int(sizes["extra"]), counts=counts,
+                              pool_split=pool_split)
+    meta = {"dataset": dataset, "split_seed": settings["experiment"]["split_seed"], "counts": counts,
+            "extra_size": int(sizes["extra"]), **({"setup": setup} if setup else {}),
+            **({"pool_split": pool_split} if pool_split != "train" else {})}
+    return splits.write_split(table, out_csv, meta)
+

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -14,7 +15,8 @@ from sslmem import config as sconfig, io as sio
 from sslmem.artifacts import TRAIN_LOG_COLUMNS, with_encoder_keys
 from sslmem.augment import AugmentSpec
 from sslmem.data import training_sets
-from sslmem.pipeline.common import environment_versions, image_size_of, load_images
+from sslmem.data.splits import is_foreign
+from sslmem.pipeline.common import environment_versions, image_size_of, load_images, source_images
 
 if TYPE_CHECKING:
     from sslmem.data.datasets import DatasetInfo
@@ -67,10 +69,22 @@ def training_data(settings: Mapping, dataset: str, training_set: pd.DataFrame) -
     "unlabeled", whose labels are all -1), which is loaded whole."""
     from sslmem.training import TrainData
 
-    pool_set = load_images(settings, dataset, str(training_set["source"].iat[0]))
+    sources = training_set["source"].astype(str).to_numpy()
     ids = training_set["point_id"].to_numpy().copy()  # writable: torch indexes with it
-    rows = torch.from_numpy(ids)
-    return TrainData(pool_set.images[rows], ids, labels=pool_set.labels[rows]), pool_set.info
+    images = labels = info = None
+    for source in pd.unique(sources):  # each split loaded once; a planted pool mixes two
+        image_set = source_images(settings, dataset, source)
+        if images is None:
+            images = torch.empty((len(ids), *image_set.images.shape[1:]), dtype=image_set.images.dtype)
+            labels = torch.empty(len(ids), dtype=image_set.labels.dtype)
+        if not is_foreign(source):
+            info = image_set.info
+        slots = torch.from_numpy(np.flatnonzero(sources == source))
+        rows = torch.from_numpy(ids[slots.numpy()])
+        images[slots], labels[slots] = image_set.images[rows], image_set.labels[rows]
+    if info is None:  # every point foreign: the dataset's own info (normalisation) still applies
+        info = load_images(settings, dataset, "test").info
+    return TrainData(images, ids, labels=labels), info
 
 
 def epoch_progress_hook(meta: Mapping, epochs: int, progress_csv: Path | None):
@@ -104,7 +118,11 @@ def run_train(
     resume_path: Path,
     stop_after_epochs: int | None = None,
     progress_csv: Path | None = None,
+    snapshots: Path | None = None,
+    snapshot_epochs: tuple[int, ...] = (),
 ) -> None:
+    """Train one encoder; with `snapshots`, also keep its state after each of `snapshot_epochs` in that folder
+    (sslmem.training.snapshots: staged beside the resume checkpoint, moved there when training completes)."""
     from sslmem.device import resolve_device
     from sslmem.training import TrainingOptions, train_encoder
 
@@ -137,8 +155,16 @@ def run_train(
         from sslmem.training.privacy import PrivacyHook, PrivacySettings
 
         hooks.append(PrivacyHook(PrivacySettings.from_recipe(training.recipe["privacy"]), num_samples=len(data.point_ids)))
+    if snapshots is not None:
+        from sslmem.training.snapshots import SnapshotHook, staging_folder
+
+        hooks.append(SnapshotHook(snapshot_epochs, staging_folder(resume_path), others=tuple(hooks)))
     result = train_encoder(training, data, options, hooks=hooks)
     log = with_encoder_keys(pd.DataFrame(result.log), meta, TRAIN_LOG_COLUMNS, "training log")
     if stop_after_epochs is None:
         sio.atomic_to_csv(log, out_log)
         progress_csv.unlink(missing_ok=True)  # the final log replaces it, as the checkpoint replaces the resume one
+        if snapshots is not None:
+            from sslmem.training.snapshots import publish_snapshots, staging_folder
+
+            publish_snapshots(staging_folder(resume_path), snapshots, snapshot_epochs)

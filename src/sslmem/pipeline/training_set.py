@@ -28,19 +28,26 @@ def _split(inputs: Mapping) -> tuple[pd.DataFrame, str]:
 
 def protocol(inputs: Mapping, options: Mapping) -> tuple[pd.DataFrame, dict]:
     split, split_hash = _split(inputs)
-    ids = ts.protocol_ids(split, options["role"])
-    return ts.as_table(ids, splits.pool_source(split)), {"split_hash": split_hash}
+    rows = ts.protocol_rows(split, options["role"])
+    return ts.as_table(rows["point_id"], rows["source"]), {"split_hash": split_hash}
 
 
 def half(inputs: Mapping, options: Mapping) -> tuple[pd.DataFrame, dict]:
     split, split_hash = _split(inputs)
-    halves = ts.random_halves(ts.pool_ids(split), options["seed"])
-    return ts.as_table(halves[options["half"]], splits.pool_source(split)), {"split_hash": split_hash}
+    rows = ts.pool_rows(split)
+    # The draw is over row positions (the same permutation as over the ids), so that a pool mixing sources halves
+    # like a single-source one.
+    positions = ts.random_halves(np.arange(len(rows), dtype=np.int64), options["seed"])[options["half"]]
+    chosen = rows.iloc[positions]
+    return ts.as_table(chosen["point_id"], chosen["source"]), {"split_hash": split_hash}
 
 
 def _base_and_scores(inputs: Mapping) -> tuple[pd.DataFrame, dict, np.ndarray]:
     """The base training set, its sidecar, and the in/out score of each of its points in slot order."""
     base, meta = ts.read_training_set(inputs["base"])
+    if base["source"].nunique() != 1:
+        raise ts.TrainingSetError(f"{inputs['base']}: drop and keep rank a training set of one source split, this one "
+                                  f"mixes {sorted(set(base['source']))}")
     scores = pd.read_parquet(inputs["scores"], columns=["point_id", "source", "m"])
     scores = scores[scores["source"] == base["source"].iat[0]].set_index("point_id")["m"]
     missing = np.setdiff1d(base["point_id"], scores.index)

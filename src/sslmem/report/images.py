@@ -31,11 +31,11 @@ def gallery_images(data: Mapping, dataset: str, points: pd.DataFrame):
     `data` settings (where the images are); each source split is read once."""
     import torch
 
-    from sslmem.pipeline.common import load_images
+    from sslmem.pipeline.common import source_images
 
     images = [None] * len(points)
     for source, rows in points.reset_index(drop=True).groupby("source"):
-        image_set = load_images({"data": data}, dataset, str(source))
+        image_set = source_images({"data": data}, dataset, str(source))
         for row, point_id in zip(rows.index, rows["point_id"]):
             images[row] = image_set.images[int(point_id)]
     return torch.stack(images)

@@ -44,6 +44,9 @@ INPUT_SETS = {
     "feldman": "Feldman score file of every setup of report.table12.setups: results/feldman/{dataset}/{setup}.parquet",
     "feldman_scores": "per-point score file of every setup of report.table12.setups (same encoders): results/scores/...",
     "allpoints": "ranked per-point file of every setup of report.galleries.setups: results/allpoints/{dataset}/{setup}.parquet",
+    "dejavu": "Déjà Vu file of every setup of report.table4.setups (on report.table4.datasets): results/dejavu/{dataset}/{setup}.parquet",
+    "dejavu_scores": "per-point score file of every setup of report.table4.setups (same encoders): results/scores/...",
+    "dejavu_probes": "probe file of every f encoder of report.table4.setups: results/probe/...",
 }
 # A result's kind and its file type: a tidy table, a figure, or a metrics file (JSON, what `dvc metrics` reads).
 KINDS = {"table": "csv", "figure": "png", "metrics": "json"}

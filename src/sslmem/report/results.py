@@ -1,4 +1,4 @@
-"""The core results: the SSLMem paper's Tables 1, 2, 11, 12, 13, 15, 16 and Figs. 1, 2a, 2c, 5, 8, 9, the per-subset summary,
+"""The core results: the SSLMem paper's Tables 1, 2, 4, 11, 12, 13, 15, 16 and Figs. 1, 2a, 2c, 5, 8, 9, the per-subset summary,
 and the localization paper's LayerMem and UnitMem. Each is one :class:`~sslmem.report.registry.Result`; its
 builder lives in the module of its subject (significance, summaries, ranking, localization, figures)."""
 
@@ -43,6 +43,12 @@ def _image_data(settings: Mapping, setup_names) -> dict:
     data = settings["data"]
     return {"roots": {dataset: data["roots"][dataset] for dataset in datasets},
             **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images")}}
+
+
+def _table4_options(settings: Mapping) -> dict:
+    """The confident fraction and the crop (for the table's text; the Déjà Vu files were made with it)."""
+    table4 = settings["report"]["table4"]
+    return {"confident_fraction": table4["confident_fraction"], "crop": table4["crop"], **identities(settings)}
 
 
 def _fig8_options(settings: Mapping) -> dict:
@@ -155,6 +161,22 @@ register(Result(
     builder="sslmem.report.feldman:fig8",
     inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
     options=_fig8_options,
+))
+register(Result(
+    name="table4", kind="table", title="Table 4 — SSLMem vs Déjà Vu memorisation",
+    category="Prior work", default=False,
+    caption=(
+        "Per setup of report.table4 and dataset: SSLMem (mean m over the candidates S_C, mean ± std over f/g pairs) "
+        "and Déjà Vu memorisation (Meehan et al. 2023) of the same encoders: the accuracy of a k-nearest-neighbour "
+        "vote over a labelled public set (test-split points outside S_E) guessing each candidate's label from a "
+        "corner crop, with f (trained on S_C) minus with g (not), in points of percent, over all of S_C and over "
+        "each encoder's most confident fraction (lowest entropy of the neighbours' labels); the same on S_E as the "
+        "control (neither encoder trained on it); the linear-probe top-1 of f. The paper's Table 4 stands beside "
+        "its own runs only (MAE and DINO: ViT-tiny on CIFAR10, ViT-base on ImageNet)."
+    ),
+    builder="sslmem.report.dejavu:table4",
+    inputs={"dejavu_paths": "dejavu", "score_paths": "dejavu_scores", "probe_paths": "dejavu_probes"},
+    options=_table4_options,
 ))
 # The reliability caveat stands in both captions: at this scale the per-point ranking does not reproduce.
 _GALLERY_CAVEAT = (

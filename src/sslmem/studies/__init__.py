@@ -52,8 +52,13 @@ class Study:
         setups: settings → the setups the study derives from experiment.setups entries (full entries with their
             own `name` and `recipe`; e.g. one private setup per ε); they are found by name like the preset's own,
             so the study's encoders are trained, aligned and scored with their recipe by the generic rules.
-        scored: whether its encoders are aligned and scored like the core ones (results/studies/<study>/align,
-            scores, layer_scores, unitmem), which needs f/g roles.
+        scored: whether its f/g encoders are aligned and scored like the core ones (results/studies/<study>/align,
+            scores, layer_scores, unitmem).
+        split: (settings, dataset, setup) → the split file its encoders of that setup train on and are aligned on
+            (default: the core split of the dataset); e.g. the planted study's, with foreign points among the
+            candidates.
+        in_out_roles: the roles whose encoders make the in/out scores of every pool point (each aligned on the
+            whole split, results/studies/<study>/pool_align, scored into results/studies/<study>/inout).
     """
 
     name: str
@@ -64,6 +69,14 @@ class Study:
     probed: bool = True
     setups: Callable[[Mapping], list] | None = None
     scored: bool = False
+    split: Callable[[Mapping, str, str], str] | None = None
+    in_out_roles: tuple[str, ...] = ()
+
+
+# The roles scored by the f/g estimator (a scored study may train other encoders beside them).
+SCORED_ROLES = ("f", "g")
+POOL_ALIGN = "results/pool_align/{dataset}/{setup}/{role}{seed}.parquet"
+INOUT_SCORES = "results/inout/{dataset}/{setup}.parquet"
 
 
 STUDIES: dict[str, Study] = {}
@@ -98,6 +111,14 @@ def study_run(settings: Mapping, study: str, dataset: str, setup: str, seed: int
             return run
     raise ConfigError(f"study {study!r} plans no encoder {role}{seed} of setup {setup!r} on {dataset!r} "
                       f"({len(runs)} encoders planned)")
+
+
+def split_for(settings: Mapping, dataset: str, setup: str, study: str | None = None) -> str:
+    """The split file of a study's encoders of `setup` on `dataset`: the study's own, else the core one."""
+    from sslmem.artifacts import SPLIT
+
+    own = load_studies()[study].split if study else None
+    return own(settings, dataset, setup) if own else SPLIT.format(dataset=dataset)
 
 
 def recipe_for(settings: Mapping, run, study: str | None = None) -> TrainingSetRecipe:

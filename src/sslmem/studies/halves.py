@@ -19,14 +19,15 @@ from collections.abc import Mapping
 
 from sslmem.artifacts import CHECKPOINT, PROBE, SPLIT, TRAINING_SET
 from sslmem.report.registry import Result, register
+from sslmem import studies
 from sslmem.studies import Study, TrainingSetRecipe, in_study, register_study
 
 NAME = "halves"
 HALVES = {"half_a": 0, "half_b": 1}
 # The ranked half: removal and coreset retrain on half A, as the paper retrains f.
 RANKED = "half_a"
-POOL_ALIGN = in_study("results/pool_align/{dataset}/{setup}/{role}{seed}.parquet", NAME)
-INOUT_SCORES = in_study("results/inout/{dataset}/{setup}.parquet", NAME)
+POOL_ALIGN = in_study(studies.POOL_ALIGN, NAME)
+INOUT_SCORES = in_study(studies.INOUT_SCORES, NAME)
 
 
 def ranked_pairs(settings: Mapping) -> dict[tuple[str, str], list[int]]:
@@ -108,6 +109,7 @@ register_study(Study(
     input_sets={"inout_scores": inout_scores, "half_a_probes": all_reference_probes,
                 "halves_pool_aligns": pool_aligns, "halves_training_sets": training_sets},
     results=("reliability", "reliability_fig"),
+    in_out_roles=tuple(HALVES),
 ))
 
 # The checkpoint pattern of this study's encoders (what pool_align reads).

@@ -1,0 +1,206 @@
+"""The overlap of f's and g's training sets (SSLMem App. A, "Disjoint subsets between f and g"; Table 7).
+
+The paper trains f on S_S ∪ S_C and g on S_S ∪ S_I with S_S 80 % of the data sets' initial size (CIFAR10: 40k of
+50k) and S_C, S_I 10 % each, and checks that choice by repeating Table 1 (SimCLR ResNet50, CIFAR10) at 70 % (35k/10k/
+10k) and 85 % (42.5k/2.5k/2.5k), keeping f's (and g's) training set at 45k in every row. Its claim: SSLMem does not
+change with more overlap (85 %) but falls at 70 %.
+
+Here each level of a run is a setup derived from the run's setup (:mod:`sslmem.studies.variants`, no recipe change,
+named ``<setup>-overlap<percent>``) whose encoders train and are aligned on a split of its own
+(``results/studies/overlap/splits/<dataset>/<setup>.csv``, :attr:`Study.split`). That split is the core split's draw
+with other sizes (:func:`level_sizes`): the same dataset, split seed and pool permutation, |S_S| = level × P with P
+the core's |S_S| + |S_C| + |S_I| (the paper's "initial size"; the percent is of it: 35k/50k = 70 %), |S_C| = |S_I| =
+N_f − |S_S| with N_f the core's |S_S| + |S_C| (the paper's 45k), and the core's S_E. Because the pool is a prefix of
+one permutation, the levels are nested: a level above the core's takes its S_S from the core's S_S and S_C, one below
+it shrinks S_S and draws the extra S_I points beyond the core pool (so its total, 2 N_f − |S_S|, must fit in the
+dataset's pool split: CIFAR10's 70 % row needs 55k of its 50k training images, which is why the paper preset cannot
+build it). The core split is its own level: its row is the setup's core encoders.
+
+``results/table7.csv``: per (dataset, setup, level) the sizes, the overlap in percent, SSLMem (mean ± std over f/g
+pairs of the per-pair mean m over S_C), m(S_C) − m(S_S) per pair (mean ± std) and the linear-probe top-1 of f, with
+the paper's Table 7 beside a row only where the setup is the paper's run and the sizes are the paper's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sslmem import artifacts
+from sslmem.report.registry import Result, register
+from sslmem.report.results import identities
+from sslmem.studies import TrainingSetRecipe, in_study, register_study, variants
+
+NAME = "overlap"
+LEVELS_KEY = "overlaps"
+# One split per derived setup (not per dataset as the core's): each level has its own sizes.
+LEVEL_SPLIT = in_study("results/splits/{dataset}/{setup}.csv", NAME)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """|S_S|, |S_C|, |S_I| and |S_E| of a split."""
+
+    shared: int
+    candidate: int
+    independent: int
+    extra: int
+
+    @property
+    def pool(self) -> int:
+        return self.shared + self.candidate + self.independent
+
+    @property
+    def f_size(self) -> int:
+        """f's training set, |S_S| + |S_C| (the paper's 45k, kept in every row of Table 7)."""
+        return self.shared + self.candidate
+
+
+def level_sizes(core: Sizes, overlap: float) -> Sizes:
+    """The split sizes of one overlap level, from the core split's: |S_S| = overlap × the core pool (the percent of
+    the paper's rows is of the initial 50k: 35k = 70 %, 40k = 80 %, 42.5k = 85 %), |S_C| = |S_I| = N_f − |S_S| so that
+    f and g train on as many points as the core's f (45k), and the core's S_E. Pure arithmetic, checked by the
+    study's rule (an empty subset, a pool beyond the dataset's)."""
+    shared = int(round(float(overlap) * core.pool))
+    candidate = core.f_size - shared
+    return Sizes(shared, candidate, candidate, core.extra)
+
+
+def overlap_percent(sizes: Sizes, core: Sizes) -> float:
+    """|S_S| as a percent of the core pool (the paper's column); the core's own: 100 × |S_S| / |pool|."""
+    return 100.0 * sizes.shared / core.pool
+
+
+def core_sizes(settings: Mapping, dataset: str) -> Sizes | None:
+    """The core split's sizes of `dataset`, from the settings as the `split` stage draws them (splits.counts, else
+    pool × fractions); None when only the files tell (a pool of unknown size: image_folder without pool_size)."""
+    from sslmem.config import pool_size_for, split_counts_for
+    from sslmem.data.catalog import dataset_info
+    from sslmem.data.splits import split_sizes
+
+    extra_size = settings["splits"]["extra_size"]
+    counts = split_counts_for(settings, dataset)
+    if counts:
+        return Sizes(counts["shared"], counts["candidate"], counts["independent"],
+                     extra_size if extra_size is not None else counts["candidate"])
+    pool = pool_size_for(settings, dataset) or dataset_info(dataset).pool_split_size
+    if pool is None:
+        return None
+    sizes = split_sizes(pool, settings["splits"]["fractions"], extra_size)
+    return Sizes(sizes.shared, sizes.candidate, sizes.independent, sizes.extra)
+
+
+def setup_name_of(setup: str, overlap: float) -> str:
+    """simclr-resnet18 at 0.7 → simclr-resnet18-overlap70 (percent; 0.725 → overlap72.5)."""
+    return f"{setup}-overlap{variants.level_label(round(100 * float(overlap), 6))}"
+
+
+def overlap_setups(settings: Mapping) -> list[dict]:
+    """One derived setup per (run, level): the run's setup under its own name, its recipe unchanged."""
+    return variants.derived_setups(settings, NAME, LEVELS_KEY, setup_name_of, lambda settings, level: {})
+
+
+def level_of(settings: Mapping, setup: str) -> dict:
+    """The derived setup entry called `setup` (its `variant_of` and `level`), or a ConfigError naming the known ones."""
+    from sslmem.config import ConfigError
+
+    entries = {entry["name"]: entry for entry in overlap_setups(settings)}
+    if setup not in entries:
+        raise ConfigError(f"studies.overlap plans no setup {setup!r}; it derives {sorted(entries)}")
+    return entries[setup]
+
+
+def split_sizes_of(settings: Mapping, dataset: str, setup: str) -> Sizes:
+    """The sizes of the split of one derived setup on one dataset (the overlap_split rule's arguments)."""
+    from sslmem.config import ConfigError
+
+    core = core_sizes(settings, dataset)
+    if core is None:
+        raise ConfigError(f"studies.overlap: the size of {dataset!r}'s pool is known only from its files; set "
+                          f"splits.pool_size or splits.counts for it")
+    return level_sizes(core, level_of(settings, setup)["level"])
+
+
+def split_of(settings: Mapping, dataset: str, setup: str) -> str:
+    """The split a level's encoders train and are aligned on (:attr:`Study.split`)."""
+    return LEVEL_SPLIT.format(dataset=dataset, setup=setup)
+
+
+def training_set(settings: Mapping, run) -> TrainingSetRecipe:
+    """The protocol's f or g, from the level's own split (not the core split a variants study reads)."""
+    return TrainingSetRecipe(kind="protocol", inputs={"split": split_of(settings, run.dataset, run.setup)},
+                             options={"role": run.role})
+
+
+def level_splits(settings: Mapping) -> list[str]:
+    """The core split of every run dataset, then every level's split (table7 reads the sizes from the files)."""
+    pairs = list(dict.fromkeys((dataset, entry["name"]) for entry in overlap_setups(settings)
+                               for dataset in entry["datasets"]))
+    core = [artifacts.SPLIT.format(dataset=dataset) for dataset in dict.fromkeys(d for d, _ in pairs)]
+    return core + [split_of(settings, dataset, setup) for dataset, setup in pairs]
+
+
+def table7_options(settings: Mapping) -> dict:
+    levels = {entry["name"]: {"setup": entry["variant_of"], "overlap": entry["level"]}
+              for entry in overlap_setups(settings)}
+    return {"levels": levels, **identities(settings)}
+
+
+register_study(dataclasses.replace(
+    variants.variant_study(NAME, overlap_setups, results=("table7",), extra_input_sets={"overlap_splits": level_splits}),
+    training_set=training_set,
+    split=split_of,
+))
+
+
+register(Result(
+    name="table7", kind="table", title="Table 7 — the overlap between f's and g's training sets",
+    category="Studies", default=False,
+    caption=("Per dataset, setup and overlap level (|S_S| as a percent of the core pool; the core split's row is the "
+             "setup's own encoders): |S_S|, |S_C| = |S_I| (f and g train on as many points at every level), SSLMem "
+             "(mean m over S_C per f/g pair, mean ± std over pairs), m(S_C) − m(S_S) per pair (a pair's global "
+             "offset removed) and linear-probe top-1 (%) of f; the paper's Table 7 beside a row only where it is the "
+             "paper's run (SimCLR ResNet50, CIFAR10, 600 epochs) with the paper's sizes."),
+    builder="sslmem.report.overlap:table7",
+    inputs={"score_paths": "scores", "probe_paths": "probes", "level_score_paths": "overlap_scores",
+            "level_probe_paths": "overlap_probes", "split_paths": "overlap_splits"},
+    options=table7_options,
+))
+
+
+def _register_rule() -> None:
+    from sslmem.config import ConfigError, cross_field_rule
+
+    @cross_field_rule
+    def check_overlap(settings: Mapping) -> None:
+        """Runs name known setups, datasets and seeds; every level lies in (0, 1), leaves no subset empty and fits
+        in the dataset's pool split (named before any split is drawn). The core's own level is allowed: its split is
+        the core split again, and its pairs a replicate of the core encoders."""
+        from sslmem.data.catalog import dataset_info
+
+        variants.check_runs(settings, NAME, LEVELS_KEY)
+        for index, run in enumerate(settings["studies"][NAME]["runs"]):
+            for dataset in run["datasets"]:
+                core = core_sizes(settings, dataset)
+                for overlap in run[LEVELS_KEY]:
+                    where = f"studies.overlap.runs[{index}].overlaps: {overlap}"
+                    if not 0 < float(overlap) < 1:
+                        raise ConfigError(f"{where} is outside (0, 1); a level is the fraction of the core pool "
+                                          "that f and g share (S_S)")
+                    if core is None:
+                        raise ConfigError(f"{where}: the size of {dataset!r}'s pool is known only from its files; "
+                                          "set splits.pool_size or splits.counts for it")
+                    sizes = level_sizes(core, overlap)
+                    shape = (f"|S_S| = {sizes.shared}, |S_C| = |S_I| = {sizes.candidate} (core pool {core.pool}, "
+                             f"N_f = {core.f_size}) on {dataset!r}")
+                    if min(sizes.shared, sizes.candidate) < 1:
+                        raise ConfigError(f"{where} leaves an empty subset: {shape}; a level must lie in "
+                                          f"(0, {core.f_size / core.pool:.4g}) here")
+                    available = dataset_info(dataset).pool_split_size
+                    if available is not None and sizes.pool > available:
+                        raise ConfigError(f"{where} needs |S_S| + |S_C| + |S_I| = {sizes.pool} points ({shape}), more "
+                                          f"than the {available} images of {dataset!r}'s pool split")
+
+
+_register_rule()
