@@ -24,9 +24,18 @@ def write_tiny_fashion_mnist(root: Path, num_train: int = 120, num_test: int = 4
 # Every knob of the `test` preset that names setups besides experiment.setups (Tables 8, 11, 12, the galleries,
 # the studies): a test that keeps only some of the setups merges this into its overrides, so that nothing names a
 # setup it dropped.
+def _studies_with_runs() -> list[str]:
+    """Every study whose params.yaml section has `runs` (each names setups and datasets), read from params.yaml
+    so that a new study is cleared without editing this list."""
+    import yaml
+
+    common = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["common"]
+    return [name for name, section in common["studies"].items() if isinstance(section, dict) and "runs" in section]
+
+
+STUDIES_WITH_RUNS = _studies_with_runs()
 NAMES_NO_OTHER_SETUP = {
     "measure": {"table8": {"runs": []}},
     "report": {"table11": [], "table12": {"setups": []}, "table4": {"setups": []}, "galleries": {"setups": []}},
-    "studies": {study: {"runs": []} for study in ("removal", "coreset", "privacy", "regularizer", "augmentations", "dynamics",
-                                                       "overlap")},
+    "studies": {study: {"runs": []} for study in STUDIES_WITH_RUNS},
 }

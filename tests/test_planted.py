@@ -39,7 +39,9 @@ def test_planting_replaces_only_candidates_keeps_row_order_and_takes_the_source_
     planted = plant(split, "digits/train", labels, count=2, seed=0)
     check_disjoint(planted)
     changed = planted_points(planted)
-    assert changed.sum() == 2 and set(planted.loc[changed, "subset"]) == {"S_C"}
+    # two planted among the candidates, two unseen controls among S_E, all four distinct source images
+    assert planted.loc[changed, "subset"].value_counts().to_dict() == {"S_C": 2, "S_E": 2}
+    assert planted.loc[changed, "point_id"].nunique() == 4
     pd.testing.assert_frame_equal(planted.loc[~changed], split.loc[~changed])  # everything else untouched
     assert (planted.loc[changed, "label"].to_numpy() == labels[planted.loc[changed, "point_id"]]).all()
     again = plant(split, "digits/train", labels, count=2, seed=0)
@@ -111,10 +113,11 @@ def test_snakemake_builds_the_planted_table_on_the_test_preset(tmp_path):
     copy_workflow(tmp_path)
     snakemake(tmp_path, "study_planted")
     table = pd.read_csv(tmp_path / "results/planted.csv")
-    assert list(table["estimator"]) == ["f_g_ensemble", "in_out"]
-    assert list(table["ranked_points"]) == ["S_C", "pool"]
-    assert table["n_planted"].tolist() == [5, 5] and table["n_points"].tolist() == [20, 200]
-    assert table["n_encoders"].tolist() == [2, 4] and set(table["planted_source"]) == {"digits/train"}
+    assert list(table["estimator"]) == ["f_g_ensemble", "f_g_ensemble", "in_out"]
+    assert list(table["ranked_points"]) == ["S_C", "S_E", "pool"]
+    assert table["foreign_trained"].tolist() == [True, False, True]
+    assert table["n_planted"].tolist() == [5, 5, 5] and table["n_points"].tolist() == [20, 20, 200]
+    assert table["n_encoders"].tolist() == [2, 2, 4] and set(table["planted_source"]) == {"digits/train"}
     assert table["auc"].between(0, 1).all() and table["p_value"].between(0, 1).all()
     assert not table.drop(columns=[]).isna().any().any()
     studies = tmp_path / "results/studies/planted"

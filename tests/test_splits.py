@@ -29,7 +29,7 @@ from sslmem.data.splits import (
 )
 from sslmem.pipeline.split import run_split
 
-from fakedata import write_tiny_fashion_mnist
+from fakedata import STUDIES_WITH_RUNS, write_tiny_fashion_mnist
 from test_datasets import write_stl10
 
 NUM_TRAIN, NUM_TEST = 2000, 500
@@ -282,8 +282,7 @@ def split_edits(dataset: str, root: Path) -> dict:
         "report.table11": [],
         # The test preset's downstream probe and studies name fashion_mnist and its setups.
         "probe.downstream": {},
-        **{f"studies.{study}.runs": [] for study in ("removal", "coreset", "privacy", "regularizer", "augmentations", "dynamics",
-                                                     "overlap")},
+        **{f"studies.{study}.runs": [] for study in STUDIES_WITH_RUNS},
         "report.table12.setups": [],
         "report.galleries.setups": [],
         "measure.table8.runs": [],

@@ -133,7 +133,8 @@ FIG2B_COLUMNS = (*SETUP_KEYS, "representation", "epoch", "epochs", "n_pairs", "n
 # `probe_dataset`: the dataset probed on, one row each: first the encoder's own (`dataset`), then the ones of
 # probe.downstream.<dataset>, in that order; tables of the encoder's accuracy read the own row only.
 # results/planted.csv (sslmem.report.planted): where each estimator ranks the planted atypical images.
-PLANTED_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "ranked_points", "n_encoders", "planted_source",
+PLANTED_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "ranked_points", "foreign_trained", "n_encoders",
+                   "planted_source",
                    "n_points", "n_planted", "auc", "p_value", "top_fraction", "n_top", "planted_in_top",
                    "fraction_in_top", "chance_in_top", "mean_m_planted", "mean_m_typical", "best_planted_rank")
 # results/table7.csv (sslmem.report.overlap), one row per (dataset, setup, overlap level; the core split's first,

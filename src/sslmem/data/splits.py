@@ -131,9 +131,11 @@ def check_disjoint(table: pd.DataFrame, pool_split: str | None = None) -> None:
     if len(duplicated):
         example = duplicated.head(3).to_dict("records")
         raise SplitError(f"subsets overlap in {len(duplicated)} rows, e.g. {example}")
-    if (table.loc[table.subset == "S_E", "source"] != "test").any():
+    # A foreign point ("<dataset>/<split>", planted by a study: in the pool, and unseen in S_E as its control) is
+    # the one exception to S_E from the test split and to one pool split.
+    extra_sources = table.loc[table.subset == "S_E", "source"]
+    if ((extra_sources != "test") & ~extra_sources.map(is_foreign)).any():
         raise SplitError("S_E must hold test-split points only")
-    # A foreign point ("<dataset>/<split>", planted into the pool by a study) is the one exception to one pool split.
     pool_sources = table.loc[(table.subset != "S_E") & ~table["source"].map(is_foreign), "source"]
     if pool_split is None:
         named = sorted(set(pool_sources) & set(POOL_SPLITS))

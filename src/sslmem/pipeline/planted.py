@@ -1,9 +1,12 @@
 """Stage planted_split: the dataset's split with `count` of its candidates replaced by another dataset's images.
 
-The planted split keeps every row of the core split but `count` S_C rows, drawn with the study's seed; each of
-those becomes a point of the source ("<dataset>/<split>": its point_id indexes that split, see
-:mod:`sslmem.data.splits`), drawn without replacement with the same seed. S_S, S_I and S_E are untouched, so the
-planted study's g encoders train on exactly the core protocol's g set, and only f sees the planted images.
+The planted split keeps every row of the core split but `count` S_C rows and `count` S_E rows, drawn with the
+study's seed; each of those becomes a point of the source ("<dataset>/<split>": its point_id indexes that split,
+see :mod:`sslmem.data.splits`), 2 x `count` distinct source images drawn with the same seed. The ones in S_C are
+the planted images (f trains on them); the ones in S_E are the control: images of the same source that no encoder
+trains on, which tell a score that finds the planted images because they were trained on from one that finds
+them because f has seen their distribution at all (g has seen none of it). S_S and S_I are untouched, so the
+planted study's g encoders train on exactly the core protocol's g set.
 """
 
 from __future__ import annotations
@@ -21,13 +24,21 @@ def plant(split: pd.DataFrame, source: str, source_labels: np.ndarray, count: in
     """`split` with `count` of its S_C rows (a seeded draw) replaced by points of `source` (a foreign source
     name) whose labels are `source_labels`; row order is kept, so the protocol's slots stay aligned."""
     candidates = np.flatnonzero(split["subset"].to_numpy() == "S_C")
+    extra = np.flatnonzero(split["subset"].to_numpy() == "S_E")
     if not 1 <= count < len(candidates):
         raise splits.SplitError(f"cannot plant {count} images among {len(candidates)} candidates (S_C)")
-    if count > len(source_labels):
-        raise splits.SplitError(f"cannot plant {count} images: {source} has {len(source_labels)}")
+    if count >= len(extra):
+        raise splits.SplitError(f"cannot place {count} unseen control images among the {len(extra)} points of S_E")
+    if 2 * count > len(source_labels):
+        raise splits.SplitError(f"cannot plant {count} images and as many controls: {source} has {len(source_labels)}")
     rng = np.random.default_rng([seed, count])
-    rows = np.sort(rng.choice(candidates, size=count, replace=False))
-    foreign_ids = np.sort(rng.choice(len(source_labels), size=count, replace=False))
+    # The planted draw first (candidates, then their images), the control's after it from the images left.
+    planted_rows = np.sort(rng.choice(candidates, size=count, replace=False))
+    planted_ids = np.sort(rng.choice(len(source_labels), size=count, replace=False))
+    control_rows = np.sort(rng.choice(extra, size=count, replace=False))
+    control_ids = np.sort(rng.choice(np.setdiff1d(np.arange(len(source_labels)), planted_ids), size=count,
+                                     replace=False))
+    rows, foreign_ids = np.concatenate([planted_rows, control_rows]), np.concatenate([planted_ids, control_ids])
     planted = split.copy()
     planted.loc[rows, "point_id"] = foreign_ids
     planted.loc[rows, "source"] = source

@@ -2,7 +2,11 @@
 
 Two estimators, each ranking the points it scores: ``f_g_ensemble`` (the planted study's f/g pairs, ensemble
 estimate) ranks the candidates S_C, ``in_out`` (its pairs of halves) every pool point. A planted point is one
-whose source is foreign (``<dataset>/<split>``). Per estimator: the AUC of planted against typical points (the
+whose source is foreign (``<dataset>/<split>``). The control ranking (``f_g_ensemble`` over S_E,
+``foreign_trained`` false): the same source's images that no encoder trained on, among the unseen test points; a
+high AUC there means f scores the source's images higher because it has seen their distribution (g has not),
+not because it memorised these ones. The in/out score needs no such control: every half holds planted images, so
+both sides of each point's score have seen the distribution. Per ranking: the AUC of planted against typical points (the
 Mann–Whitney U over n_planted · n_typical: the probability that a planted point scores above a typical one,
 ties counting half), its one-sided p (planted higher), the fraction of planted points in the top `top_fraction`
 of the ranking beside what chance gives (that fraction itself), and the mean scores.
@@ -26,7 +30,6 @@ from sslmem.report.images import class_name, gallery_images
 
 F_G_ENSEMBLE = "f_g_ensemble"
 IN_OUT = "in_out"
-RANKED_POINTS = {F_G_ENSEMBLE: "S_C", IN_OUT: "pool"}
 
 
 def planted_statistics(m, planted, top_fraction: float) -> dict:
@@ -61,31 +64,34 @@ def _read(paths, what: str) -> list[pd.DataFrame]:
     return [pd.read_parquet(path).assign(source_file=str(path)) for path in paths]
 
 
-def ranked_sets(pair_score_paths, inout_paths) -> list[tuple[str, pd.DataFrame]]:
-    """(estimator, the points it ranks) per score file: the ensemble scores of S_C, the in/out scores of the
-    pool; each with a boolean column `planted`."""
+def ranked_sets(pair_score_paths, inout_paths) -> list[tuple[str, str, bool, pd.DataFrame]]:
+    """(estimator, which points, whether its foreign points were trained on, the points) per ranking: the
+    ensemble scores of S_C and of the control S_E, the in/out scores of the pool; each with a boolean column
+    `planted` (a foreign point)."""
     sets = []
     for frame in _read(pair_score_paths, "planted f/g score"):
         n_pairs = frame.loc[frame["estimate"] == "pair", "seed"].nunique()
-        points = frame[(frame["estimate"] == "ensemble") & (frame["subset"] == "S_C")]
-        sets.append((F_G_ENSEMBLE, points.assign(n_encoders=2 * n_pairs)))
+        ensemble = frame[frame["estimate"] == "ensemble"].assign(n_encoders=2 * n_pairs)
+        sets += [(F_G_ENSEMBLE, "S_C", True, ensemble[ensemble["subset"] == "S_C"]),
+                 (F_G_ENSEMBLE, "S_E", False, ensemble[ensemble["subset"] == "S_E"])]
     for frame in _read(inout_paths, "planted in/out score"):
         points = frame[frame["subset"] != "S_E"]
-        sets.append((IN_OUT, points.assign(n_encoders=points["n_in"] + points["n_out"])))
-    return [(estimator, points.assign(planted=points["source"].map(is_foreign).astype(bool)).reset_index(drop=True))
-            for estimator, points in sets]
+        sets.append((IN_OUT, "pool", True, points.assign(n_encoders=points["n_in"] + points["n_out"])))
+    return [(estimator, ranked, trained,
+             points.assign(planted=points["source"].map(is_foreign).astype(bool)).reset_index(drop=True))
+            for estimator, ranked, trained, points in sets]
 
 
 def planted_table(pair_score_paths, inout_paths, out, top_fraction: float = 0.1) -> pd.DataFrame:
     """results/planted.csv: one row per (dataset, setup, estimator)."""
     rows = []
-    for estimator, points in ranked_sets(pair_score_paths, inout_paths):
+    for estimator, ranked_points, trained, points in ranked_sets(pair_score_paths, inout_paths):
         first = points.iloc[0]
         sources = sorted(set(points.loc[points["planted"], "source"]))
         rows.append({
             "dataset": first["dataset"], "setup": first["setup"], "method": first["method"], "arch": first["arch"],
-            "representation": first["representation"], "estimator": estimator,
-            "ranked_points": RANKED_POINTS[estimator], "n_encoders": int(points["n_encoders"].max()),
+            "representation": first["representation"], "estimator": estimator, "ranked_points": ranked_points,
+            "foreign_trained": trained, "n_encoders": int(points["n_encoders"].max()),
             "planted_source": ",".join(sources), "top_fraction": top_fraction,
             **planted_statistics(points["m"], points["planted"], top_fraction),
         })
@@ -96,7 +102,7 @@ def planted_table(pair_score_paths, inout_paths, out, top_fraction: float = 0.1)
 
 def _title(dataset: str, point) -> str:
     if point.planted:
-        return f"{point.rank}. PLANTED\n{point.source.split('/')[0]} {int(point.label)}\nm {point.m:+.3f}"
+        return f"{point.rank}. {point.source.split('/')[0].upper()} {int(point.label)}\nm {point.m:+.3f}"
     return f"{point.rank}. {class_name(dataset, int(point.label))}\nm {point.m:+.3f}"
 
 
@@ -104,14 +110,15 @@ def planted_figure(pair_score_paths, inout_paths, out, data: Mapping, gallery_si
     """Per (setup, estimator): its `gallery_size` highest-ranked points, then its planted points in rank order
     (planted titles in red)."""
     rows = []
-    for estimator, points in ranked_sets(pair_score_paths, inout_paths):
+    for estimator, ranked_points, trained, points in ranked_sets(pair_score_paths, inout_paths):
         ranked = points.sort_values(["m", "source", "point_id"], ascending=[False, True, True], kind="stable")
         ranked = ranked.assign(rank=np.arange(1, len(ranked) + 1))
         first = ranked.iloc[0]
-        where = f"{first['dataset']} / {first['setup']}, {estimator} ({len(ranked)} {RANKED_POINTS[estimator]})"
+        kind = "planted (trained on)" if trained else "control (never trained on)"
+        where = f"{first['dataset']} / {first['setup']}, {estimator} over {ranked_points} ({len(ranked)} points)"
         rows.append((f"{where}: the {gallery_size} highest-ranked", first["dataset"], ranked.head(gallery_size)))
         shown = ranked[ranked["planted"]].head(gallery_size)
-        rows.append((f"{where}: the planted images, by rank (chance: uniform over 1..{len(ranked)})",
+        rows.append((f"{where}: the foreign images, {kind}, by rank (chance: uniform over 1..{len(ranked)})",
                      first["dataset"], shown))
     figure = Figure(figsize=(1.1 * gallery_size + 0.4, 1.55 * len(rows) + 0.6), dpi=120, layout="constrained")
     FigureCanvasAgg(figure)

@@ -40,6 +40,9 @@ def ranked_pairs(settings: Mapping) -> dict[tuple[str, str], list[int]]:
             for dataset in entry["datasets"]:
                 seeds = pairs.setdefault((dataset, entry["setup"]), [])
                 seeds += [seed for seed in config["seeds"] if seed not in seeds]
+    for entry in settings["studies"][NAME]["runs"]:  # scored by the halves alone: the rounds of `seeds`
+        for dataset in entry["datasets"]:
+            pairs.setdefault((dataset, entry["setup"]), [])
     for seeds in pairs.values():
         seeds += [seed for seed in settings["studies"][NAME]["seeds"] if seed not in seeds]
     return pairs
@@ -155,7 +158,11 @@ def _register_rule() -> None:
         """Every dataset a study ranks has a pool of at least two points to halve."""
         from sslmem.config import ConfigError
 
-        for dataset, setup in ranked_pairs(settings):
+        check_study_runs(settings, NAME)
+        for (dataset, setup), rounds in ranked_pairs(settings).items():
+            if not rounds:
+                raise ConfigError(f"studies.halves.runs: {setup!r} on {dataset!r} has no round of halves; list the "
+                                  "rounds' seeds in studies.halves.seeds (K = 2 x rounds encoders)")
             size = half_size(settings, dataset)
             if size is not None and size < 1:
                 raise ConfigError(f"studies: the pool of {dataset!r} is too small to halve ({pool_points(settings, dataset)} points)")
