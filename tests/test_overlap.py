@@ -5,6 +5,7 @@ Snakemake on the `test` preset."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -17,10 +18,16 @@ from sslmem import config
 from sslmem.artifacts import TABLE7_COLUMNS
 from sslmem.config import ConfigError
 from sslmem.data.splits import check_disjoint, make_split, read_split
-from sslmem.studies import overlap
+from sslmem.studies import load_studies
 
 from fakedata import write_tiny_fashion_mnist
 from workflow_copy import copy_workflow, snakemake
+
+# Every study registered in the package's order, as config.load does, before this one is used: the validation
+# cache's key follows the order the cross-field rules were registered in (importing one study first would change it
+# for the rest of the test session).
+load_studies()
+overlap = importlib.import_module("sslmem.studies.overlap")
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")

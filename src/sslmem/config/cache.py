@@ -48,7 +48,9 @@ def _validator_sources() -> list[Path]:
         module_file = getattr(sys.modules.get(rule.check.__module__), "__file__", None)
         if module_file and Path(module_file).resolve() not in files:
             files.append(Path(module_file).resolve())
-    return files
+    # Sorted: the rules' registration order depends on which study module a process imported first (the Snakefile
+    # imports some before validating), and the key must not, or every job misses the cache the workflow filled.
+    return sorted(files)
 
 
 def settings_key(params: bytes, preset: str | None, overrides: Mapping | None) -> str:

@@ -24,7 +24,7 @@ from sslmem.stats import mean_std
 
 # The figure's panels: column of the table → axis label.
 PANELS = {
-    "train_loss": "training loss (f)",
+    "train_loss": "training loss (f) ÷ first snapshot's",
     "probe_top1": "linear-probe top-1 (%)",
     "m_candidates": "mean m over S_C",
     "m_top": "mean m of the most memorised S_C",
@@ -142,7 +142,11 @@ def fig2b(table_csv, out) -> None:
         group = group.sort_values("epoch")
         label = f"{setup} ({dataset}, {int(group['n_pairs'].iat[0])} pairs)"
         for axis, column in zip(axes, PANELS):
-            if column == "probe_top1":
+            if column == "train_loss":
+                # Relative to the first snapshot: the methods' losses differ in scale (SimCLR's NT-Xent ~4, MAE's
+                # pixel loss <1), and the panel is about when each one levels off (the table keeps the values).
+                axis.plot(group["epoch"], group[column] / group[column].iat[0], marker="o", markersize=3, label=label)
+            elif column == "probe_top1":
                 axis.errorbar(group["epoch"], group[column], yerr=group["probe_top1_std"].fillna(0), marker="o",
                               markersize=3, capsize=2, label=label)
             else:

@@ -157,7 +157,8 @@ register(Result(
 register(Result(
     name="fig2b", kind="figure", title="Fig. 2b — training loss, accuracy and memorisation against the epoch",
     category="Studies", default=False,
-    caption=("One panel per quantity against the training epoch — training loss, linear-probe top-1 (%), mean m "
+    caption=("One panel per quantity against the training epoch — training loss (relative to the first snapshot's: "
+             "the methods' losses differ in scale), linear-probe top-1 (%), mean m "
              "over S_C, mean m of its most memorised top_fraction and m(S_C) − m(S_S) — one line per dataset and "
              "setup (the paper, MAE ViT-tiny on CIFAR10: loss and accuracy level off while memorisation rises)."),
     builder="sslmem.report.dynamics:fig2b",

@@ -16,6 +16,12 @@ it shrinks S_S and draws the extra S_I points beyond the core pool (so its total
 dataset's pool split: CIFAR10's 70 % row needs 55k of its 50k training images, which is why the paper preset cannot
 build it). The core split is its own level: its row is the setup's core encoders.
 
+A consequence of the one permutation: f's training set, S_S then S_C, is its first N_f points at every level, in the
+same slot order, so every level's f is the core's f (bit for bit on one machine, with the same seed and recipe) and
+its probe accuracy is the same in every row. The levels differ in g (which of f's points it replaces by S_I) and in
+which of f's points are the candidates: a paired design over levels, at the cost of retraining identical f encoders
+(the generic study rules train every f/g pair of a derived setup).
+
 ``results/table7.csv``: per (dataset, setup, level) the sizes, the overlap in percent, SSLMem (mean ± std over f/g
 pairs of the per-pair mean m over S_C), m(S_C) − m(S_S) per pair (mean ± std) and the linear-probe top-1 of f, with
 the paper's Table 7 beside a row only where the setup is the paper's run and the sizes are the paper's.
