@@ -163,8 +163,9 @@ register_study(dataclasses.replace(
 register(Result(
     name="table7", kind="table", title="Table 7 — the overlap between f's and g's training sets",
     category="Studies", default=False,
-    caption=("Per dataset, setup and overlap level (|S_S| as a percent of the core pool; the core split's row is the "
-             "setup's own encoders): |S_S|, |S_C| = |S_I| (f and g train on as many points at every level), SSLMem "
+    caption=("Per dataset, setup and overlap level (the size of S_S as a percent of the core pool; the core split's "
+             "row is the setup's own encoders): the sizes of S_S and of S_C = S_I (f and g train on as many points at "
+             "every level), SSLMem "
              "(mean m over S_C per f/g pair, mean ± std over pairs), m(S_C) − m(S_S) per pair (a pair's global "
              "offset removed) and linear-probe top-1 (%) of f; the paper's Table 7 beside a row only where it is the "
              "paper's run (SimCLR ResNet50, CIFAR10, 600 epochs) with the paper's sizes."),
