@@ -171,7 +171,8 @@ register(Result(
     category="Studies", default=False,
     caption=(
         "Images of another dataset planted among the candidates S_C, ranked by the f/g ensemble score (among S_C) "
-        "and by the in/out score of every pool point (among the pool): AUC of the planted against the others "
+        "and by the in/out score of every pool point (among the pool), and as the control the same source's images "
+        "that no encoder trained on, placed in S_E and ranked by the f/g score: AUC of these images against the others "
         "(0.5: not found), the fraction of them in the top decile beside its chance value, a one-sided "
         "Mann-Whitney p, and their mean score beside the others'."
     ),
