@@ -36,6 +36,7 @@ def _studies_with_runs() -> list[str]:
 STUDIES_WITH_RUNS = _studies_with_runs()
 NAMES_NO_OTHER_SETUP = {
     "measure": {"table8": {"runs": []}},
-    "report": {"table11": [], "table12": {"setups": []}, "table4": {"setups": []}, "galleries": {"setups": []}},
+    "report": {"table11": [], "table12": {"setups": []}, "table4": {"setups": []}, "classmem": {"setups": []},
+               "galleries": {"setups": []}},
     "studies": {study: {"runs": []} for study in STUDIES_WITH_RUNS},
 }

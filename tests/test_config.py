@@ -55,6 +55,7 @@ def edit(raw: dict, dotted: str, value) -> None:
         test.get("probe", {}).pop("downstream", None)
         test.pop("studies", None)
         test.get("report", {}).pop("table12", None)  # it names the supervised setup
+        test.get("report", {}).pop("classmem", None)  # so does it
         test.get("measure", {}).pop("table8", None)  # it names a setup and its dataset
     *parents, last = dotted.split(".")
     node = raw
@@ -486,6 +487,7 @@ def test_setups_run_on_their_own_seeds_and_datasets_with_their_own_recipe(raw):
     )
     raw["presets"]["test"]["report"]["table11"] = ["simclr-resnet18-e5"]
     raw["presets"]["test"]["report"]["table12"] = {"setups": []}  # no supervised setup left to compare
+    raw["presets"]["test"]["report"]["classmem"] = {"setups": []}  # it names the supervised setup too
     raw["presets"]["test"].pop("studies")  # they name the MAE setup
     settings = config.resolve(raw, "test", check_roots=False)
     runs = config.experiment_runs(settings)

@@ -37,6 +37,7 @@ STAGE_VERBS = {
     "planted": ["plant", "training-set", "train", "align", "score", "report"],
     "feldman": ["feldman", "report"],
     "dejavu": ["dejavu", "report"],
+    "classmem": ["classmem", "report"],
     "galleries": ["allpoints", "report"],
 }
 # Functions of cli.py every verb runs (argument parsing, settings, error reporting).

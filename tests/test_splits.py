@@ -284,6 +284,7 @@ def split_edits(dataset: str, root: Path) -> dict:
         "probe.downstream": {},
         **{f"studies.{study}.runs": [] for study in STUDIES_WITH_RUNS},
         "report.table12.setups": [],
+        "report.classmem.setups": [],
         "report.galleries.setups": [],
         "measure.table8.runs": [],
         f"data.roots.{dataset}": str(root),

@@ -57,6 +57,9 @@ VIEW_SCORES = "results/studies/measure_views/{family}/scores/{dataset}/{setup}.p
 FELDMAN = "results/feldman/{dataset}/{setup}.parquet"
 # Déjà Vu memorisation (Meehan et al. 2023) of a setup's f/g on S_C and the control S_E (SSLMem Sec. 4.5, Table 4).
 DEJAVU = "results/dejavu/{dataset}/{setup}.parquet"
+# UnitMem and ClassMem of every unit of one f encoder on a class-balanced sample of its training points
+# (report.classmem; localization paper, Fig. 3). f only: UnitMem is a measure of the encoder that trained on them.
+CLASSMEM = "results/classmem/{dataset}/{setup}/f{seed}.parquet"
 # Every scored point of a setup ranked by the best per-point score the project has for it (sslmem.report.allpoints;
 # the galleries of Figs. 1 and 9 read it).
 ALLPOINTS = "results/allpoints/{dataset}/{setup}.parquet"
@@ -93,6 +96,10 @@ INOUT_SCORE_COLUMNS = (*SETUP_KEYS, "representation", *POINT_KEYS, "n_in", "n_ou
                        "m_ci_low", "m_ci_high")
 LAYER_SCORE_COLUMNS = (*SETUP_KEYS, "estimate", "seed", *LAYER_KEYS, *POINT_KEYS, *SCORE_VALUES)
 UNIT_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "argmax_point_id", "subset", "n_points")
+# UnitMem and ClassMem of each unit of an f encoder on the same class-balanced sample of `subset` (n_points =
+# n_classes × points_per_class points): the point (argmax_point_id) and the class (argmax_class) that activate it most.
+CLASSMEM_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "classmem", "argmax_point_id", "argmax_class",
+                    "subset", "n_points", "n_classes", "points_per_class")
 # Table 8, one row per (dataset, setup, view family; `training` first: the core scores): SSLMem over S_C (ensemble
 # with a bootstrap interval; mean ± std over f/g pairs), m(S_C) − m(S_S), the paired difference to the training
 # family's ensemble m over the same candidates (bootstrap interval) and Kendall's tau between the two rankings;

@@ -164,6 +164,12 @@ def cmd_dejavu(args) -> None:
     run_dejavu(_settings(args), [Path(p) for p in args.checkpoints], Path(args.split), Path(args.out))
 
 
+def cmd_classmem(args) -> None:
+    from sslmem.pipeline.classmem import run_classmem
+
+    run_classmem(_settings(args), Path(args.checkpoint), Path(args.split), Path(args.out))
+
+
 def cmd_allpoints(args) -> None:
     from sslmem.config import ConfigError, experiment_runs
     from sslmem.report.allpoints import allpoints
@@ -307,6 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the f and g checkpoints of one setup, every seed's pair (any order)")
     sub.add_argument("--split", required=True, help="the split CSV the encoders were trained on")
     sub.add_argument("--out", required=True, help="per-point kNN guesses (Parquet)")
+
+    sub = verb("classmem", cmd_classmem, "UnitMem and ClassMem of every unit of one f encoder on a class-balanced "
+               "sample of its training points (report.classmem; localization paper, Fig. 3)")
+    sub.add_argument("--checkpoint", required=True, help="the final checkpoint of an f encoder")
+    sub.add_argument("--split", required=True, help="the split CSV the encoder was trained on")
+    sub.add_argument("--out", required=True, help="per-unit UnitMem and ClassMem (Parquet)")
 
     sub = verb("allpoints", cmd_allpoints, "rank every scored point of one setup by its in/out score (halves study) "
                "or, without one, the f/g ensemble score of the candidates (results/allpoints/, Figs. 1 and 9)")

@@ -6,6 +6,7 @@ Small pure functions over 1-D arrays of scores:
   pooled-sd Cohen's d; Table 2 and the last row of Table 16.
 * :func:`one_sample` — one-sample t-test against a constant; Table 16.
 * :func:`kendall_tau` — rank agreement between two score vectors; Table 13.
+* :func:`wilcoxon_signed_rank` — paired test of two measures of the same units; ClassMem vs UnitMem.
 * :func:`mean_std`, :func:`bootstrap_ci` — means over seeds and confidence intervals of means.
 
 The paper's null hypotheses are data, not code: :data:`TABLE2_HYPOTHESES` and :data:`TABLE16_HYPOTHESES`
@@ -173,6 +174,35 @@ def kendall_tau(a, b) -> KendallResult:
         raise ValueError(f"kendall_tau needs at least 2 pairs, got {a.size}")
     result = scipy_stats.kendalltau(a, b)
     return KendallResult(tau=float(result.statistic), p_value=float(result.pvalue))
+
+
+@dataclass(frozen=True)
+class WilcoxonResult:
+    """Wilcoxon's signed-rank test of x − y over paired values: the statistic (scipy's: the smaller of the two
+    rank sums, two-sided), its two-sided p-value, and the number of pairs tested (both values finite)."""
+
+    statistic: float
+    p_value: float
+    n: int
+
+
+def wilcoxon_signed_rank(x, y) -> WilcoxonResult:
+    """Two-sided Wilcoxon signed-rank test of H0: the differences x − y are symmetric about 0 (scipy, zero
+    differences dropped as Wilcoxon's original). Pairs where either value is NaN are left out first. With no
+    nonzero difference there is nothing to rank: statistic and p-value are NaN.
+
+    Why rank-based: per-unit UnitMem and ClassMem are bounded ratios with skewed, heavy-tailed differences, where a
+    paired t-test's normality does not hold."""
+    x = np.asarray(x, dtype=float).ravel()
+    y = np.asarray(y, dtype=float).ravel()
+    if x.size != y.size:
+        raise ValueError(f"wilcoxon_signed_rank needs paired values, got {x.size} and {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    differences = x[keep] - y[keep]
+    if not np.any(differences != 0):
+        return WilcoxonResult(statistic=float("nan"), p_value=float("nan"), n=int(keep.sum()))
+    result = scipy_stats.wilcoxon(differences, zero_method="wilcox", alternative="two-sided")
+    return WilcoxonResult(statistic=float(result.statistic), p_value=float(result.pvalue), n=int(keep.sum()))
 
 
 def mean_std(values) -> tuple[float, float]:

@@ -97,9 +97,11 @@ def table12_files(pattern):
 
 
 def gallery_files(pattern):
-    """`pattern` for every (dataset, setup) of report.galleries.setups (the setups Figs. 1 and 9 show), in order."""
+    """`pattern` for every (dataset, setup) of report.galleries.setups (the setups Figs. 1 and 9 show), in order:
+    the core's setups and those only the halves study scores (a studies_only setup)."""
     shown = SETTINGS["report"]["galleries"]["setups"]
-    return [pattern.format(dataset=d, setup=s) for s in shown for d, setup in SETUP_RUNS if setup == s]
+    scored = list(dict.fromkeys([*SETUP_RUNS, *halves_study.ranked_pairs(SETTINGS)]))
+    return [pattern.format(dataset=d, setup=s) for s in shown for d, setup in scored if setup == s]
 
 
 def table4_files(pattern):
@@ -111,6 +113,13 @@ def table4_probe_files():
     """The probe file of every f encoder of Table 4's setups (its accuracy column)."""
     pairs = set(sslmem_config.plan.table4_pairs(SETTINGS))
     return [artifacts.PROBE.format(**vars(run)) for run in RUNS if (run.dataset, run.setup) in pairs and run.role == "f"]
+
+
+def classmem_files():
+    """The ClassMem file of every f encoder of report.classmem's setups (on report.classmem.datasets), in order."""
+    pairs = sslmem_config.plan.classmem_pairs(SETTINGS)
+    return [artifacts.CLASSMEM.format(dataset=d, setup=s, seed=run.seed) for d, s in pairs for run in RUNS
+            if (run.dataset, run.setup, run.role) == (d, s, "f")]
 
 
 # The input sets results read (sslmem.report.registry.INPUT_SETS), expanded over this preset's runs.
@@ -126,6 +135,7 @@ INPUT_SETS = {
     "dejavu": table4_files(artifacts.DEJAVU),
     "dejavu_scores": table4_files(artifacts.SCORES),
     "dejavu_probes": table4_probe_files(),
+    "classmem": classmem_files(),
 }
 RESULTS = result_registry.load_results()
 STUDIES = sslmem_studies.load_studies()
@@ -282,6 +292,30 @@ def dejavu_fingerprint(wildcards):
     representation = sslmem_config.setup_representation(SETTINGS, wildcards.setup)
     return sslmem_config.fingerprint({"table4": table4, "representation": representation,
                                       "batch_size": SETTINGS["measure"]["batch_size"]})
+
+
+# Used by classmem.smk.
+def classmem_checkpoint(wildcards):
+    """The checkpoint of the f encoder a ClassMem file is of; one of report.classmem's setups, else refused."""
+    if (wildcards.dataset, wildcards.setup) not in sslmem_config.plan.classmem_pairs(SETTINGS):
+        raise WorkflowError(f"setup {wildcards.setup!r} on {wildcards.dataset!r} is not one of report.classmem's "
+                            f"{sslmem_config.plan.classmem_pairs(SETTINGS)} in preset {PRESET!r}")
+    path = artifacts.CHECKPOINT.format(dataset=wildcards.dataset, setup=wildcards.setup, role="f",
+                                       seed=wildcards.seed)
+    if path not in encoder_files(artifacts.CHECKPOINT, wildcards.dataset, wildcards.setup):
+        raise WorkflowError(f"setup {wildcards.setup!r} on {wildcards.dataset!r} has no encoder f{wildcards.seed}")
+    return path
+
+
+def classmem_fingerprint(wildcards):
+    # What the per-unit means depend on besides the checkpoint and the split: the sample (subset, points per class,
+    # seed), the views (number, seed, pairing, batch), and how the other points or classes are averaged. Not the
+    # setups and datasets: which files exist, not what is in them.
+    classmem = {key: value for key, value in SETTINGS["report"]["classmem"].items()
+                if key not in ("setups", "datasets")}
+    measure = SETTINGS["measure"]
+    views = {key: measure[key] for key in ("num_views", "seed", "pairing", "batch_size")}
+    return sslmem_config.fingerprint({"classmem": classmem, "views": views, "others": measure["unitmem"]["others"]})
 
 
 # Used by allpoints.smk.

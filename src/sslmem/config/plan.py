@@ -79,10 +79,11 @@ def paper_identities(settings: Mapping) -> dict[str, dict]:
 
 
 def experiment_runs(settings: Mapping) -> list["RunSpec"]:
-    """Every encoder the experiment trains: (dataset, setup, seed, role) over each setup's datasets and seeds."""
+    """Every encoder the experiment trains: (dataset, setup, seed, role) over each setup's datasets and seeds
+    (a `studies_only` setup has none: the studies that name it train its encoders)."""
     return [
         RunSpec(dataset, entry["method"], entry["arch"], seed, role, setup_name(entry))
-        for entry in settings["experiment"]["setups"]
+        for entry in settings["experiment"]["setups"] if not entry.get("studies_only")
         for dataset in setup_datasets(settings, entry)
         for seed in setup_seeds(settings, entry)
         for role in ("f", "g")
@@ -140,6 +141,18 @@ def table4_pairs(settings: Mapping) -> list[tuple[str, str]]:
     return [(dataset, name) for name in table4["setups"] if name in entries
             for dataset in setup_datasets(settings, entries[name])
             if (dataset in wanted if wanted is not None else dataset_info(dataset).pool_is_labelled)]
+
+
+def classmem_pairs(settings: Mapping) -> list[tuple[str, str]]:
+    """(dataset, setup) of every setup of report.classmem, in its setups' order: each setup on the datasets it
+    trains on, those of report.classmem.datasets when set. Unlike Table 4's, an unlabelled pool (STL-10's) is not
+    left out silently: the rules refuse it, naming report.classmem.datasets. Setups that are not in
+    experiment.setups are the rules' to name."""
+    classmem = settings["report"]["classmem"]
+    entries = {setup_name(entry): entry for entry in settings["experiment"]["setups"]}
+    wanted = classmem["datasets"]
+    return [(dataset, name) for name in classmem["setups"] if name in entries
+            for dataset in setup_datasets(settings, entries[name]) if wanted is None or dataset in wanted]
 
 
 def fingerprint(obj: Any) -> str:

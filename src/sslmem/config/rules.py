@@ -17,6 +17,7 @@ from typing import Mapping
 from sslmem.config.base import ConfigError
 from sslmem.config.plan import (
     arch_options,
+    classmem_pairs,
     pool_size_for,
     probe_recipe,
     setup_datasets,
@@ -121,6 +122,39 @@ def check_setups(settings: Mapping) -> None:
         _check_setup_backbone(settings, index, setup, METHODS, ARCHS)
         _check_setup_recipe(settings, index, setup)
         _check_setup_images(settings, index, setup, ARCHS)
+
+
+# The studies that train a studies_only setup's encoders themselves (they need no f/g pairs of the core).
+STUDIES_FOR_STUDIES_ONLY = ("removal", "coreset", "halves")
+
+
+@cross_field_rule
+def check_studies_only_setups(settings: Mapping) -> None:
+    """A `studies_only` setup has no f/g pairs: only the studies that train their own encoders on halves of the
+    pool (and the galleries, which rank their in/out scores) may name it; a core table, a measurement or another
+    study would wait for scores that are never made. At least one setup stays in the core."""
+    setups = settings["experiment"]["setups"]
+    only = {setup_name(setup) for setup in setups if setup.get("studies_only")}
+    if not only:
+        return
+    if len(only) == len(setups):
+        raise ConfigError("experiment.setups: every setup is studies_only; the core pipeline needs at least one "
+                          "setup with f/g pairs")
+    report = settings["report"]
+    references = [("report.table11", name) for name in report["table11"]]
+    for key in ("table12", "table4", "classmem"):
+        references += [(f"report.{key}.setups", name) for name in (report.get(key) or {}).get("setups", [])]
+    references += [("measure.table8.runs", run["setup"]) for run in settings["measure"]["table8"]["runs"]]
+    for study, config in settings["studies"].items():
+        if study not in STUDIES_FOR_STUDIES_ONLY and isinstance(config, Mapping):
+            references += [(f"studies.{study}.runs", run["setup"]) for run in config.get("runs", [])]
+    for where, name in references:
+        if name in only:
+            raise ConfigError(
+                f"{where}: {name!r} is studies_only (no f/g pairs to score); name it only in "
+                f"{', '.join(f'studies.{s}' for s in STUDIES_FOR_STUDIES_ONLY)} or report.galleries, or drop "
+                "studies_only from the setup"
+            )
 
 
 def _check_setup_names(settings: Mapping, index: int, setup: Mapping, names: dict[str, int]) -> None:
@@ -430,6 +464,15 @@ def check_galleries(settings: Mapping) -> None:
     for name in settings["report"]["galleries"]["setups"]:
         if name not in names:
             raise ConfigError(f"report.galleries.setups: {name!r} is not a setup of experiment.setups ({names})")
+    # The setups the halves study ranks (sslmem.studies.halves.ranked_pairs, not imported: config stays
+    # independent of the studies).
+    ranked = {run["setup"] for study in STUDIES_FOR_STUDIES_ONLY for run in settings["studies"][study]["runs"]}
+    only = [setup_name(setup) for setup in settings["experiment"]["setups"] if setup.get("studies_only")]
+    for name in settings["report"]["galleries"]["setups"]:
+        if name in only and name not in ranked:
+            raise ConfigError(f"report.galleries.setups: {name!r} is studies_only, so only the halves study can "
+                              "rank its points, and no run of studies.removal, studies.coreset or studies.halves "
+                              "names it")
 
 
 @cross_field_rule
@@ -501,6 +544,65 @@ def _table4_subset_sizes(settings: Mapping, dataset: str) -> tuple[int | None, i
         candidates = None if pool is None else int(round(pool * settings["splits"]["fractions"]["candidate"]))
     extra = settings["splits"]["extra_size"]
     return candidates, extra if extra is not None else candidates
+
+
+# ------------------------------------------------------------------------------------ ClassMem (localization)
+
+
+@cross_field_rule
+def check_classmem(settings: Mapping) -> None:
+    """report.classmem (ClassMem beside UnitMem): its setups and datasets exist and make rows, every dataset's pool
+    is labelled (ClassMem averages over classes) with at least 2 classes, and points_per_class of every class fits
+    in the subset's size. Whether each class of the drawn split has that many points only the split file tells: the
+    classmem job checks it before any forward pass. Named before any job runs."""
+    classmem = settings["report"]["classmem"]
+    setups = {setup_name(entry): entry for entry in settings["experiment"]["setups"]}
+    pairs = classmem_pairs(settings)
+    for name in classmem["setups"]:
+        if name not in setups:
+            raise ConfigError(f"report.classmem.setups: {name!r} is not a setup of experiment.setups ({sorted(setups)})")
+        if all(setup != name for _, setup in pairs):
+            raise ConfigError(f"report.classmem.setups: {name!r} trains on {setup_datasets(settings, setups[name])}, "
+                              f"none of report.classmem.datasets {classmem['datasets']}; it would make no row")
+    for dataset in classmem["datasets"] or []:
+        if classmem["setups"] and all(pair_dataset != dataset for pair_dataset, _ in pairs):
+            raise ConfigError(f"report.classmem.datasets: none of report.classmem.setups {classmem['setups']} trains "
+                              f"on {dataset!r}; list the datasets they train on")
+    for dataset in dict.fromkeys(dataset for dataset, _ in pairs):
+        _check_classmem_dataset(settings, dataset, classmem)
+
+
+def _check_classmem_dataset(settings: Mapping, dataset: str, classmem: Mapping) -> None:
+    """What report.classmem needs of one dataset: labelled pool points, 2 classes or more, and a subset with room
+    for points_per_class of each class."""
+    from sslmem.data.catalog import dataset_info
+
+    info = dataset_info(dataset)
+    if not info.pool_is_labelled:
+        raise ConfigError(f"report.classmem: the points of {dataset}'s {classmem['subset']} come from its unlabelled "
+                          f"{info.pool_split!r} split; ClassMem averages over classes, so leave {dataset} out "
+                          "(report.classmem.datasets)")
+    if info.num_classes < 2:
+        raise ConfigError(f"report.classmem: {dataset} has {info.num_classes} class; ClassMem compares classes "
+                          "(at least 2)")
+    size = _subset_size(settings, dataset, classmem["subset"])
+    needed = classmem["points_per_class"] * info.num_classes
+    if size is not None and needed > size:
+        raise ConfigError(f"report.classmem.points_per_class: {classmem['points_per_class']} points of each of "
+                          f"{dataset}'s {info.num_classes} classes are {needed} points, but its "
+                          f"{classmem['subset']} has {size}; use at most {size // info.num_classes} (less where a "
+                          "class is rarer than average)")
+
+
+def _subset_size(settings: Mapping, dataset: str, subset: str) -> int | None:
+    """|S_S| or |S_C| of a dataset's split from the settings (None where only the files tell: a whole pool of
+    image_folder), rounded as :func:`sslmem.data.splits.split_sizes` rounds."""
+    key = {"S_S": "shared", "S_C": "candidate"}[subset]
+    counts = split_counts_for(settings, dataset)
+    if counts is not None:
+        return counts[key]
+    pool = pool_size_for(settings, dataset) or _pool_split_size(dataset)
+    return None if pool is None else int(round(pool * settings["splits"]["fractions"][key]))
 
 
 # ------------------------------------------------------------------------------ measurement views (Table 8)

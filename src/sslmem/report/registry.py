@@ -47,6 +47,7 @@ INPUT_SETS = {
     "dejavu": "Déjà Vu file of every setup of report.table4.setups (on report.table4.datasets): results/dejavu/{dataset}/{setup}.parquet",
     "dejavu_scores": "per-point score file of every setup of report.table4.setups (same encoders): results/scores/...",
     "dejavu_probes": "probe file of every f encoder of report.table4.setups: results/probe/...",
+    "classmem": "per-unit UnitMem and ClassMem file of every f encoder of report.classmem.setups: results/classmem/{dataset}/{setup}/f{seed}.parquet",
 }
 # A result's kind and its file type: a tidy table, a figure, or a metrics file (JSON, what `dvc metrics` reads).
 KINDS = {"table": "csv", "figure": "png", "metrics": "json"}

@@ -1,5 +1,5 @@
 """The core results: the SSLMem paper's Tables 1, 2, 4, 11, 12, 13, 15, 16 and Figs. 1, 2a, 2c, 5, 8, 9, the per-subset summary,
-and the localization paper's LayerMem and UnitMem. Each is one :class:`~sslmem.report.registry.Result`; its
+and the localization paper's LayerMem, UnitMem and ClassMem (its Fig. 3). Each is one :class:`~sslmem.report.registry.Result`; its
 builder lives in the module of its subject (significance, summaries, ranking, localization, figures)."""
 
 from __future__ import annotations
@@ -241,6 +241,39 @@ register(Result(
     builder="sslmem.report.localization:unitmem_table",
     # g's files too (the align jobs write them), though the table reads f only: UnitMem is f's measure.
     inputs={"unit_paths": "units", "score_paths": "scores"},
+))
+# ClassMem's own forward passes (sslmem classmem) run in its own target and DVC stage, not in the default run.
+_CLASSMEM_SAMPLE = (
+    "Every unit of the f encoders of each setup of report.classmem is measured on one class-balanced sample of "
+    "their training points (report.classmem.points_per_class of each class of report.classmem.subset, the same "
+    "points for every encoder), its activation averaged over the augmented views of each point: UnitMem compares "
+    "the most activating point with the other points, ClassMem the most activating class (mean over its points) "
+    "with the other classes."
+)
+register(Result(
+    # Not named `classmem`: that is the Snakemake target (workflow/rules/classmem.smk) building this and the figure.
+    name="classmem_vs_unitmem", kind="table", title="ClassMem vs UnitMem — do units memorise points or classes?",
+    category="Localization", default=False,
+    caption=(
+        _CLASSMEM_SAMPLE + " Per dataset, setup and layer, over the units of the setup's f encoders where both are "
+        "defined: mean and median UnitMem and ClassMem, the fraction of units with UnitMem above ClassMem, a "
+        "two-sided Wilcoxon signed-rank test of their difference across units, and whether the setup is supervised. "
+        "The localization paper finds UnitMem above ClassMem in most units of SSL encoders and the reverse in "
+        "supervised ones."
+    ),
+    builder="sslmem.report.classmem:classmem_table",
+    inputs={"classmem_paths": "classmem"},
+))
+register(Result(
+    name="classmem_fig", kind="figure", title="ClassMem vs UnitMem per unit (localization paper, Fig. 3)",
+    category="Localization", default=False,
+    caption=(
+        _CLASSMEM_SAMPLE + " One panel per layer and kind of setup (top row SSL, bottom row supervised): a dot per "
+        "unit at its UnitMem (x) and ClassMem (y), a colour per setup, with the line y = x; units below it memorise "
+        "a point more than a class, and each panel's title gives their share."
+    ),
+    builder="sslmem.report.classmem:classmem_fig",
+    inputs={"classmem_paths": "classmem"},
 ))
 register(Result(
     name="subsets", kind="table", title="Scores per subset (the numbers behind Fig. 2c)",
