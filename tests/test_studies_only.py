@@ -87,3 +87,17 @@ def test_every_setup_studies_only_is_refused(raw):
     raw["presets"]["test"]["studies"] = {"removal": raw["presets"]["test"]["studies"]["removal"]}
     with pytest.raises(ConfigError, match="every setup is studies_only"):
         config.resolve(raw, "test")
+
+
+def test_allpoints_verb_ranks_a_studies_only_setup_and_refuses_an_unknown_one(raw, tmp_path, capsys):
+    from sslmem import cli
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    base = ["--params", str(params), "--preset", "test", "allpoints", "--dataset", "fashion_mnist",
+            "--inout", str(tmp_path / "absent.parquet"), "--out", str(tmp_path / "ranked.parquet")]
+    assert cli.main([*base, "--setup", "nowhere-resnet18"]) == 2
+    assert "no setup 'nowhere-resnet18'" in capsys.readouterr().err
+    # Past the setup check: the halves study ranks it, so what stops it is the missing score file.
+    with pytest.raises(FileNotFoundError):
+        cli.main([*base, "--setup", "simclr-resnet18-e4"])

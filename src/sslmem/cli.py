@@ -173,9 +173,12 @@ def cmd_classmem(args) -> None:
 def cmd_allpoints(args) -> None:
     from sslmem.config import ConfigError, experiment_runs
     from sslmem.report.allpoints import allpoints
+    from sslmem.studies.halves import ranked_pairs
 
     settings = _settings(args, check_roots=False)  # reads score files, not images
-    if (args.dataset, args.setup) not in {(run.dataset, run.setup) for run in experiment_runs(settings)}:
+    # The core's setups, and those only the halves study scores (a studies_only setup).
+    scored = {(run.dataset, run.setup) for run in experiment_runs(settings)} | set(ranked_pairs(settings))
+    if (args.dataset, args.setup) not in scored:
         raise ConfigError(f"no setup {args.setup!r} on {args.dataset!r} in preset {settings['preset']!r}")
     table = allpoints(args.dataset, args.setup, Path(args.out), inout=args.inout, scores=args.scores,
                       reliability=args.reliability)
