@@ -120,6 +120,8 @@ def test_sslmem_split_with_sizes_writes_the_level_with_its_hash_and_the_cores_s_
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["common"]["data"]["roots"]["fashion_mnist"] = str(write_tiny_fashion_mnist(tmp_path / "fm"))
     raw["presets"]["test"]["splits"]["pool_size"] = 100        # 80/10/10 of the tiny dataset's 120 images
+    # ClassMem's sample (10 per class) no longer fits an S_S of 80; this test is about the split, not ClassMem.
+    raw["presets"]["test"]["report"]["classmem"]["points_per_class"] = 5
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     common = ["--params", str(params), "--preset", "test", "split", "--dataset", "fashion_mnist"]
