@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from sslmem.augment import AugmentSpec, BatchAugment
 from sslmem.methods import METHODS, build_method
 from sslmem.methods.dino import DINO, allow_any_image_size, dino_cross_entropy_per_sample
+from sslmem.methods.heads import mlp_head
 from sslmem.methods.mae import MAE
 from sslmem.methods.simclr import SimCLR
 from sslmem.methods.simsiam import SimSiam, negative_cosine_per_sample
@@ -189,6 +190,59 @@ def test_registry_builds_every_method_from_its_recipe_keys():
 def test_bad_constructor_arguments_raise_value_error(factory):
     with pytest.raises(ValueError):
         factory()
+
+
+# ----------------------------------------------------------------------------------------------------- heads
+def test_mlp_head_builds_the_declared_flat_layer_sequence():
+    # One flat Sequential, Linear → norm → activation per block: the layout (and so the state_dict keys) of the
+    # Sequentials the methods wrote by hand, which checkpoints saved before the shared heads depend on.
+    head = mlp_head([(6, 5, False, "batchnorm", "relu"), (5, 4, True, None, "gelu"),
+                     (4, 3, False, "batchnorm_no_affine", None)])
+    layout = [(type(m).__name__, getattr(m, "in_features", None), getattr(m, "out_features", None)) for m in head]
+    assert layout == [("Linear", 6, 5), ("BatchNorm1d", None, None), ("ReLU", None, None),
+                      ("Linear", 5, 4), ("GELU", None, None), ("Linear", 4, 3), ("BatchNorm1d", None, None)]
+    assert head[0].bias is None and head[3].bias is not None and head[5].bias is None
+    assert head[1].affine and head[1].num_features == 5 and not head[6].affine and head[6].num_features == 3
+    assert head[2].inplace
+    assert list(head.state_dict()) == [
+        "0.weight", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "3.weight", "3.bias", "5.weight", "6.running_mean", "6.running_var", "6.num_batches_tracked",
+    ]
+    assert head(torch.randn(4, 6)).shape == (4, 3)
+
+
+def test_methods_declare_their_heads_as_before():
+    # The hand-written layouts before the shared heads (attribute names and Sequential indices are checkpoint keys).
+    simsiam = SimSiam(tiny_resnet(), 20, 32, 8)
+    assert [type(m).__name__ for m in simsiam.projector] == (
+        ["Linear", "BatchNorm1d", "ReLU"] * 2 + ["Linear", "BatchNorm1d"]
+    )
+    assert not simsiam.projector[7].affine and simsiam.predictor[3].bias is not None
+    assert [type(m).__name__ for m in VICReg(tiny_resnet(), expander_dim=24).expander] == (
+        ["Linear", "BatchNorm1d", "ReLU"] * 2 + ["Linear"]
+    )
+    dino_mlp = small_dino(tiny_resnet()).head.mlp
+    assert [type(m).__name__ for m in dino_mlp] == ["Linear", "GELU", "Linear", "GELU", "Linear"]
+
+
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        ([], "non-empty list"),
+        ((8, 4, True, None, None), "block 0 must be a tuple"),  # one block not wrapped in a list
+        ([(8, 4, True, None)], "block 0 must be a tuple"),
+        ([(8, 0, True, None, None)], "out_dim must be a positive integer"),
+        ([(8.0, 4, True, None, None)], "in_dim must be a positive integer"),
+        ([(True, 4, True, None, None)], "in_dim must be a positive integer"),
+        ([(8, 4, 1, None, None)], "bias must be True or False"),
+        ([(8, 4, True, "layernorm", None)], "norm must be one of"),
+        ([(8, 4, True, None, "tanh")], "activation must be one of"),
+        ([(8, 4, True, None, "relu"), (5, 2, True, None, None)], "block 1: in_dim 5 must equal block 0's out_dim 4"),
+    ],
+)
+def test_mlp_head_rejects_bad_specs(blocks, message):
+    with pytest.raises(ValueError, match=message):
+        mlp_head(blocks)
 
 
 # ----------------------------------------------------------------------------------------------------- DINO

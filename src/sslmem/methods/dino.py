@@ -24,6 +24,7 @@ from torch import nn
 
 from sslmem.augment import BatchAugment
 from sslmem.methods.base import SSLMethod
+from sslmem.methods.heads import mlp_head
 from sslmem.models import Encoder
 
 
@@ -62,13 +63,11 @@ class DINOHead(nn.Module):
                             ("bottleneck_dim", bottleneck_dim)):
             if int(value) < 1:
                 raise ValueError(f"DINOHead {name} must be a positive integer, got {value}")
-        self.mlp = nn.Sequential(
-            nn.Linear(in_dim, hidden_dim),
-            nn.GELU(),
-            nn.Linear(hidden_dim, hidden_dim),
-            nn.GELU(),
-            nn.Linear(hidden_dim, bottleneck_dim),
-        )
+        self.mlp = mlp_head([
+            (in_dim, hidden_dim, True, None, "gelu"),
+            (hidden_dim, hidden_dim, True, None, "gelu"),
+            (hidden_dim, bottleneck_dim, True, None, None),
+        ])
         for module in self.mlp:
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)

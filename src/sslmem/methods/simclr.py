@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sslmem.methods.base import SSLMethod
+from sslmem.methods.heads import mlp_head
 from sslmem.models import Encoder
 
 
@@ -50,12 +50,10 @@ class SimCLR(SSLMethod):
         if projection_dim < 1 or projection_hidden_dim < 1:
             raise ValueError("projection sizes must be positive")
         self.temperature = temperature
-        self.projector = nn.Sequential(
-            nn.Linear(encoder.feature_dim, projection_hidden_dim),
-            nn.BatchNorm1d(projection_hidden_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(projection_hidden_dim, projection_dim),
-        )
+        self.projector = mlp_head([
+            (encoder.feature_dim, projection_hidden_dim, True, "batchnorm", "relu"),
+            (projection_hidden_dim, projection_dim, True, None, None),
+        ])
 
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder(images))

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sslmem.methods.base import SSLMethod
+from sslmem.methods.heads import mlp_head
 from sslmem.models import Encoder
 
 
@@ -55,22 +55,15 @@ class SimSiam(SSLMethod):
         dim, hidden, bottleneck = int(projection_dim), int(projection_hidden_dim), int(predictor_hidden_dim)
         # As the reference: BN after every projector layer; the output BN has no affine parameters (the
         # reference achieves the same by freezing the bias of the last Linear, which BN makes redundant).
-        self.projector = nn.Sequential(
-            nn.Linear(encoder.feature_dim, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, dim, bias=False),
-            nn.BatchNorm1d(dim, affine=False),
-        )
-        self.predictor = nn.Sequential(
-            nn.Linear(dim, bottleneck, bias=False),
-            nn.BatchNorm1d(bottleneck),
-            nn.ReLU(inplace=True),
-            nn.Linear(bottleneck, dim),
-        )
+        self.projector = mlp_head([
+            (encoder.feature_dim, hidden, False, "batchnorm", "relu"),
+            (hidden, hidden, False, "batchnorm", "relu"),
+            (hidden, dim, False, "batchnorm_no_affine", None),
+        ])
+        self.predictor = mlp_head([
+            (dim, bottleneck, False, "batchnorm", "relu"),
+            (bottleneck, dim, True, None, None),
+        ])
 
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         """Projector output z, [B, projection_dim]."""

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from sslmem.methods.base import SSLMethod
+from sslmem.methods.heads import mlp_head
 from sslmem.models import Encoder
 
 
@@ -107,15 +107,11 @@ class VICReg(SSLMethod):
         self.gamma = float(gamma)
         self.eps = float(eps)
         # As the reference: Linear-BN-ReLU twice, then a bias-free Linear.
-        self.expander = nn.Sequential(
-            nn.Linear(encoder.feature_dim, expander_dim),
-            nn.BatchNorm1d(expander_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(expander_dim, expander_dim),
-            nn.BatchNorm1d(expander_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(expander_dim, expander_dim, bias=False),
-        )
+        self.expander = mlp_head([
+            (encoder.feature_dim, expander_dim, True, "batchnorm", "relu"),
+            (expander_dim, expander_dim, True, "batchnorm", "relu"),
+            (expander_dim, expander_dim, False, None, None),
+        ])
 
     def projection(self, images: torch.Tensor) -> torch.Tensor:
         """Expander output (the embedding the loss acts on), [B, expander_dim]."""
