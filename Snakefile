@@ -1,68 +1,56 @@
-# sslmem workflow. Settings: params.yaml, validated before any job is scheduled by sslmem.config (against
-# workflow/schemas/params.schema.yaml, then by its cross-field rules; see workflow/rules/common.smk). Not by
-# snakemake.utils.validate as well: its first message would be a schema dump, and sslmem's names the key.
+# sslmem workflow. Every rule comes from the plan (sslmem.plan), built from params.yaml validated by
+# sslmem.config (its messages name the key; not snakemake.utils.validate, whose first message is a schema dump).
 # Choose the preset with
 #   snakemake --config preset=paper ...
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
 
+
 configfile: "params.yaml"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/align.smk"
-include: "workflow/rules/score.smk"
-include: "workflow/rules/probe.smk"
-include: "workflow/rules/feldman.smk"
-include: "workflow/rules/dejavu.smk"
-include: "workflow/rules/classmem.smk"
-include: "workflow/rules/allpoints.smk"
-include: "workflow/rules/studies.smk"
-include: "workflow/rules/planted.smk"
-include: "workflow/rules/overlap.smk"
-include: "workflow/rules/measure_views.smk"
-include: "workflow/rules/dynamics.smk"
-include: "workflow/rules/report.smk"
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
+from sslmem import config as sslmem_config  # noqa: E402
+from sslmem import plan as sslmem_plan  # noqa: E402
+
+# Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
+_on_disk = yaml.safe_load(Path("params.yaml").read_text())
+_overridden = [key for key in config if key != "preset" and config[key] != _on_disk.get(key)]
+if _overridden:
+    raise WorkflowError(
+        f"--config may only set `preset`; edit params.yaml for {_overridden} (every job reads its settings there)"
+    )
+try:
+    # Validated once and cached, so the jobs start without re-validating. Dataset roots are checked by each job
+    # that reads images and by `sslmem check`: planning, `--report` and rebuilding tables need no data.
+    SETTINGS = sslmem_config.load("params.yaml", preset=config["preset"], check_roots=False)
+    PLAN = sslmem_plan.build(SETTINGS)
+except sslmem_config.ConfigError as error:
+    raise WorkflowError(f"params.yaml: {error}") from None
+
+# Every sslmem call gets the same params file and preset the workflow was validated with.
+SSLMEM = f"sslmem --params params.yaml --preset {PLAN.preset}"
+# The software every job runs with (`snakemake --sdm conda`); without --sdm, jobs use the environment Snakemake
+# runs in. Relative to the rule files.
+SOFTWARE_ENV = "../envs/sslmem.yaml"
+
+
+wildcard_constraints:
+    **sslmem_plan.kinds.DEFAULT_CONSTRAINTS,
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
-        ALL_TARGETS,
+        PLAN.targets["all"],
 
 
-# Stage targets (dvc.yaml runs one per stage).
-rule splits:
-    input:
-        expand(artifacts.SPLIT, dataset=DATASETS),
-        all_encoder_files(artifacts.TRAINING_SET),
-
-
-rule checkpoints:
-    input:
-        all_encoder_files(artifacts.CHECKPOINT),
-
-
-rule alignments:
-    input:
-        all_encoder_files(artifacts.ALIGN),
-        all_encoder_files(artifacts.LAYER_ALIGN),
-        all_encoder_files(artifacts.UNITS),
-
-
-rule scores:
-    input:
-        all_score_files(),
-        all_layer_score_files(),
-
-
-rule probes:
-    input:
-        all_probe_files(),
-
-
-rule reports:
-    input:
-        DEFAULT_TARGETS,
+include: "workflow/rules/jobs.smk"

@@ -59,6 +59,8 @@ class Study:
             candidates.
         in_out_roles: the roles whose encoders make the in/out scores of every pool point (each aligned on the
             whole split, results/studies/<study>/pool_align, scored into results/studies/<study>/inout).
+        jobs: (settings, runs) → the study's own kinds of job (:class:`sslmem.plan.kinds.JobKind`) beside the
+            generic ones every study gets (training set, train, probe, align, score; :mod:`sslmem.plan.study_jobs`).
     """
 
     name: str
@@ -71,6 +73,7 @@ class Study:
     scored: bool = False
     split: Callable[[Mapping, str, str], str] | None = None
     in_out_roles: tuple[str, ...] = ()
+    jobs: Callable[[Mapping, object], list] | None = None
 
 
 # The roles scored by the f/g estimator (a scored study may train other encoders beside them).

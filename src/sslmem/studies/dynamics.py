@@ -129,10 +129,52 @@ def fig2b_options(settings: Mapping) -> dict:
     return {"plan": plan, "top_fraction": float(settings["studies"][NAME]["top_fraction"])}
 
 
+def jobs(settings: Mapping, plan_runs) -> list:
+    """Training with snapshots (wins over the generic study_train: same checkpoint paths), and each snapshot
+    aligned, scored and probed with the core verbs under results/studies/dynamics/epoch<e>/."""
+    from sslmem.plan.core import align_settings, probe_settings, train_kind
+    from sslmem.plan.kinds import JobKind
+
+    encoder = {"role": "|".join(artifacts.ROLES)}
+    per_epoch = {"epoch": "[0-9]+", **encoder}
+    snapshot = lambda w: SNAPSHOT.format(**{k: getattr(w, k) for k in ("dataset", "setup", "role", "seed", "epoch")})  # noqa: E731
+    return [
+        train_kind(
+            settings, plan_runs, "dynamics_train", f"{artifacts.RESULTS}/studies/{NAME}/", NAME,
+            outputs={"snapshots": SNAPSHOTS}, directories=("snapshots",), wins_over=("study_train",),
+            constraints=encoder,
+            settings=lambda w: {"training": plan_runs.spec(w, NAME).training_settings(settings),
+                                "snapshots": snapshot_epochs(settings, w.setup)},
+            params={"epochs": lambda w: " ".join(str(e) for e in snapshot_epochs(settings, w.setup))},
+            command_tail=" --snapshots {output.snapshots} --snapshot-epochs {params.epochs}",
+        ),
+        JobKind(
+            name="dynamics_align", outputs={"align": SNAPSHOT_ALIGN}, profile="model", constraints=per_epoch,
+            inputs={"snapshots": SNAPSHOTS, "split": artifacts.SPLIT}, params={"checkpoint": snapshot},
+            settings=lambda w: align_settings(settings, plan_runs, w, NAME),
+            sections=("data", "training", "experiment", "methods", "archs", "augmentations", "measure", "studies"),
+            command="align --checkpoint {params.checkpoint} --split {input.split} --out {output.align}",
+        ),
+        JobKind(
+            name="dynamics_score", outputs={"scores": SNAPSHOT_SCORES}, constraints={"epoch": "[0-9]+"},
+            inputs=lambda w: {"align": encoder_files(settings, SNAPSHOT_ALIGN, w.dataset, w.setup, epoch=w.epoch)},
+            command="score --align {input.align} --out {output.scores}",
+        ),
+        JobKind(
+            name="dynamics_probe", outputs={"probe": SNAPSHOT_PROBE}, profile="model", constraints=per_epoch,
+            inputs={"snapshots": SNAPSHOTS}, params={"checkpoint": snapshot},
+            settings=lambda w: probe_settings(settings, plan_runs, w, NAME),
+            sections=("data", "training", "experiment", "methods", "archs", "probe", "measure"),
+            command="probe --checkpoint {params.checkpoint} --out {output.probe}",
+        ),
+    ]
+
+
 register_study(Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
+    jobs=jobs,
     input_sets={"dynamics_scores": score_files, "dynamics_probes": probe_files,
                 "dynamics_train_logs": train_log_files},
     results=("fig2b_values", "fig2b"),

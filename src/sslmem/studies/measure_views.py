@@ -10,7 +10,7 @@ training augmentation gives the highest score, the others are not significantly 
 CIFAR10).
 
 A study in the workflow's sense (its own target, ``snakemake study_measure_views``, DVC stage and folder), whose
-encoders are the core ones: `runs` is empty, the jobs are in ``workflow/rules/measure_views.smk``.
+encoders are the core ones: `runs` is empty, its jobs (:func:`jobs`) read the core checkpoints.
 """
 
 from __future__ import annotations
@@ -88,8 +88,33 @@ def _no_training_set(settings: Mapping, run) -> TrainingSetRecipe:
     raise ValueError(f"study {NAME!r} trains no encoders of its own (it re-measures the core ones); got {run}")
 
 
+def jobs(settings: Mapping, plan_runs) -> list:
+    """Each core encoder of measure.table8's runs aligned with one family's views (no LayerMem, no UnitMem), and
+    the setup's alignments under that family scored with the core score verb."""
+    from sslmem.artifacts import CHECKPOINT, ROLES, SPLIT
+    from sslmem.plan.kinds import JobKind
+
+    family = {"family": "[a-z][a-z0-9_]*"}
+    return [
+        JobKind(
+            name="view_align", outputs={"align": VIEW_ALIGN}, profile="model",
+            constraints={**family, "role": "|".join(ROLES)}, inputs={"checkpoint": CHECKPOINT, "split": SPLIT},
+            settings=lambda w: align_settings(settings, w.family, w.setup),
+            sections=("data", "training", "experiment", "methods", "archs", "measure"),
+            command=("align --view-family {wildcards.family} --checkpoint {input.checkpoint} --split {input.split}"
+                     " --out {output.align}"),
+        ),
+        JobKind(
+            name="view_score", outputs={"scores": VIEW_SCORES}, constraints=family,
+            inputs=lambda w: {"align": view_align_files(settings, w.family, w.dataset, w.setup)},
+            command="score --align {input.align} --out {output.scores}",
+        ),
+    ]
+
+
 register_study(Study(
     name=NAME,
+    jobs=jobs,
     runs=lambda settings: [],
     training_set=_no_training_set,
     input_sets={"table8_scores": training_score_files, "view_scores": view_score_files},

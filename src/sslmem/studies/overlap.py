@@ -153,10 +153,33 @@ def table7_options(settings: Mapping) -> dict:
     return {"levels": levels, **identities(settings)}
 
 
+def jobs(settings: Mapping, plan_runs) -> list:
+    """One split per level: the core split's draw (dataset, split seed) with the level's sizes."""
+    from sslmem.plan.kinds import JobKind
+
+    def sizes(w) -> str:
+        # As `sslmem split --sizes` takes them: shared candidate independent extra.
+        level = split_sizes_of(settings, w.dataset, w.setup)
+        return f"{level.shared} {level.candidate} {level.independent} {level.extra}"
+
+    return [JobKind(
+        name="overlap_split", profile="split",
+        outputs={"csv": LEVEL_SPLIT, "meta": LEVEL_SPLIT.removesuffix(".csv") + ".json"},
+        params={"sizes": sizes},
+        # What the split is a function of: the dataset, the split seed and the sizes (not the level's name).
+        settings=lambda w: {"sizes": sizes(w), "split_seed": settings["experiment"]["split_seed"],
+                            "dataset": w.dataset},
+        sections=("data", "experiment", "splits", "studies"),
+        command=("split --dataset {wildcards.dataset} --sizes {params.sizes} --setup {wildcards.setup}"
+                 " --out {output.csv}"),
+    )]
+
+
 register_study(dataclasses.replace(
     variants.variant_study(NAME, overlap_setups, results=("table7",), extra_input_sets={"overlap_splits": level_splits}),
     training_set=training_set,
     split=split_of,
+    jobs=jobs,
 ))
 
 

@@ -89,10 +89,23 @@ def plant_options(settings: Mapping) -> dict:
     return {"source": dict(planted["source"]), "count": planted["count"], "seed": planted["seed"]}
 
 
+def jobs(settings: Mapping, plan_runs) -> list:
+    """The planted split of each dataset: the core split with studies.planted.count candidates replaced."""
+    from sslmem.plan.kinds import JobKind
+
+    return [JobKind(
+        name="planted_split", local=True,
+        outputs={"csv": PLANTED_SPLIT, "meta": PLANTED_SPLIT.removesuffix(".csv") + ".json"},
+        inputs={"split": SPLIT}, settings=lambda w: plant_options(settings), sections=("studies",),
+        command="plant --dataset {wildcards.dataset} --split {input.split} --out {output.csv}",
+    )]
+
+
 register_study(Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
+    jobs=jobs,
     input_sets={"planted_pair_scores": pair_scores, "planted_inout_scores": inout_scores,
                 "planted_splits": planted_splits},
     results=("planted", "planted_fig"),
