@@ -203,6 +203,20 @@ def cmd_report(args) -> None:
     print(f"{args.out}: {result.title}")
 
 
+def cmd_plan(args) -> None:
+    from sslmem.plan.costs import print_plan
+
+    print_plan(_settings(args, check_roots=False), args.targets, args.throughput)
+
+
+def cmd_dvc_yaml(args) -> None:
+    from sslmem import plan
+    from sslmem.plan import dvc
+
+    dvc.write(plan.build(_settings(args, check_roots=False)), Path(args.out))
+    print(f"{args.out}: written from the plan of preset {args.preset or 'from params.yaml'}")
+
+
 def cmd_versions(args) -> None:
     from sslmem.pipeline.common import environment_versions
 
@@ -225,12 +239,38 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
+    for add_verbs in (_settings_verbs, _data_verbs, _training_verbs, _measure_verbs, _table_verbs, _report_verbs):
+        add_verbs(verb)
+    return parser
+
+
+def _encoder_arguments(sub) -> None:
+    sub.add_argument("--dataset", required=True, help="a dataset of the setup (or of the study)")
+    sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
+    sub.add_argument("--seed", type=int, required=True, help="training seed (one of the setup's or study's seeds)")
+    sub.add_argument("--role", required=True,
+                     help="the training set: f (S_S ∪ S_C) or g (S_S ∪ S_I), or a study's (with --study)")
+    sub.add_argument("--study", default=None, help="a study of sslmem.studies that plans this encoder")
+
+
+def _settings_verbs(verb) -> None:
+    """check, show-config, versions, settings, plan, dvc-yaml."""
     verb("check", cmd_check, "validate params.yaml (schema, cross-field rules, dataset roots) and exit")
     verb("show-config", cmd_show_config, "print the merged, validated settings of the chosen preset")
     verb("versions", cmd_versions, "print the versions of python, torch, timm, opacus and the device")
     sub = verb("settings", cmd_settings, "write the merged settings, one JSON file per section (DVC stage deps)")
     sub.add_argument("--out-dir", required=True, help="folder for <section>.json (results/settings)")
 
+    sub = verb("plan", cmd_plan, "print, per target, the encoders and jobs it needs and their estimated cost")
+    sub.add_argument("targets", nargs="*", help="named targets or files (default: every named target)")
+    sub.add_argument("--throughput", default=None,
+                     help="CSV of measured training throughput (benchmarks/throughput.py's output) for the estimate")
+    sub = verb("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml from the plan (its stages, deps and outputs)")
+    sub.add_argument("--out", default="dvc.yaml", help="where to write it (default: dvc.yaml)")
+
+
+def _data_verbs(verb) -> None:
+    """split, plant."""
     sub = verb("split", cmd_split, "draw the S_S/S_C/S_I/S_E split of a dataset and write it with its hash")
     sub.add_argument("--dataset", required=True, help="a dataset of experiment.datasets, e.g. fashion_mnist")
     sub.add_argument("--out", required=True, help="split CSV; its hash goes to the .json beside it")
@@ -245,21 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--split", required=True, help="the dataset's core split CSV")
     sub.add_argument("--out", required=True, help="planted split CSV; its hash goes to the .json beside it")
 
-    def encoder_arguments(sub):
-        sub.add_argument("--dataset", required=True, help="a dataset of the setup (or of the study)")
-        sub.add_argument("--setup", required=True, help="name of an experiment.setups entry (default <method>-<arch>)")
-        sub.add_argument("--seed", type=int, required=True, help="training seed (one of the setup's or study's seeds)")
-        sub.add_argument("--role", required=True,
-                         help="the training set: f (S_S ∪ S_C) or g (S_S ∪ S_I), or a study's (with --study)")
-        sub.add_argument("--study", default=None, help="a study of sslmem.studies that plans this encoder")
 
+def _training_verbs(verb) -> None:
+    """training-set, train."""
     sub = verb("training-set", cmd_training_set,
                "write one encoder's training-set file (point ids in slot order) and its hash")
-    encoder_arguments(sub)
+    _encoder_arguments(sub)
     sub.add_argument("--out", required=True, help="training-set CSV; its hash goes to the .json beside it")
 
     sub = verb("train", cmd_train, "train one encoder on its training-set file, resuming if possible")
-    encoder_arguments(sub)
+    _encoder_arguments(sub)
     sub.add_argument("--training-set", required=True, help="training-set CSV written by `sslmem training-set`")
     sub.add_argument("--out", required=True, help="final checkpoint (written only when training completes)")
     sub.add_argument("--log", required=True, help="per-epoch training log CSV")
@@ -274,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--snapshot-epochs", type=int, nargs="+", default=None,
                      help="with --snapshots: after which epochs (counted from 1) a snapshot is kept")
 
+
+def _measure_verbs(verb) -> None:
+    """align, score, probe."""
     sub = verb("align", cmd_align, "measure one encoder's alignment loss on every scored point")
     sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
     sub.add_argument("--split", required=True, help="the split CSV the encoder was trained on")
@@ -302,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--checkpoint", required=True, help="final checkpoint written by `sslmem train`")
     sub.add_argument("--out", required=True, help="probe result CSV (one row per probed dataset)")
 
+
+def _table_verbs(verb) -> None:
+    """feldman, dejavu, classmem."""
     sub = verb("feldman", cmd_feldman, "Feldman's label memorisation of one supervised setup on S_C (and on the "
                "control S_E): the true label's softmax probability under f minus under g, per pair and averaged "
                "(Table 12, Fig. 8)")
@@ -323,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--split", required=True, help="the split CSV the encoder was trained on")
     sub.add_argument("--out", required=True, help="per-unit UnitMem and ClassMem (Parquet)")
 
+
+def _report_verbs(verb) -> None:
+    """allpoints, report."""
     sub = verb("allpoints", cmd_allpoints, "rank every scored point of one setup by its in/out score (halves study) "
                "or, without one, the f/g ensemble score of the candidates (results/allpoints/, Figs. 1 and 9)")
     sub.add_argument("--dataset", required=True, help="a dataset of the setup")
@@ -341,7 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the files of one of the result's inputs: --input score_paths a.parquet b.parquet")
     sub.add_argument("--out", help="the result's file (results/<name>.csv or .png)")
     sub.add_argument("--list", action="store_true", help="list the registered results and their inputs")
-    return parser
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

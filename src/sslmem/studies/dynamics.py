@@ -5,13 +5,14 @@ the mean SSLMem over the candidates S_C and over their 10 % most memorised, and 
 accuracy stagnate after a few hundred epochs, memorization increases".
 
 What this study does: for each run of studies.dynamics (a setup of experiment.setups, its datasets and seeds), it
-trains the setup's f/g pairs once more — the same recipe (hence the same ``params_hash``), the same protocol
-training sets (the same ``training_set_hash``) and seeds as the core encoders, so on one machine the same weights —
-and keeps a snapshot of each encoder every studies.dynamics.every epochs (:mod:`sslmem.training.snapshots`).
+follows the setup's core f/g encoders (encoders by content: the study would train the same recipe on the same
+training sets with the same seeds, so it reads the core ones instead of training them again): the core training
+job of each of them keeps a snapshot every studies.dynamics.every epochs (:mod:`sslmem.training.snapshots`; the
+kind ``dynamics_train`` replaces ``train`` for exactly these encoders).
 Each snapshot is aligned with the views the final encoders are measured with (the core align verb: the
 training augmentation recorded in the checkpoint, measure.seed), the f/g alignments of one epoch are scored by the
 core score verb, and the f snapshots are probed by the core probe verb; the training loss of each epoch comes
-from the train logs. Files: ``results/studies/dynamics/snapshots/<dataset>/<setup>/<role><seed>/epoch<e>.pt``,
+from the core train logs. Files: ``results/studies/dynamics/snapshots/<dataset>/<setup>/<role><seed>/epoch<e>.pt``,
 ``results/studies/dynamics/epoch<e>/{align,scores,probe}/...`` (the core layout per epoch);
 `results/fig2b_values.csv` and `results/fig2b.png` (:mod:`sslmem.report.dynamics`).
 
@@ -23,10 +24,8 @@ one job per encoder, the recipe's schedule, snapshots bit-identical to what the 
 one equals the final checkpoint; tests/test_dynamics.py checks it, and a snapshot against a run stopped there).
 The snapshots folder is the train job's output (a Snakemake ``directory``), so Snakemake tracks and reruns it.
 
-Why not the core encoders: they are trained already, without snapshots, and making the core train rule keep them
-would add outputs to it and retrain every core encoder. So the study trains its own pairs (the cost of the core
-training again for the planned setups); their final checkpoints equal the core ones on the machine that trained
-those (same hashes), which ties the last row of the figure to the core tables.
+Cost of following: changing studies.dynamics.every retrains the followed core encoders (their job's settings
+slice holds the snapshot epochs); the snapshots themselves change no weight, so the core tables are the same.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from collections.abc import Mapping
 
 from sslmem import artifacts
 from sslmem.report.registry import Result, register
-from sslmem.studies import Study, TrainingSetRecipe, in_study, register_study
+from sslmem.studies import Study, TrainingSetRecipe, register_study
 
 NAME = "dynamics"
 # One folder of snapshots per encoder (the train job's directory output); epoch<e>.pt in it
@@ -48,7 +47,8 @@ EPOCH_ROOT = f"{artifacts.RESULTS}/studies/{NAME}/epoch{{epoch}}"
 SNAPSHOT_ALIGN = EPOCH_ROOT + "/" + artifacts.ALIGN.removeprefix("results/")
 SNAPSHOT_SCORES = EPOCH_ROOT + "/" + artifacts.SCORES.removeprefix("results/")
 SNAPSHOT_PROBE = EPOCH_ROOT + "/" + artifacts.PROBE.removeprefix("results/")
-TRAIN_LOG = in_study(artifacts.TRAIN_LOG, NAME)
+# The study's encoders are the core ones: their training logs are the core logs.
+TRAIN_LOG = artifacts.TRAIN_LOG
 _EPOCH_IN_PATH = re.compile(rf"studies/{NAME}/epoch(\d+)/")
 
 
@@ -129,21 +129,33 @@ def fig2b_options(settings: Mapping) -> dict:
     return {"plan": plan, "top_fraction": float(settings["studies"][NAME]["top_fraction"])}
 
 
+def _alternatives(values) -> str:
+    return "|".join(re.escape(str(value)) for value in dict.fromkeys(values))
+
+
 def jobs(settings: Mapping, plan_runs) -> list:
-    """Training with snapshots (wins over the generic study_train: same checkpoint paths), and each snapshot
-    aligned, scored and probed with the core verbs under results/studies/dynamics/epoch<e>/."""
+    """The study's encoders are the core ones (encoders by content: the same recipe, training set and seed), so
+    the core training job of each keeps the snapshots (`dynamics_train` wins over `train` for them: the same
+    checkpoint, plus a folder of snapshots); each snapshot is aligned, scored and probed with the core verbs
+    under results/studies/dynamics/epoch<e>/."""
+    from sslmem.config import RunSpec
     from sslmem.plan.core import align_settings, probe_settings, train_kind
     from sslmem.plan.kinds import JobKind
 
+    followed = runs(settings)
     encoder = {"role": "|".join(artifacts.ROLES)}
     per_epoch = {"epoch": "[0-9]+", **encoder}
+    # Only the encoders the study follows (a core encoder outside it trains without snapshots).
+    chosen = {"dataset": _alternatives(run.dataset for run in followed) or "^$",
+              "setup": _alternatives(run.setup for run in followed) or "^$",
+              "seed": _alternatives(run.seed for run in followed) or "^$", **encoder}
     snapshot = lambda w: SNAPSHOT.format(**{k: getattr(w, k) for k in ("dataset", "setup", "role", "seed", "epoch")})  # noqa: E731
+    core_spec = lambda w: RunSpec.for_setup(settings, w.dataset, w.setup, int(w.seed), w.role)  # noqa: E731
     return [
         train_kind(
-            settings, plan_runs, "dynamics_train", f"{artifacts.RESULTS}/studies/{NAME}/", NAME,
-            outputs={"snapshots": SNAPSHOTS}, directories=("snapshots",), wins_over=("study_train",),
-            constraints=encoder,
-            settings=lambda w: {"training": plan_runs.spec(w, NAME).training_settings(settings),
+            settings, plan_runs, "dynamics_train", f"{artifacts.RESULTS}/", None,
+            outputs={"snapshots": SNAPSHOTS}, directories=("snapshots",), wins_over=("train",), constraints=chosen,
+            settings=lambda w: {"training": core_spec(w).training_settings(settings),
                                 "snapshots": snapshot_epochs(settings, w.setup)},
             params={"epochs": lambda w: " ".join(str(e) for e in snapshot_epochs(settings, w.setup))},
             command_tail=" --snapshots {output.snapshots} --snapshot-epochs {params.epochs}",
