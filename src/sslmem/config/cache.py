@@ -3,7 +3,7 @@
 One file per key, ``./.sslmem-cache/settings-<key>.json`` (in the current working directory: the workflow's).
 The key hashes everything a validation's outcome depends on: the params file's bytes, the preset as asked, any
 overrides, ``sslmem.__version__``, the schema's bytes and the sources of the validators (the config package,
-the registries the rules read, and any module that registered a rule). The file holds its key and a SHA-256 of
+the registries the rules read, the studies' validators, and any module that registered a rule). The file holds its key and a SHA-256 of
 the settings; a file that cannot be read, is not JSON, or whose key or digest does not match is ignored, so
 the settings are validated again and the file rewritten. The dataset roots are not part of what is cached:
 they can change without params.yaml changing, so :func:`sslmem.config.load` checks them on every load.
@@ -25,8 +25,11 @@ _KEEP = 32  # newest files kept; older ones (other params versions, other preset
 
 _SSLMEM_DIR = Path(__file__).resolve().parents[1]
 # What decides a validation's outcome besides params.yaml: the schema, the config package, and what its rules
-# read (dataset catalog, split sizes, method and arch registries); a file or every .py file of a folder.
-_VALIDATOR_FILES = ("params.schema.yaml", "config", "data/catalog.py", "data/splits.py", "models.py", "methods")
+# read (dataset catalog, split sizes, method and arch registries), and the studies, which declare validators of
+# their own and whose arithmetic some rules use (overlap levels); a file, or every .py file under a folder (its
+# subpackages too: the rules live in config/rules/, whose helper modules register no rule of their own).
+_VALIDATOR_FILES = ("params.schema.yaml", "config", "data/catalog.py", "data/splits.py", "models.py", "methods",
+                    "studies")
 
 
 def cache_dir() -> Path:
@@ -43,7 +46,7 @@ def _validator_sources() -> list[Path]:
     files: list[Path] = []
     for name in _VALIDATOR_FILES:
         path = _SSLMEM_DIR / name
-        files += sorted(path.glob("*.py")) if path.is_dir() else [path]
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
     for rule in registered_rules():  # a study module's own rules, registered beside its code
         module_file = getattr(sys.modules.get(rule.check.__module__), "__file__", None)
         if module_file and Path(module_file).resolve() not in files:

@@ -2,8 +2,10 @@
 
 Validation happens in two layers, both before any compute:
 
-1. the JSON schema (src/sslmem/params.schema.yaml, linked from workflow/schemas/), for types, ranges and enums;
-2. the cross-field rules of :mod:`sslmem.config.rules`, for what a schema cannot say.
+1. the JSON schema (src/sslmem/params.schema.yaml, linked from workflow/schemas/), for types, ranges and enums,
+   its errors in words (:mod:`sslmem.config.schema_messages`: what each alternative of a oneOf/anyOf allows);
+2. the cross-field rules of :mod:`sslmem.config.rules` (one module per part of params.yaml), for what a schema
+   cannot say, sizes that must fit the split's subsets among them.
 
 :func:`resolve` always validates fully. :func:`load` (what every job calls) validates once per params file,
 preset and validator version: it keeps the validated settings in a cache (:mod:`sslmem.config.cache`) and on a
@@ -16,7 +18,7 @@ import io
 from pathlib import Path
 from typing import Any, Mapping
 
-from sslmem.config import cache
+from sslmem.config import cache, schema_messages
 from sslmem.config.base import ConfigError, deep_merge
 from sslmem.config.rules import check_file_rules, check_rules
 
@@ -110,7 +112,8 @@ def _schema_errors(instance: Any, schema: dict, prefix: str) -> list[str]:
     for error in errors:
         if id(error) in replaced or error.validator in ("additionalProperties", "unevaluatedProperties"):
             continue
-        located.append((tuple(error.absolute_path), error.message))
+        # A value that fits none of a oneOf/anyOf's alternatives is told what each alternative allows.
+        located += schema_messages.located_messages(error, schema)
     messages = []
     for path, message in sorted(located, key=lambda item: list(map(str, item[0]))):
         where = _key_path([prefix, *path] if prefix else path)
