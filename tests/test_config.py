@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from sslmem import cli, config
-from sslmem.config import ConfigError, cache, registry, rules
+from sslmem.config import ConfigError, cache, registry, rules, schema_messages
+from sslmem.config.rules import sizes, subsets
 from sslmem.data import catalog, datasets
 
 from fakedata import write_tiny_fashion_mnist
@@ -242,7 +243,8 @@ BAD_PARAMS = [
     ("a privacy budget of zero",
      {"presets.test.studies.privacy.runs": [{"setup": "mae-vit_tiny", "datasets": ["fashion_mnist"], "epsilons": [0]}]},
      ["studies.privacy.runs.0.epsilons.0", "less than or equal to the minimum of 0"]),
-    ("a delta of one", {"presets.test.studies.privacy.delta": 1.0}, ["studies.privacy.delta"]),
+    ("a delta of one", {"presets.test.studies.privacy.delta": 1.0},
+     ["studies.privacy.delta: 1.0 is not allowed; expected a number in (0, 1) or null (δ = 1/(2N)"]),
     ("a clipping norm of zero", {"presets.test.studies.privacy.max_grad_norm": 0}, ["studies.privacy.max_grad_norm"]),
     ("DP-SGD for a contrastive method",
      {"presets.test.studies.privacy.runs": [{"setup": "simclr-resnet18", "datasets": ["fashion_mnist"], "epsilons": [8]}]},
@@ -797,3 +799,151 @@ def test_probe_settings_per_method_are_validated_merged(raw, per_method, message
     raw["presets"]["test"]["probe"]["per_method"] = per_method
     with pytest.raises(ConfigError, match=message):
         config.resolve(raw, "test", check_roots=False)
+
+
+# ------------------------------------------------------------------------- schema errors: what is allowed, in words
+
+
+@pytest.mark.parametrize("key, value, needles", [
+    # A oneOf: each alternative in words, with what null means there.
+    ("presets.test.splits.pool_size", -5,
+     ["presets.test.splits.pool_size: -5 is not allowed; expected a positive integer, null (the whole dataset), or a "
+      "mapping dataset → positive integer"]),
+    ("common.splits.pool_size", -5, ["common.splits.pool_size: -5 is not allowed; expected a positive integer"]),
+    ("presets.test.studies.privacy.delta", 1,
+     ["studies.privacy.delta: 1 is not allowed; expected a number in (0, 1) or null (δ = 1/(2N), N the training-set "
+      "size)"]),
+    # An enum among the alternatives (a key of a mapping, checked by propertyNames).
+    ("presets.test.measure.representation", {"default": "encoder", "byol": "encoder"},
+     ["measure.representation: key 'byol' is not allowed; expected 'default' or a method (one of 'simclr', 'mae', "
+      "'dino', 'vicreg', 'simsiam', 'supervised')"]),
+    # A mapping where a mapping may stand: what is wrong inside it, at its own key.
+    ("presets.test.splits.pool_size", {"fashion_mnist": -5},
+     ["splits.pool_size.fashion_mnist: -5 is not allowed; expected a positive integer or null (the whole dataset)"]),
+    ("presets.test.splits.pool_size", {"mnist": 200}, ["splits.pool_size: key 'mnist' is not one of ['fashion_mnist'"]),
+    ("presets.test.report.table4.datasets", "cifar10",
+     ["report.table4.datasets: 'cifar10' is not allowed; expected null (every dataset each setup trains on) or a "
+      "non-empty list whose items are each a dataset (one of 'fashion_mnist'"]),
+    ("presets.test.methods.dino.local_crop_size", 0,
+     ["methods.dino.local_crop_size: 0 is not allowed; expected a positive integer (pixels, a multiple of a ViT's "
+      "patch size) or a number in (0, 1) (a fraction of the global crop size)"]),
+    ("presets.test.measure.shared_sample", 0,
+     ["measure.shared_sample: 0 is not allowed; expected a positive integer or null (as many as S_C)"]),
+])
+def test_schema_alternatives_are_named_in_the_message(raw, key, value, needles):
+    edit(raw, key, value)
+    message = fails_with(raw, "test", *needles)
+    assert "not valid under any of the given schemas" not in message
+
+
+@pytest.mark.parametrize("schema, words", [
+    ({"type": "integer", "minimum": 1}, "a positive integer"),
+    ({"type": "integer", "minimum": 0}, "a non-negative integer"),
+    ({"type": "integer", "minimum": 8}, "an integer of at least 8"),
+    ({"type": "number", "exclusiveMinimum": 0}, "a positive number"),
+    ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, "a number in (0, 1)"),
+    ({"type": "number", "minimum": -1, "maximum": 1}, "a number in [-1, 1]"),
+    ({"type": "number", "maximum": 360}, "a number of at most 360"),
+    ({"enum": ["mean", "median"]}, "one of 'mean', 'median'"),
+    ({"const": "default"}, "'default'"),
+    ({"type": "string", "pattern": "^[a-z]+$"}, "a string matching ^[a-z]+$"),
+    ({"type": "array", "items": {"type": "boolean"}}, "a list whose items are each true or false"),
+    ({"type": "object", "propertyNames": {"$ref": "#/$defs/name"}, "additionalProperties": {"type": "integer"}},
+     "a mapping thing → integer"),
+    ({"oneOf": [{"type": "null", "description": "none"}, {"$ref": "#/$defs/name"}]},
+     "null (none) or a thing (one of 'x', 'y')"),
+])
+def test_schema_alternatives_in_words(schema, words):
+    root = {"$defs": {"name": {"title": "thing", "enum": ["x", "y"]}}}
+    assert schema_messages.describe(schema, root) == words
+
+
+# --------------------------------------------------------------- sizes that must fit the split, checked at load
+
+
+def test_shared_sample_larger_than_s_s_is_refused_at_load(raw):
+    """The default preset's |S_S| is 800 (pool 1000 × 0.8): 5000 would pass the schema, then fail in every align
+    job after every encoder trained."""
+    edit(raw, "presets.default.measure.shared_sample", 5000)
+    fails_with(raw, "default", "measure.shared_sample: 5000 points of S_S are scored, but |S_S| = 800 in "
+               "fashion_mnist's split (preset 'default'); use at most 800, or null (as many as S_C)",
+               "splits.pool_size = 1000 × splits.fractions")
+
+
+def test_a_null_shared_sample_needs_s_s_as_large_as_s_c(raw):
+    edit(raw, "presets.test.splits.fractions", {"shared": 0.2, "candidate": 0.4, "independent": 0.4})
+    edit(raw, "presets.test.report.classmem.setups", [])  # 10 of each class would not fit the 40 of S_S either
+    edit(raw, "presets.test.studies.overlap.runs", [])
+    fails_with(raw, "test", "measure.shared_sample: null scores as many points of S_S as S_C has, 80, but |S_S| = 40 "
+               "in fashion_mnist's split (preset 'test'); set measure.shared_sample to at most 40")
+
+
+def test_shared_sample_must_fit_every_overlap_level(raw):
+    """150 fits the test preset's core S_S (160) but not that of its overlap level 0.7 (0.7 × 200 = 140)."""
+    edit(raw, "presets.test.measure.shared_sample", 150)
+    fails_with(raw, "test", "measure.shared_sample: 150 points of S_S are scored, but |S_S| = 140 in the split of "
+               "overlap level 0.7 on fashion_mnist (preset 'test'); use at most 140",
+               "studies.overlap.runs[0].overlaps: 0.7 of the core pool of 200")
+    edit(raw, "presets.test.measure.shared_sample", None)
+    edit(raw, "presets.test.studies.overlap.runs",
+         [{"setup": "simclr-resnet18", "datasets": ["fashion_mnist"], "overlaps": [0.3]}])  # |S_S| 60, |S_C| 120
+    fails_with(raw, "test", "measure.shared_sample: null scores as many points of S_S as S_C has, 120, but "
+               "|S_S| = 60 in the split of overlap level 0.3 on fashion_mnist")
+
+
+def test_unitmem_needs_two_scored_points_of_its_subset(raw):
+    edit(raw, "presets.test.measure.unitmem", {"subset": "S_S", "others": "mean"})
+    edit(raw, "presets.test.measure.shared_sample", 1)
+    fails_with(raw, "test", "measure.unitmem.subset: 'S_S' has 1 scored point(s) in fashion_mnist's split "
+               "(preset 'test')", "needs at least 2", "(measure.shared_sample)")
+
+
+def test_extra_size_must_fit_the_test_split(raw):
+    edit(raw, "presets.test.splits.extra_size", 20000)
+    fails_with(raw, "test", "splits.extra_size: 20000 points of S_E, but fashion_mnist's test split has 10000 images "
+               "(preset 'test'); use at most 10000")
+    # null means |S_C|: 0.2 of Fashion-MNIST's 60000 training images is 12000, more than its 10000 test images.
+    edit(raw, "presets.test.splits.extra_size", None)
+    edit(raw, "presets.test.splits.pool_size", None)
+    edit(raw, "presets.test.splits.fractions", {"shared": 0.6, "candidate": 0.2, "independent": 0.2})
+    fails_with(raw, "test", "splits.extra_size: null draws as many S_E points as S_C has, 12000, from fashion_mnist's "
+               "test split of 10000 images (preset 'test'); set splits.extra_size to at most 10000",
+               "all 60000 training images of fashion_mnist × splits.fractions")
+
+
+def test_planted_count_must_fit_s_e_and_its_source(raw):
+    edit(raw, "presets.test.splits.extra_size", 5)  # the test preset plants 5 among |S_C| = 20
+    fails_with(raw, "test", "studies.planted.count: 5 unseen control images go to S_E, but |S_E| = 5 on fashion_mnist "
+               "in preset 'test'; use fewer than 5")
+    edit(raw, "presets.test.splits.extra_size", None)
+    edit(raw, "presets.test.studies.planted.count", 700)  # 2 x 700 images of digits' 1352 training images
+    fails_with(raw, "test", "studies.planted.count: 700 planted images and as many controls are 1400 distinct images "
+               "of the 'train' split of digits, which has 1352 (preset 'test'); use at most 676")
+
+
+def test_classmem_sample_names_the_split_and_preset(raw):
+    edit(raw, "presets.test.report.classmem.points_per_class", 17)
+    fails_with(raw, "test", "report.classmem.points_per_class: 17", "its S_S has 160; use at most 16",
+               "preset 'test'", "Sizes of fashion_mnist's split: |S_S| = 160, |S_C| = 20, |S_I| = 20, |S_E| = 20")
+
+
+def test_split_sizes_follow_the_split_stage_and_are_unknown_for_a_whole_image_folder(raw):
+    settings = config.resolve(raw, "test", check_roots=False)
+    from sslmem.data.splits import split_sizes
+
+    drawn = split_sizes(200, settings["splits"]["fractions"], None)
+    known = subsets.split_subsets(settings, "fashion_mnist")
+    assert (known.shared, known.candidate, known.independent, known.extra) == (
+        drawn.shared, drawn.candidate, drawn.independent, drawn.extra)
+    # splits.counts replace pool × fractions; extra_size replaces |S_C| for S_E.
+    settings["splits"]["counts"] = {"fashion_mnist": {"shared": 50, "candidate": 7, "independent": 7}}
+    settings["splits"]["extra_size"] = 9
+    assert subsets.split_subsets(settings, "fashion_mnist").of("S_E") == 9
+    assert subsets.split_subsets(settings, "fashion_mnist").of("S_S") == 50
+    # An image folder's size is known only from its files: no size check there (the split stage checks it).
+    settings["experiment"]["datasets"] = ["image_folder"]
+    settings["splits"]["pool_size"] = None
+    settings["measure"]["shared_sample"] = 10 ** 9
+    assert subsets.split_subsets(settings, "image_folder") is None
+    sizes.check_scored_subsets(settings)
+
