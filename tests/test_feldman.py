@@ -27,6 +27,7 @@ from workflow_copy import copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+PAIR_LEVEL = TABLE12_COLUMNS[TABLE12_COLUMNS.index("alpha"):]  # the agreement tested over pairs
 
 
 # --- the score ----------------------------------------------------------------------------------------------
@@ -153,12 +154,67 @@ def test_table12_counts_the_top_k_overlap_and_kendall_tau(tmp_path, capsys):
     assert rows.loc[10, "n_control"] == 12 and rows.loc[10, "kendall_tau_S_E"] == pytest.approx(-1.0)
     assert rows.loc[10, "mean_feldman_S_E"] == pytest.approx(0.0) and rows.loc[10, "mean_feldman"] == pytest.approx(0.145)
     assert set(rows["epochs"]) == {40} and set(rows["n_candidates"]) == {N}
-    ours = [c for c in TABLE12_COLUMNS if not c.startswith("paper_") and c != "n_pairs"]
+    ours = [c for c in TABLE12_COLUMNS if not c.startswith("paper_") and c != "n_pairs" and c not in PAIR_LEVEL]
     assert not written[ours].isna().any().any(), "a number of ours is missing"
+    # Ensemble rows only: nothing to test over pairs, and the claim is not taken to hold.
+    assert (written["n_pairs_tested"] == 0).all() and written["pair_p"].isna().all()
+    assert written["pair_note"].str.contains("no pair").all()
+    assert (written["claim_test"] == "none").all() and not written["claim_holds"].any()
     # 40 epochs are not the paper's run: its columns stay empty.
     assert written[["paper_overlap_percent", "paper_tau", "paper_p_value"]].isna().all().all()
     assert written["paper_setup"].isna().all()  # written as empty strings
     assert len(table) == 2
+
+
+# Per pair seed: SSLMem's m of 5 candidates and of 5 control points, Feldman's score rising with the point in every
+# pair. Candidates: tau 1 (same order), 0.8 (one of 10 point pairs swapped), 0.6 (two swapped); control: −1, 0.8,
+# −0.6.
+PAIR_CANDIDATE_M = {0: [0, 1, 2, 3, 4], 1: [1, 0, 2, 3, 4], 2: [1, 0, 2, 4, 3]}
+PAIR_CONTROL_M = {0: [4, 3, 2, 1, 0], 1: [1, 0, 2, 3, 4], 2: [-1, 0, -2, -4, -3]}
+
+
+def write_pair_files(folder: Path) -> tuple[Path, Path]:
+    """Feldman and score files with ensemble rows (the mean over the pairs) and the pair rows above."""
+    keys = {"dataset": "cifar10", "setup": SETUP, "method": "supervised", "arch": "resnet50"}
+    candidates, control = candidates_frame(5), candidates_frame(5, "S_E", "test")
+    feldman_blocks, score_blocks = [], []
+    for seed in PAIR_CANDIDATE_M:
+        for points, m in ((candidates, PAIR_CANDIDATE_M[seed]), (control, PAIR_CONTROL_M[seed])):
+            feldman_blocks.append(points.assign(estimate="pair", seed=seed, feldman=np.arange(5) / 10))
+            score_blocks.append(points.assign(estimate="pair", seed=seed, m=np.asarray(m, dtype=float)))
+    pairs = pd.concat(score_blocks, ignore_index=True)
+    ensemble = pairs.groupby(["point_id", "source", "subset", "label"], as_index=False)["m"].mean()
+    scores = pd.concat([pairs, ensemble.assign(estimate="ensemble", seed=-1)], ignore_index=True).assign(
+        **keys, representation="encoder", align_f=1.0, align_g=1.0, m_raw=0.0)
+    feldman = pd.concat(feldman_blocks, ignore_index=True)
+    feldman = pd.concat([feldman, feldman[feldman["seed"] == 0].assign(estimate="ensemble", seed=-1)],
+                        ignore_index=True).assign(**keys, p_true_g=0.5)
+    feldman["p_true_f"] = 0.5 + feldman["feldman"]
+    paths = folder / f"feldman/cifar10/{SETUP}.parquet", folder / f"scores/cifar10/{SETUP}.parquet"
+    for path, frame, columns in zip(paths, (feldman, scores), (FELDMAN_COLUMNS, SCORE_COLUMNS)):
+        path.parent.mkdir(parents=True)
+        frame[list(columns)].to_parquet(path)
+    return paths
+
+
+def test_table12_tests_the_agreement_over_pairs(tmp_path):
+    feldman_path, score_path = write_pair_files(tmp_path)
+    table = table12([feldman_path], [score_path], tmp_path / "table12.csv", top_k=[5], alpha=0.05)
+    row = pd.read_csv(tmp_path / "table12.csv").iloc[0]
+    assert list(table.columns) == TABLE12_COLUMNS and row["n_pairs"] == 3 and row["alpha"] == 0.05
+    # tau over S_C per pair: 1, 0.8, 0.6: mean 0.8, sd 0.2, t = 0.8 / (0.2 / sqrt(3)), df 2, one-sided.
+    t = 0.8 / (0.2 / math.sqrt(3))
+    assert (row["n_pairs_tested"], row["pairs_holding"]) == (3, 3)
+    assert row["pair_tau"] == pytest.approx(0.8) and row["pair_t"] == pytest.approx(t)
+    assert row["pair_p"] == pytest.approx(stats.t.sf(t, 2))
+    assert row["claim_test"] == "pair t" and bool(row["claim_holds"]) == (stats.t.sf(t, 2) < 0.05)
+    # The control: tau −1, 0.8, −0.6 (mean −0.8 / 3); differences S_C − S_E: 2, 0, 1.2 (two pairs above 0).
+    differences = np.array([2.0, 0.0, 1.2])
+    t_control = differences.mean() / (differences.std(ddof=1) / math.sqrt(3))
+    assert row["pair_tau_S_E"] == pytest.approx(-0.8 / 3)
+    assert row["pair_p_vs_S_E"] == pytest.approx(stats.t.sf(t_control, 2))
+    assert row["pairs_holding_vs_S_E"] == 2
+    assert pd.isna(row["pair_note"])
 
 
 def test_table12_puts_the_papers_values_beside_its_own_run_only(tmp_path):

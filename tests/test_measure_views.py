@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from scipy import stats as scipy_stats
 
 from sslmem import config
 from sslmem.artifacts import ABOVE_THRESHOLD_COLUMNS, SCORE_COLUMNS, SCORES, TABLE8_COLUMNS, VIEW_SCORES
@@ -31,6 +32,8 @@ from workflow_copy import copy_workflow, snakemake
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 FAMILIES = {"gaussian_noise": {"kind": "gaussian_noise", "std": 0.2}, "rotation_90": {"kind": "rotation", "degrees": 90}}
+# Table 8's comparison with the f/g pair as the unit (its own tests below; NaN with a note when pairs are too few).
+PAIR_LEVEL = list(TABLE8_COLUMNS[TABLE8_COLUMNS.index("n_pairs_vs_training"):])
 
 
 def generator(seed: int = 0) -> torch.Generator:
@@ -233,11 +236,70 @@ def test_table8_rows_columns_and_numbers(score_files, tmp_path):
     low, high = table.loc["gaussian_noise", ["diff_vs_training_ci_low", "diff_vs_training_ci_high"]]
     assert low <= -0.1 <= high
     numbers = [column for column in TABLE8_COLUMNS[6:] if column not in ("view_family", "view") and
-               not column.startswith("paper_")]
+               not column.startswith("paper_") and column not in PAIR_LEVEL]
     comparison = [column for column in numbers if "training" in column]
     assert not table.loc[["gaussian_noise", "rotation_90"], numbers].isna().any().any()
     assert not table.loc["training", [c for c in numbers if c not in comparison]].isna().any()
     assert table.loc["training", comparison].isna().all()  # the reference compares with nothing
+
+
+def test_table8_pair_level_columns_with_two_pairs(score_files, tmp_path):
+    """Seeds 0 and 1 shift the candidates by ±0.1 under every family: each pair's difference to the training
+    augmentation is the same (gaussian noise: −0.1 twice), so there is no spread to test and no mixed model (< 3)."""
+    table = build_table8(score_files, tmp_path).set_index("view_family")
+    noise = table.loc["gaussian_noise"]
+    assert noise["n_pairs_vs_training"] == 2 and noise["pairs_below_training"] == 2
+    assert noise["pair_diff_vs_training"] == pytest.approx(-0.1)
+    assert np.isnan(noise["pair_p_vs_training"]) and "no spread" in noise["pair_note_vs_training"]
+    assert np.isnan(noise["mixed_p_vs_training"]) and "at least 3" in noise["mixed_note_vs_training"]
+    assert noise["claim_test_vs_training"] == "none" and not noise["differs_from_training"]
+    assert table.loc["training", PAIR_LEVEL].drop("differs_from_training").isna().all()  # the reference
+
+
+# Per pair seed: the candidates' mean shift under the training augmentation and under the family (4 pairs).
+TRAINING_SHIFTS = {0: 0.30, 1: 0.10, 2: 0.25, 3: 0.05}
+FAMILY_DIFFERENCES = {0: -0.1, 1: -0.3, 2: 0.0, 3: -0.2}  # family − training, per pair
+SMALL_SPREAD = np.array([0.01, -0.01, 0.005, -0.005])  # the candidates' own spread, small beside the pairs'
+
+
+def pair_score_rows(shifts: dict) -> pd.DataFrame:
+    """Ensemble rows (the mean of the pairs) and one block of pair rows per seed: 4 candidates at shift + spread,
+    S_S at 0."""
+    blocks = [("ensemble", -1, float(np.mean(list(shifts.values()))))]
+    blocks += [("pair", seed, shift) for seed, shift in shifts.items()]
+    rows = []
+    for estimate, seed, shift in blocks:
+        values = [*(shift + SMALL_SPREAD), 0.0]
+        for point, (subset, value) in enumerate(zip(["S_C"] * 4 + ["S_S"], values)):
+            rows.append({**SETUP, "representation": "encoder", "estimate": estimate, "seed": seed, "point_id": point,
+                         "source": "train", "subset": subset, "label": 0, "align_f": 1.0, "align_g": 1.0 + value,
+                         "m_raw": value, "m": value})
+    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+
+
+def test_table8_tests_the_difference_over_pairs(tmp_path):
+    keys = {"dataset": SETUP["dataset"], "setup": SETUP["setup"]}
+    training = write(pair_score_rows(TRAINING_SHIFTS), tmp_path / SCORES.format(**keys))
+    family = {seed: TRAINING_SHIFTS[seed] + FAMILY_DIFFERENCES[seed] for seed in TRAINING_SHIFTS}
+    view = write(pair_score_rows(family), tmp_path / VIEW_SCORES.format(family="gaussian_noise", **keys))
+    table8([training], [view], tmp_path / "table8.csv", families={"gaussian_noise": FAMILIES["gaussian_noise"]},
+           training_views={}, n_boot=50, alpha=0.05)
+    row = pd.read_csv(tmp_path / "table8.csv").set_index("view_family").loc["gaussian_noise"]
+    # Differences −0.1, −0.3, 0, −0.2: mean −0.15, sd sqrt(0.05 / 3), t = −0.15 / (sd / 2), df 3, two-sided.
+    sd = np.sqrt(0.05 / 3)
+    t = -0.15 / (sd / 2)
+    p = 2 * scipy_stats.t.sf(abs(t), 3)
+    assert row["n_pairs_vs_training"] == 4 and row["pairs_below_training"] == 3
+    assert row["pair_diff_vs_training"] == pytest.approx(-0.15)
+    assert row["pair_t_vs_training"] == pytest.approx(t) and row["pair_p_vs_training"] == pytest.approx(p)
+    # Balanced, the candidates' spread far below the pairs': the mixed model's effect and SE are the pairs'.
+    assert row["mixed_diff_vs_training"] == pytest.approx(-0.15, abs=1e-6)
+    assert row["mixed_se_vs_training"] == pytest.approx(sd / 2, rel=1e-3)
+    assert row["mixed_p_vs_training"] == pytest.approx(p, rel=1e-2)
+    assert row["claim_test_vs_training"] == "mixed model"
+    assert bool(row["differs_from_training"]) == (row["mixed_p_vs_training"] < 0.05)
+    # The point-level difference (over the ensemble's candidates) is the same mean.
+    assert row["diff_vs_training"] == pytest.approx(-0.15)
 
 
 def test_table8_has_no_paper_value_beside_another_run(score_files, tmp_path, raw):

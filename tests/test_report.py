@@ -1,16 +1,19 @@
 """Tables and figures from small synthetic score and probe files with known numbers."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
+from sslmem.artifacts import SCORE_COLUMNS
 from sslmem.report.figures import fig2a, fig2c
 from sslmem.report.readers import load_paper_values
 from sslmem.report.significance import table2, table16
 from sslmem.report.summaries import subset_summary, table1
-from sslmem.stats import one_sample, one_sided_welch
+from sslmem.stats import PAIR_LEVEL_COLUMNS, one_sample, one_sided_welch
 
 # Points per subset and the spread around each subset's mean (mean of SPREAD is 0, so subset means are exact).
 N_PER_SUBSET = 6
@@ -21,6 +24,7 @@ SEED_MEANS = {  # per pair seed: the S_C mean differs, so the mean/std over seed
     1: {"S_C": 0.40, "S_S": 0.00, "S_I": -0.35, "S_E": 0.12},
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def subset_values(mean):
@@ -169,6 +173,108 @@ def test_table2_tests_and_paper_values(inputs):
     other = row_of(written, dataset="fashion_mnist", hypothesis="H0: m(S_E) <= m(S_I)")
     assert pd.isna(other["paper_p_value"]) and pd.isna(other["paper_setup"])
     assert set(table["estimate"]) == {"ensemble"} and set(table["seed"]) == {-1}
+
+
+def test_table2_pair_level_columns_with_two_pairs(inputs):
+    """The `inputs` files have two pairs: the t-test over pairs runs (df 1), the mixed model needs 3 and says so,
+    and the claim rests on the pairs' t-test; the point-level columns are those of the test above."""
+    root, scores, _ = inputs
+    table = table2(scores, root / "table2.csv", alpha=0.01, identities=IDENTITIES)
+    written = pd.read_csv(root / "table2.csv")
+    assert list(written.columns[-len(PAIR_LEVEL_COLUMNS):]) == list(PAIR_LEVEL_COLUMNS)
+    row = row_of(written, dataset="cifar10", hypothesis="H0: m(S_C) <= m(S_S)")
+    differences = [SEED_MEANS[s]["S_C"] - SEED_MEANS[s]["S_S"] for s in (0, 1)]  # 0.18, 0.40
+    t = np.mean(differences) / (np.std(differences, ddof=1) / math.sqrt(2))
+    assert (row["n_pairs"], row["pairs_holding"]) == (2, 2)
+    assert row["pair_effect"] == pytest.approx(0.29)
+    assert row["pair_t"] == pytest.approx(t) and row["pair_p"] == pytest.approx(scipy_stats.t.sf(t, 1))
+    assert math.isnan(row["mixed_p"]) and "at least 3" in row["mixed_note"]
+    assert row["claim_test"] == "pair t" and not row["claim_holds"]  # p ≈ 0.12: two pairs do not carry it
+    assert bool(row["reject_h0"])  # while the points, taken as independent, do
+    assert table["n_pairs"].dtype == "Int64"
+
+
+# Four pairs for the registry test: each pair's subset means (every subset's points at mean + SPREAD).
+FOUR_PAIRS = {
+    0: {"S_C": 0.20, "S_S": 0.02, "S_I": -0.25, "S_E": 0.08},
+    1: {"S_C": 0.40, "S_S": 0.00, "S_I": -0.35, "S_E": 0.12},
+    2: {"S_C": 0.30, "S_S": 0.04, "S_I": -0.30, "S_E": 0.10},
+    3: {"S_C": 0.10, "S_S": -0.02, "S_I": -0.10, "S_E": 0.02},
+}
+
+
+def _over_pairs(subset_1, subset_2=None, value=0.0):
+    """Per-pair differences of FOUR_PAIRS, their mean and one-sample t over the 4 pairs (df 3), by hand."""
+    differences = np.array([means[subset_1] - (means[subset_2] if subset_2 else value)
+                            for means in FOUR_PAIRS.values()])
+    t = differences.mean() / (differences.std(ddof=1) / 2)
+    return differences, differences.mean(), t
+
+
+def registered_result(name: str):
+    """The registered :class:`sslmem.report.registry.Result` of `name` (sslmem.studies.get_result where the studies
+    fill the registry, else sslmem.report.registry.get)."""
+    try:
+        from sslmem.studies import get_result
+    except ImportError:
+        from sslmem.report.registry import get as get_result
+    return get_result(name)
+
+
+def test_table2_and_table16_through_the_registry_test_over_pairs(tmp_path):
+    from sslmem import config
+
+    settings = config.load(REPO / "params.yaml", preset="test", check_roots=False)
+    alpha = settings["stats"]["alpha"]
+    path = write_scores(tmp_path / "scores" / "cifar10" / "mae-vit_tiny.parquet", "cifar10", "mae", "vit_tiny",
+                        seeds=FOUR_PAIRS)
+    scores = pd.read_parquet(path)
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    registered_result("table2").build({"score_paths": [str(path)]}, settings, tmp_path / "table2.csv")
+    table = pd.read_csv(tmp_path / "table2.csv").set_index("hypothesis_key")
+    assert list(table.columns[-len(PAIR_LEVEL_COLUMNS):]) == list(PAIR_LEVEL_COLUMNS)
+
+    # H0: m(S_C) <= m(S_S): per-pair differences 0.18, 0.40, 0.26, 0.12 (mean 0.24), all four > 0.
+    differences, mean, t = _over_pairs("S_C", "S_S")
+    row = table.loc["SC_le_SS"]
+    assert (row["n_pairs"], row["pairs_holding"]) == (4, 4)
+    assert row["pair_effect"] == pytest.approx(0.24) == pytest.approx(mean)
+    assert row["pair_t"] == pytest.approx(t)
+    assert row["pair_p"] == pytest.approx(scipy_stats.t.sf(t, 3))
+    # Balanced, the points' spread (SPREAD) small beside the pairs': MixedLM's effect is the difference of the
+    # subsets' means over the pair rows, its SE the pairs' (sd / sqrt(4)) and its p the pairs' p.
+    pair_rows = scores[scores["estimate"] == "pair"]
+    subset_means = pair_rows.groupby("subset")["m"].mean()
+    assert row["mixed_effect"] == pytest.approx(subset_means["S_C"] - subset_means["S_S"], abs=1e-6)
+    assert row["mixed_se"] == pytest.approx(differences.std(ddof=1) / 2, rel=1e-3)
+    assert row["mixed_z"] == pytest.approx(t, rel=1e-3)
+    assert row["mixed_p"] == pytest.approx(row["pair_p"], rel=1e-2)
+    assert row["claim_test"] == "mixed model" and bool(row["claim_holds"]) == (row["mixed_p"] < alpha)
+    assert pd.isna(row["pair_note"]) and pd.isna(row["mixed_note"])  # written empty: nothing to say
+    # The point-level columns are the Welch test of the ensemble rows, as before.
+    arrays = _subset_arrays(ENSEMBLE_MEANS)
+    assert row["p_value"] == pytest.approx(one_sided_welch(arrays["S_C"], arrays["S_S"]).p_value)
+    # H0: m(S_E) <= m(S_I): 0.33, 0.47, 0.40, 0.12.
+    _, mean, t = _over_pairs("S_E", "S_I")
+    assert table.loc["SE_le_SI", "pair_effect"] == pytest.approx(mean)
+    assert table.loc["SE_le_SI", "pair_t"] == pytest.approx(t)
+
+    registered_result("table16").build({"score_paths": [str(path)]}, settings, tmp_path / "table16.csv")
+    table = pd.read_csv(tmp_path / "table16.csv").set_index("hypothesis_key")
+    # H0: m(S_C) <= 0: pair means 0.2, 0.4, 0.3, 0.1; the mixed model's intercept is their mean.
+    _, mean, t = _over_pairs("S_C")
+    assert table.loc["SC_le_0", "pair_effect"] == pytest.approx(0.25)
+    assert table.loc["SC_le_0", "pair_t"] == pytest.approx(t)
+    assert table.loc["SC_le_0", "pair_p"] == pytest.approx(scipy_stats.t.sf(t, 3))
+    assert table.loc["SC_le_0", "mixed_effect"] == pytest.approx(0.25, abs=1e-6)
+    assert table.loc["SC_le_0", "mixed_p"] == pytest.approx(table.loc["SC_le_0", "pair_p"], rel=1e-2)
+    # H0: 0 = m(S_S), two-sided: pair means 0.02, 0, 0.04, −0.02 (mean 0.01); two pairs lie on its side.
+    _, mean, t = _over_pairs("S_S")
+    shared = table.loc["0_eq_SS"]
+    assert shared["pair_effect"] == pytest.approx(0.01) and shared["pairs_holding"] == 2
+    assert shared["pair_p"] == pytest.approx(2 * scipy_stats.t.sf(abs(t), 3))
+    # H0: 0 <= m(S_I), H1: m(S_I) < 0: all four pair means are below 0.
+    assert table.loc["0_le_SI", "pairs_holding"] == 4 and table.loc["0_le_SI", "pair_t"] < 0
 
 
 def test_table16_one_sample_rows(inputs):

@@ -103,12 +103,17 @@ CLASSMEM_COLUMNS = (*ENCODER_KEYS, *LAYER_KEYS, "unit", "unitmem", "classmem", "
 # Table 8, one row per (dataset, setup, view family; `training` first: the core scores): SSLMem over S_C (ensemble
 # with a bootstrap interval; mean ± std over f/g pairs), m(S_C) − m(S_S), the paired difference to the training
 # family's ensemble m over the same candidates (bootstrap interval) and Kendall's tau between the two rankings;
-# the paper's row beside only where the setup and the view are its run.
+# the paper's row beside only where the setup and the view are its run; then the difference to the training family
+# tested with the f/g pair as the unit (t-test over pairs, mixed model with the pair as a random effect; the claim
+# `differs_from_training` rests on them; sslmem.report.views).
 TABLE8_COLUMNS = (*SETUP_KEYS, "representation", "epochs", "view_family", "view", "n_seeds", "n_candidates",
                   "sslmem_ensemble", "sslmem_ensemble_ci_low", "sslmem_ensemble_ci_high", "sslmem_mean", "sslmem_std",
                   "m_candidates_minus_shared", "diff_vs_training", "diff_vs_training_ci_low",
                   "diff_vs_training_ci_high", "kendall_tau_vs_training", "kendall_p_vs_training", "paper_view",
-                  "paper_sslmem", "paper_sslmem_std")
+                  "paper_sslmem", "paper_sslmem_std", "n_pairs_vs_training", "pair_diff_vs_training",
+                  "pair_t_vs_training", "pair_p_vs_training", "pairs_below_training", "pair_note_vs_training",
+                  "mixed_diff_vs_training", "mixed_se_vs_training", "mixed_p_vs_training", "mixed_note_vs_training",
+                  "claim_test_vs_training", "differs_from_training")
 # Fig. 5 in numbers: per (dataset, setup, subset) and threshold t, how many of the subset's n points have an
 # ensemble score m > t (n_above) and their fraction.
 ABOVE_THRESHOLD_COLUMNS = (*SETUP_KEYS, "representation", "subset", "n", "threshold", "n_above", "fraction_above")

@@ -7,6 +7,11 @@ whether the two rank the candidates S_C alike: the overlap of their top-k sets a
 ten most memorised candidates by each. Both scores come from the same f/g pair(s), so they share whatever
 differs between f and g for reasons other than the training points; the control S_E (points neither encoder
 trained on) shows how much the two agree without any memorisation.
+
+Kendall's p-values over the candidates treat them as independent, yet all of them are scored by the same few
+pairs. Table 12 therefore also measures the agreement pair by pair (Kendall's tau between the two scores of one
+pair, from the "pair" rows of both files) and tests it over the pairs: the unit of the test is the training run.
+No mixed model here: the claim is a rank correlation per pair, not a difference of means.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sslmem.io import atomic_to_csv
 from sslmem.report.figures import save_figure
 from sslmem.report.images import class_name, gallery_images
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores, setup_text
-from sslmem.stats import kendall_tau
+from sslmem.stats import claim_over_pairs, kendall_tau, pair_level_test
 
 CANDIDATES = "S_C"
 CONTROL = "S_E"  # trained on by neither f nor g: agreement there is not memorisation
@@ -36,6 +41,10 @@ TABLE12_COLUMNS = [
     "overlap", "overlap_percent", "chance_overlap_percent", "kendall_tau_top_k", "p_value_top_k",
     "kendall_tau_all", "p_value_all", "mean_feldman", "n_control", "kendall_tau_S_E", "p_value_S_E",
     "mean_feldman_S_E", "paper_overlap_percent", "paper_tau", "paper_p_value", "paper_setup",
+    # The agreement with the f/g pair as the unit (pair_agreement): per-pair Kendall's tau over S_C and S_E, t-tests
+    # over the pairs, and the claim (the scores agree on the candidates) resting on them.
+    "alpha", "n_pairs_tested", "pair_tau", "pair_t", "pair_p", "pairs_holding", "pair_tau_S_E", "pair_p_vs_S_E",
+    "pairs_holding_vs_S_E", "pair_note", "claim_test", "claim_holds",
 ]
 
 
@@ -106,8 +115,61 @@ def _paper_columns(paper: Mapping, k: int, matches: bool) -> dict:
             "paper_p_value": row.get("p_value", np.nan), "paper_setup": setup_text(paper["setup"]) if row else ""}
 
 
+def pair_scores(feldman: pd.DataFrame, scores: pd.DataFrame, subset: str) -> pd.DataFrame:
+    """One setup's points of `subset` with both scores of each f/g pair (the "pair" rows, seed s): columns seed,
+    source, point_id, feldman, m; only the seeds both files have."""
+    dataset, setup = feldman["dataset"].iat[0], feldman["setup"].iat[0]
+    ours = feldman[(feldman["estimate"] == "pair") & (feldman["subset"] == subset)]
+    sslmem = scores[(scores["dataset"] == dataset) & (scores["setup"] == setup) & (scores["estimate"] == "pair")
+                    & (scores["subset"] == subset)]
+    seeds = set(ours["seed"]) & set(sslmem["seed"])
+    keys = ["seed", *POINT]
+    both = ours.loc[ours["seed"].isin(seeds), [*keys, "feldman"]].merge(
+        sslmem.loc[sslmem["seed"].isin(seeds), [*keys, "m"]], on=keys, how="outer", indicator=True)
+    if (both["_merge"] != "both").any():
+        raise ValueError(f"{setup!r} on {dataset!r}: the pair rows of Feldman's file ({feldman['source_file'].iat[0]}) "
+                         f"and of the SSLMem file score different {subset} points; rebuild both from one split")
+    return both.drop(columns="_merge")
+
+
+def _tau_by_pair(rows: pd.DataFrame) -> dict:
+    """Seed → Kendall's tau-b between the two scores over that pair's points (pairs with fewer than 2 points or
+    a constant score, where tau is undefined, left out)."""
+    taus = {}
+    for seed, group in rows.groupby("seed", sort=True):
+        if len(group) >= 2:
+            tau = kendall_tau(group["feldman"].to_numpy(), group["m"].to_numpy()).tau
+            if np.isfinite(tau):
+                taus[int(seed)] = tau
+    return taus
+
+
+def pair_agreement(feldman: pd.DataFrame, scores: pd.DataFrame, alpha: float) -> dict:
+    """The agreement of the two scores with the f/g pair as the unit: per pair s, tau_s(S_C) and tau_s(S_E) (Kendall's
+    tau-b between Feldman's and SSLMem's scores of that pair over the subset).
+
+    * ``n_pairs_tested``: pairs with a tau over S_C; ``pair_tau`` the mean of tau_s(S_C); ``pair_t``/``pair_p`` the
+      one-sided t-test over pairs of H0: mean tau_s(S_C) <= 0; ``pairs_holding``: pairs with tau_s(S_C) > 0.
+    * ``pair_tau_S_E``: the mean of tau_s(S_E), the control; ``pair_p_vs_S_E`` the one-sided paired t-test over
+      pairs of H0: tau_s(S_C) <= tau_s(S_E) (agreement beyond what the encoders give without memorisation);
+      ``pairs_holding_vs_S_E``: pairs with tau_s(S_C) > tau_s(S_E).
+    * ``pair_note``: why pair_p is missing (fewer than 2 pairs, no spread); ``claim_holds``: pair_p < `alpha`
+      (``claim_test`` "pair t", or "none" when there is no pair-level p: then False).
+    """
+    candidates = _tau_by_pair(pair_scores(feldman, scores, CANDIDATES))
+    control = _tau_by_pair(pair_scores(feldman, scores, CONTROL))
+    agreement = pair_level_test(candidates, alternative="larger")
+    beyond = pair_level_test(candidates, control, alternative="larger")
+    holds, test = claim_over_pairs(np.nan, agreement.p_value, alpha)
+    return {"alpha": alpha, "n_pairs_tested": agreement.n_pairs, "pair_tau": agreement.effect, "pair_t": agreement.t,
+            "pair_p": agreement.p_value, "pairs_holding": agreement.pairs_holding,
+            "pair_tau_S_E": float(np.mean(list(control.values()))) if control else np.nan,
+            "pair_p_vs_S_E": beyond.p_value, "pairs_holding_vs_S_E": beyond.pairs_holding,
+            "pair_note": agreement.note, "claim_test": test, "claim_holds": holds}
+
+
 def table12(feldman_paths, score_paths, out, top_k: Sequence[int], identities: Mapping[str, Mapping] | None = None,
-            paper_values_path=None) -> pd.DataFrame:
+            paper_values_path=None, alpha: float = 0.01) -> pd.DataFrame:
     """Table 12: per supervised setup (in the order of `feldman_paths`) and k of `top_k`, how far Feldman's
     score and SSLMem agree on the candidates S_C (ensemble scores of both; see :func:`overlap_row`), with
     Kendall's tau-b over all of S_C (``kendall_tau_all``) and, the control, over S_E (``kendall_tau_S_E``: points
@@ -118,6 +180,9 @@ def table12(feldman_paths, score_paths, out, top_k: Sequence[int], identities: M
     the overlap is 100 % by construction (as ``chance_overlap_percent`` says). The paper's values stand beside the
     rows of its own run only (supervised ResNet50 on CIFAR10, 100 epochs, encoder output; `identities` as in
     :func:`sslmem.report.summaries.table1`); elsewhere the paper columns are empty.
+
+    Those p-values treat the candidates as independent; the pair-level columns (:func:`pair_agreement`, the same on
+    every row of a setup) test the agreement over the f/g pairs instead, and ``claim_holds`` rests on them.
     """
     feldman = read_feldman(feldman_paths)
     scores = read_scores(score_paths, require_estimate="ensemble")
@@ -145,10 +210,12 @@ def table12(feldman_paths, score_paths, out, top_k: Sequence[int], identities: M
             "mean_feldman": float(candidates["feldman"].mean()), "n_control": len(control),
             "kendall_tau_S_E": control_tau.tau, "p_value_S_E": control_tau.p_value,
             "mean_feldman_S_E": float(control["feldman"].mean()),
+            **pair_agreement(setup_rows, scores, alpha),
         }
         rows += [{**common, **overlap_row(candidates, k), **_paper_columns(paper, k, matches)}
                  for k in top_k if k <= n]
     table = pd.DataFrame(rows, columns=TABLE12_COLUMNS)
+    table = table.astype({"n_pairs_tested": "Int64", "pairs_holding": "Int64", "pairs_holding_vs_S_E": "Int64"})
     atomic_to_csv(table, out)
     return table
 

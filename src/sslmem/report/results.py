@@ -32,7 +32,8 @@ def _trained_backbones(settings: Mapping) -> dict:
 
 
 def _table12_options(settings: Mapping) -> dict:
-    return {"top_k": settings["report"]["table12"]["top_k"], **identities(settings)}
+    return {"top_k": settings["report"]["table12"]["top_k"], "alpha": settings["stats"]["alpha"],
+            **identities(settings)}
 
 
 def _image_data(settings: Mapping, setup_names) -> dict:
@@ -85,7 +86,17 @@ register(Result(
         "One-sided Welch t-tests between the subsets' ensemble scores (H0 as in the paper's Table 2), with "
         "Cohen's d and the mean score of S_S (the global offset); the paper's values stand beside the rows of its "
         "own run (MAE ViT-tiny, CIFAR10, 600 epochs, encoder output), and its 'effect size' compares with our t "
-        "statistic."
+        "statistic. "
+        "These point-level tests treat the points of a subset as independent, yet every point an f/g pair scores "
+        "shares that pair's training run, so each hypothesis is also tested with the pair as the unit, on the "
+        "per-pair scores: n_pairs pairs, pair_effect the mean over pairs of the difference of subset means with its "
+        "one-sided t-test over pairs (pair_t, pair_p), pairs_holding the pairs whose difference has the claimed "
+        "sign, and mixed_effect, mixed_se, mixed_z and mixed_p from a linear mixed model "
+        "m ~ subset + (1 | pair) + (1 | pair:subset) (REML, p against Student's t with n_pairs − 1 degrees of "
+        "freedom). "
+        "claim_holds rests on these, not on the point-level test: mixed_p < alpha where the mixed model fits (3 "
+        "pairs or more), else pair_p < alpha (claim_test says which; pair_note and mixed_note say why a test is "
+        "missing)."
     ),
     builder="sslmem.report.significance:table2",
     inputs={"score_paths": "scores"},
@@ -96,7 +107,14 @@ register(Result(
     caption=(
         "t-tests of the subsets' ensemble scores against 0 and of S_C against S_E (H0 as in the paper's "
         "Table 16), with Cohen's d and the S_S offset; the paper's values stand beside the rows of its own run "
-        "(MAE ViT-tiny, CIFAR10, 600 epochs, encoder output)."
+        "(MAE ViT-tiny, CIFAR10, 600 epochs, encoder output). "
+        "Each hypothesis is also tested with the f/g pair as the unit, as in Table 2: pair_effect is the mean over "
+        "pairs of the per-pair subset mean minus 0 (or of the difference S_C − S_E) with its t-test over pairs "
+        "(pair_t, pair_p, pairs_holding of n_pairs), and the mixed model is m ~ 1 + (1 | pair) for a one-sample "
+        "row (its intercept: the training run's shift of every point is the pair's random intercept) and "
+        "m ~ subset + (1 | pair) + (1 | pair:subset) for the last row (mixed_effect, mixed_se, mixed_z, mixed_p). "
+        "claim_holds rests on the mixed model where it fits and on the t-test over pairs otherwise (claim_test says "
+        "which)."
     ),
     builder="sslmem.report.significance:table16",
     inputs={"score_paths": "scores"},
@@ -144,7 +162,15 @@ register(Result(
         "highest SSLMem m of the same encoders without their classifier (ensemble), beside what two random top-k "
         "sets share (k over the size of S_C), Kendall's tau-b (two-sided p) between the two scores over SSLMem's top k and over "
         "all of S_C, and over S_E as the control (points neither encoder trained on); only k up to the size of S_C make rows. "
-        "The paper's Table 12 stands beside its own run only (supervised ResNet50, CIFAR10, 100 epochs)."
+        "The paper's Table 12 stands beside its own run only (supervised ResNet50, CIFAR10, 100 epochs). "
+        "Those p-values treat the candidates as independent although the same few f/g pairs score them all, so the "
+        "agreement is also measured pair by pair (Kendall's tau between the two scores of one pair) and tested over "
+        "the pairs: n_pairs_tested pairs, pair_tau the mean tau over S_C with its one-sided t-test over pairs "
+        "(pair_t, pair_p), pairs_holding the pairs with a positive tau, pair_tau_S_E the mean tau over the control S_E "
+        "and pair_p_vs_S_E the paired t-test over pairs that the candidates' tau exceeds the control's "
+        "(pairs_holding_vs_S_E pairs where it does). "
+        "claim_holds (pair_p < alpha) rests on the test over pairs; with fewer than 2 pairs it is False and pair_note "
+        "says why."
     ),
     builder="sslmem.report.feldman:table12",
     inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},

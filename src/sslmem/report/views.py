@@ -6,7 +6,10 @@ Inputs: the core score files of the re-measured setups (the training augmentatio
 (:data:`~sslmem.artifacts.VIEW_SCORES`; the family is read from the path). Every family scores the same candidates
 with the same encoders, so besides each family's mean the table compares it with the training augmentation point
 by point: the mean paired difference of m (bootstrap interval over candidates) and Kendall's tau between the two
-rankings of S_C.
+rankings of S_C. That interval treats the candidates as independent, yet every candidate a pair of encoders scores
+shares that pair's training run; the difference is therefore also tested with the f/g pair as the unit (the "pair"
+rows of both files): a two-sided t-test over the per-pair differences of mean m over S_C and a linear mixed model
+with the pair as a random effect (:func:`sslmem.stats.pair_level_test`, :func:`sslmem.stats.mixed_model_test`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pandas as pd
 from sslmem.artifacts import SETUP_KEYS, TABLE8_COLUMNS, VIEW_SCORES, ordered
 from sslmem.io import atomic_to_csv
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores
-from sslmem.stats import bootstrap_ci, kendall_tau, mean_std
+from sslmem.stats import bootstrap_ci, claim_over_pairs, kendall_tau, mean_std, mixed_model_test, pair_level_test
 from sslmem.studies.measure_views import TRAINING_FAMILY
 
 # VIEW_SCORES with its fields as path components, the family captured (a path may have any prefix).
@@ -49,7 +52,8 @@ def view_label(family: Mapping) -> str:
 
 def table8(training_score_paths, view_score_paths, out, families: Mapping[str, Mapping],
            training_views: Mapping[str, str], n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-           identities: Mapping[str, Mapping] | None = None, paper_values_path=None) -> pd.DataFrame:
+           identities: Mapping[str, Mapping] | None = None, paper_values_path=None,
+           alpha: float = 0.01) -> pd.DataFrame:
     """Table 8: per (dataset, setup), the training augmentation's row, then one row per family of `families`
     (name → definition, in row order; `training_views`: setup → the name of its training augmentation).
 
@@ -59,6 +63,16 @@ def table8(training_score_paths, view_score_paths, out, families: Mapping[str, M
       m against the training augmentation's over the same candidates; empty on the training row (the reference).
     * ``paper_*``: the paper's Table 8 row whose view definition is this row's, only when the setup is the paper's
       run (:func:`~sslmem.report.readers.matches_paper_row`: SimCLR ResNet50, CIFAR10, 600 epochs, encoder output).
+    * the same comparison with the f/g pair as the unit (empty on the training row), on the "pair" rows of S_C:
+      ``n_pairs_vs_training`` pairs scored under both; ``pair_diff_vs_training`` the mean over pairs of
+      mean_s(m family) − mean_s(m training), ``pair_t_vs_training``/``pair_p_vs_training`` its two-sided t-test
+      over pairs (NaN with ``pair_note_vs_training`` below 2 pairs or without spread); ``pairs_below_training``
+      the pairs in which the family's SSLMem is below the training augmentation's (the paper's "the training
+      augmentation gives the highest score"); ``mixed_diff_vs_training``/``mixed_se_vs_training``/
+      ``mixed_p_vs_training`` the family effect of MixedLM m ~ family + (1 | pair) + (1 | pair:family) (REML,
+      two-sided; NaN with ``mixed_note_vs_training`` below 3 pairs or without convergence);
+      ``differs_from_training``: the mixed model's p < `alpha` where it fits, else the pair t-test's
+      (``claim_test_vs_training`` names which; "none": too few pairs, False).
 
     No files (measure.table8.runs empty): a table of the header only. Writes `out` atomically, returns the table.
     """
@@ -70,13 +84,13 @@ def table8(training_score_paths, view_score_paths, out, families: Mapping[str, M
         for keys, reference in training.groupby(list(SETUP_KEYS), sort=True):
             identity = (identities or {}).get(keys[1])
             context = dict(zip(SETUP_KEYS, keys), epochs=identity["epochs"] if identity else np.nan)
-            reference_row = _row(reference, None, n_boot, seed, level)
+            reference_row = _row(reference, None, n_boot, seed, level, alpha)
             rows.append({**context, **reference_row, "view_family": TRAINING_FAMILY,
                          "view": f"training augmentation ({training_views.get(keys[1], '?')})",
                          **_paper_cells(paper, TRAINING_FAMILY, keys[0], identity, reference_row["representation"])})
             for name, family in families.items():
                 group = _setup_rows(by_family[name], keys, name)
-                row = _row(group, reference, n_boot, seed, level)
+                row = _row(group, reference, n_boot, seed, level, alpha)
                 rows.append({**context, **row, "view_family": name, "view": view_label(family),
                              **_paper_cells(paper, family, keys[0], identity, row["representation"])})
     table = ordered(pd.DataFrame(rows, columns=list(TABLE8_COLUMNS)), TABLE8_COLUMNS, "table8")
@@ -102,7 +116,8 @@ def _setup_rows(scores: pd.DataFrame, keys: tuple, family: str) -> pd.DataFrame:
     return group
 
 
-def _row(group: pd.DataFrame, reference: pd.DataFrame | None, n_boot: int, seed: int, level: float) -> dict:
+def _row(group: pd.DataFrame, reference: pd.DataFrame | None, n_boot: int, seed: int, level: float,
+         alpha: float) -> dict:
     """SSLMem numbers of one (dataset, setup, family) and, given the training augmentation's rows, the comparison."""
     ensemble = group[group["estimate"] == "ensemble"]
     candidates = ensemble[ensemble["subset"] == "S_C"]
@@ -119,7 +134,31 @@ def _row(group: pd.DataFrame, reference: pd.DataFrame | None, n_boot: int, seed:
     }
     if reference is not None:
         row.update(_compared_with_training(candidates, reference, n_boot, seed, level))
+        row.update(_compared_over_pairs(group, reference, alpha))
     return row
+
+
+def _compared_over_pairs(group: pd.DataFrame, reference: pd.DataFrame, alpha: float) -> dict:
+    """The family against the training augmentation with the f/g pair as the unit, on the pair rows of S_C."""
+    def pair_candidates(scores: pd.DataFrame, family: str) -> pd.DataFrame:
+        rows = scores[(scores["estimate"] == "pair") & (scores["subset"] == "S_C")]
+        return rows[["seed", "m"]].assign(family=family)
+
+    both = pd.concat([pair_candidates(group, "view"), pair_candidates(reference, TRAINING_FAMILY)],
+                     ignore_index=True)
+    means = both.groupby(["family", "seed"])["m"].mean()
+    by_pair = {family: dict(means.loc[family]) if family in means.index.get_level_values(0) else {}
+               for family in ("view", TRAINING_FAMILY)}
+    tested = pair_level_test(by_pair["view"], by_pair[TRAINING_FAMILY], alternative="two-sided")
+    common = set(by_pair["view"]) & set(by_pair[TRAINING_FAMILY])
+    below = sum(by_pair["view"][s] < by_pair[TRAINING_FAMILY][s] for s in common)
+    mixed = mixed_model_test(both, "view", TRAINING_FAMILY, alternative="two-sided", pair="seed", subset="family")
+    differs, test = claim_over_pairs(mixed.p_value, tested.p_value, alpha)
+    return {"n_pairs_vs_training": tested.n_pairs, "pair_diff_vs_training": tested.effect,
+            "pair_t_vs_training": tested.t, "pair_p_vs_training": tested.p_value, "pairs_below_training": int(below),
+            "pair_note_vs_training": tested.note, "mixed_diff_vs_training": mixed.effect,
+            "mixed_se_vs_training": mixed.se, "mixed_p_vs_training": mixed.p_value,
+            "mixed_note_vs_training": mixed.note, "claim_test_vs_training": test, "differs_from_training": differs}
 
 
 def _compared_with_training(candidates: pd.DataFrame, reference: pd.DataFrame, n_boot: int, seed: int,

@@ -71,7 +71,8 @@ def align_settings(settings: Mapping, family: str, setup: str) -> dict:
 
 def table8_options(settings: Mapping) -> dict:
     """The families (definitions, in row order), each setup's training augmentation (for its row's label), the
-    bootstrap and the identities the paper's run is matched on."""
+    bootstrap, the significance level of the pair-level comparison and the identities the paper's run is matched
+    on."""
     from sslmem.config import setup_recipe
 
     bootstrap = settings["stats"]["bootstrap"]
@@ -80,7 +81,7 @@ def table8_options(settings: Mapping) -> dict:
         "training_views": {setup: setup_recipe(settings, setup)["augment"]
                            for setup in dict.fromkeys(setup for _, setup in planned(settings))},
         "n_boot": bootstrap["resamples"], "seed": bootstrap["seed"], "level": bootstrap["level"],
-        **identities(settings),
+        "alpha": settings["stats"]["alpha"], **identities(settings),
     }
 
 
@@ -132,7 +133,16 @@ register(Result(
         "of measure.view_families instead (Gaussian noise, random rotation, colour drop), per dataset and setup, "
         "with m(S_C) − m(S_S), the paired difference to the training augmentation over the same candidates and "
         "Kendall's tau between the two rankings; the paper's Table 8 beside its own run (SimCLR ResNet50, "
-        "CIFAR10, 600 epochs)."
+        "CIFAR10, 600 epochs). "
+        "The difference to the training augmentation is also tested with the f/g pair as the unit, since every "
+        "candidate a pair scores shares its training run: n_pairs_vs_training pairs scored under both, "
+        "pair_diff_vs_training the mean over pairs of the per-pair difference of mean m over S_C with its two-sided "
+        "t-test over pairs (pair_t_vs_training, pair_p_vs_training), pairs_below_training the pairs in which the "
+        "family scores below the training augmentation, and mixed_diff_vs_training, mixed_se_vs_training and "
+        "mixed_p_vs_training from a linear mixed model m ~ family + (1 | pair) + (1 | pair:family) (REML, p against "
+        "Student's t with n_pairs − 1 degrees of freedom). "
+        "differs_from_training rests on the mixed model where it fits (3 pairs or more) and on the t-test over "
+        "pairs otherwise (claim_test_vs_training says which; the note columns say why a test is missing)."
     ),
     builder="sslmem.report.views:table8",
     inputs={"training_score_paths": "table8_scores", "view_score_paths": "view_scores"},
