@@ -18,6 +18,7 @@ configfile: "params.yaml"
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
 from sslmem import config as sslmem_config  # noqa: E402
 from sslmem import plan as sslmem_plan  # noqa: E402
+from sslmem.jobs import DEFAULT_CONSTRAINTS  # noqa: E402
 
 # Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
 _on_disk = yaml.safe_load(Path("params.yaml").read_text())
@@ -29,7 +30,7 @@ if _overridden:
 try:
     # Validated once and cached, so the jobs start without re-validating. Dataset roots are checked by each job
     # that reads images and by `sslmem check`: planning, `--report` and rebuilding tables need no data.
-    SETTINGS = sslmem_config.load("params.yaml", preset=config["preset"], check_roots=False)
+    SETTINGS = sslmem_plan.load_settings("params.yaml", preset=config["preset"], check_roots=False)
     PLAN = sslmem_plan.build(SETTINGS)
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
@@ -42,7 +43,7 @@ SOFTWARE_ENV = "../envs/sslmem.yaml"
 
 
 wildcard_constraints:
-    **sslmem_plan.kinds.DEFAULT_CONSTRAINTS,
+    **DEFAULT_CONSTRAINTS,
 
 
 report: "workflow/report/workflow.rst"

@@ -22,6 +22,7 @@ import time
 import torch
 
 from sslmem import config as sconfig
+from sslmem.plan import load_settings
 from sslmem.augment import AugmentSpec, BatchAugment, make_generator
 from sslmem.models import build_encoder
 from sslmem.training.optim import optimizer_for_recipe
@@ -69,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(1) if device.type == "cpu" else None
-    settings = sconfig.load("params.yaml", preset=args.preset, check_roots=False)
+    settings = load_settings("params.yaml", preset=args.preset, check_roots=False)
     study = settings["studies"]["privacy"]
     privacy = {"epsilon": 8.0, **{key: study[key] for key in
                                   ("delta", "max_grad_norm", "accountant", "noise_seed", "max_physical_batch_size")}}

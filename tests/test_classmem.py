@@ -22,6 +22,7 @@ from sslmem.measures.unitmem import class_memorization, unit_memorization
 from sslmem.pipeline.classmem import class_balanced_sample, classmem_frame, run_classmem
 from sslmem.report.classmem import CLASSMEM_TABLE_COLUMNS, classmem_fig, classmem_table, unit_vs_class
 from sslmem.stats import wilcoxon_signed_rank
+from sslmem.plan import resolve_settings
 
 from workflow_copy import copy_workflow, snakemake
 
@@ -281,7 +282,7 @@ def raw() -> dict:
 def refused(raw: dict, classmem: dict, *needles: str) -> None:
     raw["presets"]["test"]["report"]["classmem"] = {**raw["presets"]["test"]["report"]["classmem"], **classmem}
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
     for needle in needles:
         assert needle in str(error.value), f"{needle!r} not in {error.value}"
 
@@ -313,18 +314,18 @@ def test_a_dataset_without_labels_is_refused_and_can_be_left_out(raw):
     refused(raw, {"setups": ["simclr-resnet18"]}, "report.classmem: the points of stl10's S_S come from its "
             "unlabelled 'unlabeled' split", "leave stl10 out (report.classmem.datasets)")
     test["report"]["classmem"]["datasets"] = ["fashion_mnist"]
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     assert config.plan.classmem_pairs(settings) == [("fashion_mnist", "simclr-resnet18")]
 
 
 def test_the_presets_plan_classmem_on_their_resnet18_setups():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    default = config.resolve(raw, "default", check_roots=False)
+    default = resolve_settings(raw, "default", check_roots=False)
     assert [setup for _, setup in config.plan.classmem_pairs(default)] == [
         "simclr-resnet18", "dino-resnet18", "vicreg-resnet18", "simsiam-resnet18", "supervised-resnet18-e15",
         "supervised-resnet18-e4"]
     assert default["report"]["classmem"]["subset"] == "S_S"
-    assert config.plan.classmem_pairs(config.resolve(raw, "paper", check_roots=False)) == []
+    assert config.plan.classmem_pairs(resolve_settings(raw, "paper", check_roots=False)) == []
 
 
 # --- end to end ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sslmem import cli, config
 from sslmem.config import ConfigError, cache, registry, rules, schema_messages
 from sslmem.config.rules import sizes, subsets
 from sslmem.data import catalog, datasets
+from sslmem.plan import load_settings, resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
 
@@ -70,7 +71,7 @@ def edit(raw: dict, dotted: str, value) -> None:
 
 def fails_with(raw: dict, preset: str, *needles: str) -> str:
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, preset)
+        resolve_settings(raw, preset)
     message = str(error.value)
     for needle in needles:
         assert needle in message, f"{needle!r} not in message:\n{message}"
@@ -302,11 +303,11 @@ def test_unknown_preset(raw):
 def test_equal_fractions_or_independent_coupling_pass(raw):
     edit(raw, "presets.test.splits.pool_size", 1000)
     edit(raw, "presets.test.splits.fractions", {"shared": 0.7, "candidate": 0.15, "independent": 0.15})
-    assert config.resolve(raw, "test")["splits"]["fractions"]["candidate"] == 0.15
+    assert resolve_settings(raw, "test")["splits"]["fractions"]["candidate"] == 0.15
     # Unequal fractions are fine when f and g draw independently.
     edit(raw, "presets.test.splits.fractions", {"shared": 0.8, "candidate": 0.12, "independent": 0.08})
     edit(raw, "presets.test.training.coupling", "independent")
-    config.resolve(raw, "test")
+    resolve_settings(raw, "test")
 
 
 def test_stl10_pool_fits_its_unlabelled_split_and_supervised_runs_elsewhere(raw):
@@ -319,11 +320,11 @@ def test_stl10_pool_fits_its_unlabelled_split_and_supervised_runs_elsewhere(raw)
     ])
     edit(raw, "presets.test.report.table11", [])
     edit(raw, "presets.test.splits.pool_size", {"fashion_mnist": 200, "stl10": 50000})
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     assert config.pool_size_for(settings, "stl10") == 50000
     assert {(r.setup, r.dataset) for r in config.experiment_runs(settings) if r.method == "supervised"} == {
         ("sup-e1", "fashion_mnist")}
-    paper = config.resolve(raw, "paper", check_roots=False)
+    paper = resolve_settings(raw, "paper", check_roots=False)
     assert config.pool_size_for(paper, "stl10") == 50000
 
 
@@ -340,7 +341,7 @@ def test_stl10_root_check_names_the_unlabelled_file(raw, tmp_path):
     fails_with(raw, "test", "data.roots.stl10", "'unlabeled' split not found", str(folder / "unlabeled_X.bin"),
                "stl10_binary.tar.gz")
     (folder / "unlabeled_X.bin").write_bytes(b"")
-    config.resolve(raw, "test")
+    resolve_settings(raw, "test")
 
 
 def test_yaml_syntax_error_is_a_config_error(tmp_path):
@@ -491,7 +492,7 @@ def test_setups_run_on_their_own_seeds_and_datasets_with_their_own_recipe(raw):
     raw["presets"]["test"]["report"]["table12"] = {"setups": []}  # no supervised setup left to compare
     raw["presets"]["test"]["report"]["classmem"] = {"setups": []}  # it names the supervised setup too
     raw["presets"]["test"].pop("studies")  # they name the MAE setup
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     runs = config.experiment_runs(settings)
     assert [(r.dataset, r.setup, r.seed, r.role) for r in runs] == [
         ("fashion_mnist", "simclr-resnet18", 0, "f"), ("fashion_mnist", "simclr-resnet18", 0, "g"),
@@ -518,7 +519,7 @@ def test_setups_run_on_their_own_seeds_and_datasets_with_their_own_recipe(raw):
 
 
 def test_paper_preset_plans_table11_setups_on_cifar10_only(raw):
-    settings = config.resolve(raw, "paper", check_roots=False)
+    settings = resolve_settings(raw, "paper", check_roots=False)
     runs = config.experiment_runs(settings)
     table11 = settings["report"]["table11"]
     assert table11 == ["supervised-resnet50-e100", "dino-resnet50-e100", "dino-resnet50-e300", "supervised-resnet50-e10"]
@@ -533,13 +534,13 @@ def test_paper_preset_plans_table11_setups_on_cifar10_only(raw):
 
 
 def test_a_setup_name_cannot_be_borrowed_by_another_method(raw):
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     with pytest.raises(ConfigError, match="'supervised-resnet18-e1' is supervised on resnet18, but this run is simclr"):
         config.RunSpec("fashion_mnist", "simclr", "resnet18", 0, "f", "supervised-resnet18-e1").training_settings(settings)
 
 
 def test_paper_identities_hold_method_arch_epochs_and_representation(raw):
-    settings = config.resolve(raw, "paper", check_roots=False)
+    settings = resolve_settings(raw, "paper", check_roots=False)
     identities = config.paper_identities(settings)
     supervised = identities["supervised-resnet50-e10"]
     assert (supervised["method"], supervised["arch"], supervised["epochs"]) == ("supervised", "resnet50", 10)
@@ -552,14 +553,14 @@ def test_paper_identities_hold_method_arch_epochs_and_representation(raw):
     # A recipe that changes more than the training length is not the paper's run.
     raw["presets"]["test"]["experiment"]["setups"].append(
         {"name": "simclr-lr", "method": "simclr", "arch": "resnet18", "recipe": {"lr": 0.2}})
-    assert not config.paper_identities(config.resolve(raw, "test", check_roots=False))["simclr-lr"]["length_only"]
+    assert not config.paper_identities(resolve_settings(raw, "test", check_roots=False))["simclr-lr"]["length_only"]
 
 
 def test_representation_per_method_and_per_setup(raw):
     raw["presets"]["test"]["measure"]["representation"] = {"default": "encoder", "simclr": "projection"}
     raw["presets"]["test"]["experiment"]["setups"].append(
         {"name": "simclr-enc", "method": "simclr", "arch": "resnet18", "representation": "encoder"})
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     assert config.setup_representation(settings, "simclr-resnet18") == "projection"
     assert config.setup_representation(settings, "simclr-enc") == "encoder"
     assert config.setup_representation(settings, "mae-vit_tiny") == "encoder"
@@ -569,7 +570,7 @@ def test_representation_per_method_and_per_setup(raw):
 @pytest.mark.parametrize("preset", ["default", "paper", "test"])
 def test_no_preset_scores_the_supervised_classifier(raw, preset):
     """App. B.3 removes the classification layer: under every preset a supervised setup scores its encoder."""
-    settings = config.resolve(raw, preset, check_roots=False)
+    settings = resolve_settings(raw, preset, check_roots=False)
     supervised = [config.setup_name(s) for s in settings["experiment"]["setups"] if s["method"] == "supervised"]
     assert supervised and all(config.setup_representation(settings, name) == "encoder" for name in supervised)
 
@@ -587,7 +588,7 @@ def test_scoring_the_supervised_head_is_refused_naming_the_key(raw, where, value
     expected = {"default": r"measure\.representation\.default", "method": r"measure\.representation\.supervised",
                 "setup": r"experiment\.setups\[2\]\.representation"}[where]
     with pytest.raises(ConfigError, match=expected + ".*no projection head"):
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
 
 
 # ------------------------------------------------------------------------------- names come from the registries
@@ -626,9 +627,9 @@ def validations(monkeypatch) -> list:
     module = sys.modules["sslmem.config.load"]  # `config.load` is the function; the module is sslmem.config.load
     real, calls = module.resolve, []
 
-    def counting(raw, preset=None, check_roots=True):
+    def counting(raw, preset=None, check_roots=True, rules=()):
         calls.append(preset)
-        return real(raw, preset, check_roots)
+        return real(raw, preset, check_roots, rules=rules)
 
     monkeypatch.setattr(module, "resolve", counting)
     return calls
@@ -745,7 +746,8 @@ def test_sslmem_check_validates_fully_and_refreshes_the_cache(raw, tmp_path, cap
     for cached in cache_files(tmp_path):
         cached.unlink()
     assert cli.main(["--params", str(params), "--preset", "test", "check"]) == 0
-    assert config.load(params, preset="test")["preset"] == "test"  # from the file `sslmem check` wrote
+    # from the file `sslmem check` wrote, for the jobs (which load with the study plugins' validators)
+    assert load_settings(params, preset="test")["preset"] == "test"
     assert len(reads) == 1 and len(validations) == 4
 
 
@@ -773,19 +775,19 @@ def test_a_study_registers_its_own_cross_field_rule(raw, monkeypatch):
 def test_split_counts_must_pair_candidates_with_independents_under_coupling(raw):
     raw["presets"]["test"]["splits"]["counts"] = {"fashion_mnist": {"shared": 100, "candidate": 20, "independent": 30}}
     with pytest.raises(ConfigError, match=r"splits.counts.fashion_mnist: candidate \(20\) must equal independent \(30\)"):
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
 
 
 def test_split_counts_larger_than_the_training_split_are_refused(raw):
     raw["presets"]["test"]["splits"]["counts"] = {"fashion_mnist": {"shared": 59000, "candidate": 1000,
                                                                      "independent": 1000}}
     with pytest.raises(ConfigError, match="adds up to 61000 points, more than the 60000 training images"):
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
 
 
 def test_probe_settings_per_method_merge_over_the_probe(raw):
     raw["presets"]["test"]["probe"]["per_method"] = {"simclr": {"lr": 4.8}}
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     assert config.probe_recipe(settings, "simclr")["lr"] == 4.8
     assert config.probe_recipe(settings, "mae")["lr"] == settings["probe"]["lr"]
     assert "per_method" not in config.probe_recipe(settings, "mae")
@@ -798,7 +800,7 @@ def test_probe_settings_per_method_merge_over_the_probe(raw):
 def test_probe_settings_per_method_are_validated_merged(raw, per_method, message):
     raw["presets"]["test"]["probe"]["per_method"] = per_method
     with pytest.raises(ConfigError, match=message):
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
 
 
 # ------------------------------------------------------------------------- schema errors: what is allowed, in words
@@ -928,7 +930,7 @@ def test_classmem_sample_names_the_split_and_preset(raw):
 
 
 def test_split_sizes_follow_the_split_stage_and_are_unknown_for_a_whole_image_folder(raw):
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     from sslmem.data.splits import split_sizes
 
     drawn = split_sizes(200, settings["splits"]["fractions"], None)

@@ -29,6 +29,7 @@ from sslmem.measures.dejavu import (
 )
 from sslmem.report.dejavu import TABLE4_COLUMNS, pair_gaps, table4
 from sslmem.report.readers import load_paper_values, matches_paper_row
+from sslmem.plan import resolve_settings
 
 from workflow_copy import copy_workflow, snakemake
 
@@ -276,7 +277,7 @@ def raw() -> dict:
 def refused(raw: dict, table4_settings: dict, *needles: str) -> None:
     raw["presets"]["test"]["report"]["table4"] = {**raw["presets"]["test"]["report"]["table4"], **table4_settings}
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
     for needle in needles:
         assert needle in str(error.value), f"{needle!r} not in {error.value}"
 
@@ -312,10 +313,10 @@ def test_a_confident_fraction_that_selects_nothing_and_a_dataset_without_the_set
 
 def test_the_presets_plan_table4_rows_and_the_paper_preset_its_paper_runs():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    default = config.resolve(raw, "default", check_roots=False)
+    default = resolve_settings(raw, "default", check_roots=False)
     assert config.plan.table4_pairs(default) == [
         ("fashion_mnist", "mae-vit_tiny"), ("fashion_mnist", "dino-resnet18"), ("fashion_mnist", "vicreg-resnet18")]
-    paper = config.resolve(raw, "paper", check_roots=False)
+    paper = resolve_settings(raw, "paper", check_roots=False)
     pairs = config.plan.table4_pairs(paper)
     assert pairs == [("cifar10", "mae-vit_tiny"), ("cifar10", "dino-vit_tiny"), ("image_folder", "mae-vit_base"),
                      ("image_folder", "dino-vit_base")]

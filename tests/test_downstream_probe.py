@@ -26,6 +26,7 @@ from sslmem.report.metrics import metrics
 from sslmem.report.readers import read_probes
 from sslmem.report.significance import table2
 from sslmem.report.summaries import subset_summary, table1
+from sslmem.plan import resolve_settings, load_settings
 
 from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 from tests.test_report import IDENTITIES, inputs  # noqa: F401 (fixture)
@@ -115,24 +116,24 @@ def with_downstream(raw: dict, downstream: dict) -> dict:
 ])
 def test_a_bad_downstream_list_is_refused_naming_the_key(raw, downstream, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        config.resolve(with_downstream(raw, downstream), "test", check_roots=False)
+        resolve_settings(with_downstream(raw, downstream), "test", check_roots=False)
 
 
 def test_a_downstream_dataset_needs_a_root(raw):
     del raw["common"]["data"]["roots"]["svhn"]
     with pytest.raises(ConfigError, match=re.escape("probe.downstream.fashion_mnist: 'svhn' has no root in data.roots")):
-        config.resolve(with_downstream(raw, {"fashion_mnist": ["digits", "svhn"]}), "test", check_roots=False)
+        resolve_settings(with_downstream(raw, {"fashion_mnist": ["digits", "svhn"]}), "test", check_roots=False)
 
 
 def test_downstream_roots_are_checked_with_the_dataset_roots(raw, tmp_path, capsys):
     raw["common"]["data"]["roots"]["cifar10"] = str(tmp_path / "no-cifar10")
     with_downstream(raw, {"fashion_mnist": ["digits", "cifar10"]})
-    settings = config.resolve(raw, "test", check_roots=False)  # the names are fine; the files are not there
+    settings = resolve_settings(raw, "test", check_roots=False)  # the names are fine; the files are not there
     assert config.probe_downstream(settings, "fashion_mnist") == ["digits", "cifar10"]
     assert config.probe_downstream(settings, "cifar10") == []
     message = r"data.roots.cifar10 \(probed through probe.downstream\): cifar10 'train' split not found"
     with pytest.raises(ConfigError, match=message):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
     # `sslmem check`, and the probe job before it opens its checkpoint, refuse the same settings.
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -142,7 +143,7 @@ def test_downstream_roots_are_checked_with_the_dataset_roots(raw, tmp_path, caps
 
 
 def test_the_default_preset_probes_fashion_mnist_encoders_on_digits(raw):
-    settings = config.resolve(raw, "default")  # roots checked: the tiny Fashion-MNIST and scikit-learn's digits
+    settings = resolve_settings(raw, "default")  # roots checked: the tiny Fashion-MNIST and scikit-learn's digits
     assert config.probe_downstream(settings, "fashion_mnist") == ["digits"]
     assert "downstream" not in config.probe_recipe(settings, "simclr")  # where, not how: not part of the recipe
 
@@ -164,7 +165,7 @@ def fingerprint_of(settings: dict, dataset: str) -> str:
 
 
 def test_the_probe_fingerprint_holds_this_datasets_downstream_list_only(raw):
-    base = config.resolve(with_downstream(raw, {"fashion_mnist": ["digits"]}), "test", check_roots=False)
+    base = resolve_settings(with_downstream(raw, {"fashion_mnist": ["digits"]}), "test", check_roots=False)
     other = config.deep_merge(base, {"probe": {"downstream": {"fashion_mnist": ["digits"], "cifar10": ["stl10"]}}})
     none = config.deep_merge(base, {"probe": {"downstream": {"fashion_mnist": []}}})
     assert fingerprint_of(base, "fashion_mnist") == fingerprint_of(other, "fashion_mnist")  # another dataset's list
@@ -176,7 +177,7 @@ def test_the_probe_fingerprint_holds_this_datasets_downstream_list_only(raw):
 
 
 def test_a_downstream_dataset_is_loaded_at_the_encoders_size(raw):
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     digits = load_images_at(settings, "digits", "train", 32, 3)
     assert digits.images.shape == (1352, 3, 32, 32) and digits.info.image_size == 32
     fashion = load_images_at(settings, "fashion_mnist", "test", 32, 3)  # 28 px resized
@@ -199,7 +200,7 @@ class Env:
         loaded["presets"]["test"] = config.deep_merge(loaded["presets"]["test"], OVERRIDES)
         self.params = base / "params.yaml"
         self.params.write_text(yaml.safe_dump(loaded, sort_keys=False))
-        self.settings = config.load(self.params)
+        self.settings = load_settings(self.params)
         self.split = base / "splits" / "fashion_mnist.csv"
         run_split(self.settings, "fashion_mnist", self.split)
         self.checkpoint = base / "checkpoints" / "f0.pt"

@@ -23,6 +23,7 @@ from sslmem.report.dynamics import fig2b, fig2b_values, top_count
 from sslmem.studies import dynamics
 from sslmem.training import TrainData, TrainingOptions, TrainingSpec, train_encoder
 from sslmem.training.snapshots import SnapshotHook, publish_snapshots, snapshot_file
+from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
 from workflow_copy import copy_workflow, snakemake
@@ -238,7 +239,7 @@ def with_dynamics(raw: dict, **values) -> dict:
 ])
 def test_bad_dynamics_settings_are_refused_before_compute(raw, values, needles):
     with pytest.raises(ConfigError) as error:
-        config.resolve(with_dynamics(raw, **values), "test")
+        resolve_settings(with_dynamics(raw, **values), "test")
     for needle in needles:
         assert needle in str(error.value)
 
@@ -246,20 +247,20 @@ def test_bad_dynamics_settings_are_refused_before_compute(raw, values, needles):
 def test_every_must_divide_the_setups_epochs(raw):
     raw["presets"]["test"]["methods"]["simclr"]["epochs"] = 5
     with pytest.raises(ConfigError) as error:
-        config.resolve(with_dynamics(raw, every=2), "test")
+        resolve_settings(with_dynamics(raw, every=2), "test")
     assert "studies.dynamics.every: 2 does not divide the 5 epochs of setup 'simclr-resnet18'" in str(error.value)
     assert "choose one of [1, 5]" in str(error.value)
 
 
 def test_every_preset_plans_snapshots_up_to_the_last_epoch(raw):
-    default = config.resolve(raw, "default", check_roots=False)
+    default = resolve_settings(raw, "default", check_roots=False)
     assert dynamics.planned(default) == [("fashion_mnist", "mae-vit_tiny"), ("fashion_mnist", "simclr-resnet18")]
     assert dynamics.snapshot_epochs(default, "mae-vit_tiny") == list(range(5, 41, 5))
     assert len(dynamics.runs(default)) == 12  # three f/g pairs per setup, the setups' own seeds
-    paper = config.resolve(raw, "paper", check_roots=False)
+    paper = resolve_settings(raw, "paper", check_roots=False)
     assert dynamics.planned(paper) == [("cifar10", "mae-vit_tiny")]
     assert dynamics.snapshot_epochs(paper, "mae-vit_tiny")[-1] == 600
-    test = config.resolve(raw, "test", check_roots=False)
+    test = resolve_settings(raw, "test", check_roots=False)
     assert dynamics.score_files(test) == [
         f"results/studies/dynamics/epoch{e}/scores/fashion_mnist/simclr-resnet18.parquet" for e in (1, 2)]
 

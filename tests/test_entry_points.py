@@ -18,6 +18,7 @@ import yaml
 
 from sslmem import config
 from sslmem.artifacts import SCORE_COLUMNS, SCORES, SUBSETS
+from sslmem.plan import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,7 @@ def synthetic_scores(dataset: str, setup: str, method: str, arch: str, seeds, rn
 def test_paper_preset_table_is_rebuilt_from_scores_without_its_datasets(tmp_path):
     """The reviewer's case: the paper preset's score files and no CIFAR-10/ImageNet on the machine."""
     work = project_copy(tmp_path)
-    settings = config.load(REPO / "params.yaml", preset="paper", check_roots=False)
+    settings = load_settings(REPO / "params.yaml", preset="paper", check_roots=False)
     runs = config.experiment_runs(settings)
     rng = np.random.default_rng(0)
     setups = sorted({(run.dataset, run.setup, run.method, run.arch) for run in runs})

@@ -21,6 +21,7 @@ from sslmem.io import CheckpointError
 from sslmem.measures.feldman import feldman_scores, true_label_probability
 from sslmem.pipeline.feldman import feldman_frame
 from sslmem.report.feldman import TABLE12_COLUMNS, fig8, table12
+from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
 from workflow_copy import copy_workflow, snakemake
@@ -269,14 +270,14 @@ def raw(tmp_path) -> dict:
 def test_a_table12_setup_that_is_not_supervised_is_refused_before_compute(raw, setup, needles):
     raw["presets"]["test"]["report"]["table12"] = {"setups": [setup]}
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
     for needle in needles:
         assert needle in str(error.value)
 
 
 def test_every_preset_compares_supervised_setups_only(raw):
     for preset in ("default", "test"):
-        settings = config.resolve(raw, preset, check_roots=False)
+        settings = resolve_settings(raw, preset, check_roots=False)
         methods = {config.setup_name(s): s["method"] for s in settings["experiment"]["setups"]}
         assert settings["report"]["table12"]["setups"]
         assert {methods[name] for name in settings["report"]["table12"]["setups"]} == {"supervised"}

@@ -23,6 +23,7 @@ from sslmem.config import ConfigError
 from sslmem.data.datasets import UnreadableImageError
 from sslmem.report.allpoints import allpoints, rank_points, read_allpoints, setup_reliability
 from sslmem.report.galleries import fig1, fig9, image_title, reliability_text, row_title
+from sslmem.plan import resolve_settings
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -138,18 +139,18 @@ def test_a_gallery_setup_that_is_not_a_setup_of_the_preset_is_refused(raw):
     raw["presets"]["test"]["report"]["galleries"] = {"setups": ["simclr-resnet18", "dino-vit_tiny"]}
     with pytest.raises(ConfigError, match="report.galleries.setups: 'dino-vit_tiny' is not a setup of "
                                           "experiment.setups"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 def test_a_gallery_of_no_images_is_refused(raw):
     raw["presets"]["test"]["report"]["galleries"] = {"size": 0}
     with pytest.raises(ConfigError, match="report.galleries.size.*less than the minimum of 1"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 def test_every_preset_shows_setups_it_trains(raw):
     for preset in ("default", "test", "paper"):
-        settings = config.resolve(raw, preset, check_roots=False)
+        settings = resolve_settings(raw, preset, check_roots=False)
         assert settings["report"]["galleries"]["setups"], preset  # every preset has galleries to build
 
 

@@ -26,6 +26,7 @@ from sslmem.config import ConfigError
 from sslmem.report.thresholds import above_threshold, fig5
 from sslmem.report.views import family_of, table8
 from sslmem.studies import measure_views
+from sslmem.plan import resolve_settings
 
 from workflow_copy import copy_workflow, snakemake
 
@@ -125,7 +126,7 @@ def raw() -> dict:
 
 def refused(raw: dict, *needles: str) -> str:
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
     for needle in needles:
         assert needle in str(error.value), f"{needle!r} not in {error.value}"
     return str(error.value)
@@ -159,7 +160,7 @@ def test_the_schemas_view_kinds_are_the_transforms():
 
 @pytest.mark.parametrize("preset", ["default", "paper", "test"])
 def test_every_preset_plans_its_table8_files(preset, raw):
-    settings = config.resolve(raw, preset, check_roots=False)
+    settings = resolve_settings(raw, preset, check_roots=False)
     planned = measure_views.planned(settings)
     assert planned, preset
     files = measure_views.view_score_files(settings)
@@ -170,7 +171,7 @@ def test_every_preset_plans_its_table8_files(preset, raw):
 def test_an_unknown_view_family_on_the_command_line_names_the_known_ones(raw):
     from sslmem.pipeline.align import measurement_augment
 
-    settings = config.resolve(raw, "test", check_roots=False)
+    settings = resolve_settings(raw, "test", check_roots=False)
     meta = {"dataset": "fashion_mnist", "image_size": 28}
     with pytest.raises(ConfigError, match="'blur'.*gaussian_noise"):
         measurement_augment(settings, meta, "blur")
@@ -303,13 +304,13 @@ def test_table8_tests_the_difference_over_pairs(tmp_path):
 
 
 def test_table8_has_no_paper_value_beside_another_run(score_files, tmp_path, raw):
-    identities = config.paper_identities(config.resolve(raw, "default", check_roots=False))
+    identities = config.paper_identities(resolve_settings(raw, "default", check_roots=False))
     table = build_table8(score_files, tmp_path, identities=identities)
     assert table[["paper_view", "paper_sslmem", "paper_sslmem_std"]].isna().all().all()
 
 
 def test_table8_puts_the_papers_value_beside_its_own_run_only(tmp_path, raw):
-    settings = config.resolve(raw, "paper", check_roots=False)
+    settings = resolve_settings(raw, "paper", check_roots=False)
     identities = config.paper_identities(settings)
     paper_run = {"dataset": "cifar10", "setup": "simclr-resnet50", "method": "simclr", "arch": "resnet50"}
     keys = {"dataset": "cifar10", "setup": "simclr-resnet50"}

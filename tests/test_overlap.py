@@ -19,6 +19,7 @@ from sslmem.artifacts import TABLE7_COLUMNS
 from sslmem.config import ConfigError
 from sslmem.data.splits import check_disjoint, make_split, read_split
 from sslmem.studies import load_studies
+from sslmem.plan import resolve_settings, load_settings
 
 from fakedata import write_tiny_fashion_mnist
 from workflow_copy import copy_workflow, snakemake
@@ -35,7 +36,7 @@ FRACTIONS = {"shared": 0.8, "candidate": 0.1, "independent": 0.1}
 
 
 def preset_settings(preset: str) -> dict:
-    return config.load(REPO / "params.yaml", preset=preset, check_roots=False)
+    return load_settings(REPO / "params.yaml", preset=preset, check_roots=False)
 
 
 # --- sizes ------------------------------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def raw() -> dict:
 def test_bad_overlap_settings_are_refused_before_compute(raw, preset, run, needles):
     raw["presets"][preset]["studies"]["overlap"]["runs"][0].update(run)
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, preset, check_roots=False)
+        resolve_settings(raw, preset, check_roots=False)
     for needle in needles:
         assert needle in str(error.value)
 

@@ -16,6 +16,7 @@ import yaml
 from PIL import Image
 
 from sslmem import config
+from sslmem.plan import resolve_settings
 
 from workflow_copy import copy_workflow
 
@@ -59,7 +60,7 @@ def test_the_readme_preset_validates_and_plans_every_image(tmp_path):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["presets"]["own_images"] = readme_preset()
     raw["presets"]["own_images"]["data"]["roots"]["image_folder"] = str(root)
-    settings = config.resolve(raw, "own_images")
+    settings = resolve_settings(raw, "own_images")
     assert settings["studies"]["halves"]["runs"] == [{"setup": "simclr-resnet18", "datasets": ["image_folder"]}]
     assert len(settings["studies"]["halves"]["seeds"]) == 8  # K = 16 encoders
 
@@ -71,7 +72,7 @@ def test_a_halves_run_without_rounds_is_refused(tmp_path):
     preset["studies"]["halves"]["seeds"] = []
     raw["presets"]["own_images"] = preset
     with pytest.raises(config.ConfigError, match="no round of halves"):
-        config.resolve(raw, "own_images")
+        resolve_settings(raw, "own_images")
 
 
 def test_the_readme_path_ranks_every_image_of_a_folder(tmp_path):

@@ -16,6 +16,7 @@ from sslmem.config import ConfigError
 from sslmem.data.splits import SplitError, check_disjoint
 from sslmem.pipeline.planted import plant, planted_points
 from sslmem.report.planted import planted_statistics
+from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
 from workflow_copy import copy_workflow, snakemake
@@ -94,7 +95,7 @@ def raw(tmp_path) -> dict:
 def test_bad_planted_settings_are_refused_before_compute(raw, change, needles):
     raw["presets"]["test"]["studies"]["planted"].update(change)
     with pytest.raises(ConfigError) as error:
-        config.resolve(raw, "test", check_roots=False)
+        resolve_settings(raw, "test", check_roots=False)
     for needle in needles:
         assert needle in str(error.value)
 
@@ -103,7 +104,7 @@ def test_a_planted_source_without_its_files_is_named(raw, tmp_path):
     raw["common"]["data"]["roots"]["cifar10"] = str(tmp_path / "no-cifar")
     raw["presets"]["test"]["studies"]["planted"]["source"] = {"dataset": "cifar10", "split": "train"}
     with pytest.raises(ConfigError, match=r"studies.planted.source \(cifar10 'train'\)"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 # --- end to end -----------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from sslmem import config
-from sslmem.report.registry import Result, input_set_names, load_results
+from sslmem.report.registry import Result
+from sslmem.plan import load_settings
+from sslmem.studies import input_set_names, load_results
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -24,7 +26,7 @@ PRESETS = sorted(yaml.safe_load((REPO / "params.yaml").read_text())["presets"])
 
 
 def preset_settings(preset: str) -> dict:
-    return config.load(REPO / "params.yaml", preset=preset, check_roots=False)
+    return load_settings(REPO / "params.yaml", preset=preset, check_roots=False)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -69,11 +71,12 @@ def test_readme_lists_every_result():
     assert not missing, f"README.md does not describe {missing} (section 'What each file in results/ means')"
 
 
-# --- one toy table, added through the registry alone ---------------------------------------------------------
+# --- one toy study with one table: its module and its name in the plugin list ---------------------------------------------------------
 
 TOY_STUDY = '''
 """A toy study for the registry test: mean m per setup, nothing else."""
-from sslmem.report.registry import Result, register
+from sslmem.report.registry import Result
+from sslmem.studies import Study
 
 
 def build(score_paths, out, estimate):
@@ -85,12 +88,18 @@ def build(score_paths, out, estimate):
     atomic_to_csv(table, out)
 
 
-register(Result(
+def _no_training_set(settings, run):
+    raise ValueError("the toy study trains nothing")
+
+
+STUDY = Study(name="toy", runs=lambda settings: [], training_set=_no_training_set, results=("toytable",),
+              probed=False)
+RESULTS = [Result(
     name="toytable", kind="table", title="Toy table — mean m per setup", category="Toys",
     caption="The mean score of every setup, a toy for the registry test.",
     builder="sslmem.studies.toy:build", inputs={"score_paths": "scores"},
     options=lambda settings: {"estimate": "ensemble"}, default=False,
-))
+)]
 '''
 
 
@@ -112,6 +121,11 @@ def test_a_toy_table_added_through_the_registry_reaches_cli_snakemake_and_report
     shutil.copytree(REPO / "workflow", tmp_path / "workflow")
     shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (tmp_path / "src/sslmem/studies/toy.py").write_text(textwrap.dedent(TOY_STUDY))
+    # A study is its module plus its name in the one explicit list of plugins.
+    plugins = tmp_path / "src/sslmem/studies/__init__.py"
+    listed = plugins.read_text().replace("augmentations, coreset,", "augmentations, toy, coreset,")
+    assert listed.count("toy,") == 2
+    plugins.write_text(listed)
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "src"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
 
     def run(*command):

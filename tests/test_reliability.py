@@ -33,6 +33,7 @@ from sslmem.pipeline.train import run_train
 from sslmem.pipeline.training_set import protocol_training_set
 from sslmem.data.training_sets import read_training_set
 from sslmem.config import RunSpec
+from sslmem.plan import load_settings
 
 from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 
@@ -65,7 +66,7 @@ class Env:
         raw["presets"]["test"] = config.deep_merge(raw["presets"]["test"], OVERRIDES)
         self.params = base / "params.yaml"
         self.params.write_text(yaml.safe_dump(raw, sort_keys=False))
-        self.settings = config.load(self.params)
+        self.settings = load_settings(self.params)
         self.split = base / "splits" / "fashion_mnist.csv"
         run_split(self.settings, "fashion_mnist", self.split)
         # The uninterrupted reference runs.

@@ -14,6 +14,7 @@ from sslmem.report.readers import load_paper_values
 from sslmem.report.significance import table2, table16
 from sslmem.report.summaries import subset_summary, table1
 from sslmem.stats import PAIR_LEVEL_COLUMNS, one_sample, one_sided_welch
+from sslmem.plan import load_settings
 
 # Points per subset and the spread around each subset's mean (mean of SPREAD is 0, so subset means are exact).
 N_PER_SUBSET = 6
@@ -224,7 +225,7 @@ def registered_result(name: str):
 def test_table2_and_table16_through_the_registry_test_over_pairs(tmp_path):
     from sslmem import config
 
-    settings = config.load(REPO / "params.yaml", preset="test", check_roots=False)
+    settings = load_settings(REPO / "params.yaml", preset="test", check_roots=False)
     alpha = settings["stats"]["alpha"]
     path = write_scores(tmp_path / "scores" / "cifar10" / "mae-vit_tiny.parquet", "cifar10", "mae", "vit_tiny",
                         seeds=FOUR_PAIRS)

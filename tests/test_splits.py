@@ -28,6 +28,7 @@ from sslmem.data.splits import (
     write_split,
 )
 from sslmem.pipeline.split import run_split
+from sslmem.plan import resolve_settings
 
 from fakedata import STUDIES_WITH_RUNS, write_tiny_fashion_mnist
 from test_datasets import write_stl10
@@ -270,7 +271,7 @@ def settings_with(edits: dict) -> dict:
         for key in parents:
             node = node.setdefault(key, {})
         node[last] = value
-    return config.resolve(raw, "test", check_roots=False)
+    return resolve_settings(raw, "test", check_roots=False)
 
 
 def split_edits(dataset: str, root: Path) -> dict:

@@ -26,6 +26,7 @@ from sslmem.pipeline.probe import run_probe
 from sslmem.pipeline.split import run_split
 from sslmem.pipeline.train import run_train
 from sslmem.pipeline.training_set import protocol_training_set
+from sslmem.plan import load_settings
 
 from fakedata import NAMES_NO_OTHER_SETUP, write_tiny_fashion_mnist
 
@@ -64,7 +65,7 @@ class Env:
         raw["presets"]["test"]["probe"].pop("downstream", None)  # the own dataset only (downstream: its own tests)
         self.params = base / "params.yaml"
         self.params.write_text(yaml.safe_dump(raw, sort_keys=False))
-        self.settings = config.load(self.params)
+        self.settings = load_settings(self.params)
         self.split = base / "splits" / "fashion_mnist.csv"
         run_split(self.settings, "fashion_mnist", self.split)
         self.checkpoint = base / "checkpoints" / "f0.pt"

@@ -12,6 +12,7 @@ import yaml
 from sslmem import config
 from sslmem.config import ConfigError
 from sslmem.studies import halves
+from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
 
@@ -42,7 +43,7 @@ def raw(tiny_root) -> dict:
 
 
 def test_studies_only_setup_has_no_core_encoders_but_the_studies_train_it(raw):
-    settings = config.resolve(raw, "test")
+    settings = resolve_settings(raw, "test")
     core = {run.setup for run in config.experiment_runs(settings)}
     assert "simclr-resnet18-e4" not in core and "simclr-resnet18" in core
     ranked = halves.ranked_pairs(settings)
@@ -55,7 +56,7 @@ def test_studies_only_setup_has_no_core_encoders_but_the_studies_train_it(raw):
 
 def test_galleries_may_show_a_studies_only_setup_the_halves_rank(raw):
     raw["presets"]["test"].setdefault("report", {})["galleries"] = {"setups": ["simclr-resnet18-e4"]}
-    config.resolve(raw, "test")
+    resolve_settings(raw, "test")
 
 
 @pytest.mark.parametrize("where, edit", [
@@ -68,7 +69,7 @@ def test_galleries_may_show_a_studies_only_setup_the_halves_rank(raw):
 def test_a_core_consumer_naming_a_studies_only_setup_is_refused(raw, where, edit):
     edit(raw["presets"]["test"])
     with pytest.raises(ConfigError, match=rf"{where}.*'simclr-resnet18-e4' is studies_only"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 def test_galleries_of_a_studies_only_setup_no_study_ranks_is_refused(raw):
@@ -76,7 +77,7 @@ def test_galleries_of_a_studies_only_setup_no_study_ranks_is_refused(raw):
     raw["presets"]["test"]["studies"]["coreset"]["runs"] = []
     raw["presets"]["test"].setdefault("report", {})["galleries"] = {"setups": ["simclr-resnet18-e4"]}
     with pytest.raises(ConfigError, match="report.galleries.setups: 'simclr-resnet18-e4' is studies_only"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 def test_every_setup_studies_only_is_refused(raw):
@@ -86,7 +87,7 @@ def test_every_setup_studies_only_is_refused(raw):
     raw["presets"]["test"].pop("measure", None)
     raw["presets"]["test"]["studies"] = {"removal": raw["presets"]["test"]["studies"]["removal"]}
     with pytest.raises(ConfigError, match="every setup is studies_only"):
-        config.resolve(raw, "test")
+        resolve_settings(raw, "test")
 
 
 def test_allpoints_verb_ranks_a_studies_only_setup_and_refuses_an_unknown_one(raw, tmp_path, capsys):

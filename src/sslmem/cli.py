@@ -15,9 +15,9 @@ import yaml
 
 
 def _settings(args, check_roots: bool = True) -> dict:
-    from sslmem import config
+    from sslmem.plan import load_settings
 
-    return config.load(args.params, preset=args.preset, check_roots=check_roots)
+    return load_settings(args.params, preset=args.preset, check_roots=check_roots)
 
 
 def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -30,11 +30,13 @@ def _add_common(parser: argparse.ArgumentParser, top_level: bool = False) -> Non
 
 
 def cmd_check(args) -> None:
-    from sslmem import config
+    from sslmem import plan
     from sslmem.config import setup_name
 
     # Always the full validation (never the validation cache); on success it refreshes the cache for the jobs.
-    settings = config.load(args.params, preset=args.preset, check_roots=True, read_cache=False)
+    # The plan is built too: what crosses stages is checked there, before any job.
+    settings = plan.load_settings(args.params, preset=args.preset, check_roots=True, read_cache=False)
+    plan.build(settings)
 
     setups = ", ".join(setup_name(s) for s in settings["experiment"]["setups"])
     print(f"params OK: preset {settings['preset']!r}; datasets {settings['experiment']['datasets']}; setups {setups}; "
@@ -186,9 +188,9 @@ def cmd_allpoints(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from sslmem.report import registry
+    from sslmem.studies import get_result, load_results
 
-    results = registry.load_results()
+    results = load_results()
     if args.list:
         for result in results.values():
             inputs = ", ".join(f"{argument} ({source})" for argument, source in result.inputs.items())
@@ -196,7 +198,7 @@ def cmd_report(args) -> None:
         return
     if args.name is None or args.out is None:
         raise SystemExit("sslmem report: give NAME and --out (or --list)")
-    result = registry.get(args.name)
+    result = get_result(args.name)
     inputs = {argument: [Path(path) for path in paths] for argument, *paths in (args.input or [])}
     settings = _settings(args, check_roots=False)  # results need only the tidy files they read
     result.build(inputs, settings, Path(args.out))

@@ -56,8 +56,9 @@ def _validator_sources() -> list[Path]:
     return sorted(files)
 
 
-def settings_key(params: bytes, preset: str | None, overrides: Mapping | None) -> str:
-    """The cache key of one validation: a SHA-256 over everything its outcome depends on (see the module doc)."""
+def settings_key(params: bytes, preset: str | None, overrides: Mapping | None, rules: Iterable = ()) -> str:
+    """The cache key of one validation: a SHA-256 over everything its outcome depends on (see the module doc),
+    including which extra validators ran (`rules`: a load without the study plugins' validators is another key)."""
     import sslmem
 
     digest = hashlib.sha256()
@@ -71,6 +72,7 @@ def settings_key(params: bytes, preset: str | None, overrides: Mapping | None) -
     part(json.dumps(preset).encode())
     part(json.dumps(overrides or None, sort_keys=True, default=repr).encode())
     part(params)
+    part(json.dumps(sorted(f"{rule.__module__}.{rule.__qualname__}" for rule in rules)).encode())
     for path in _validator_sources():
         part(str(path.relative_to(_SSLMEM_DIR) if path.is_relative_to(_SSLMEM_DIR) else path).encode())
         try:

@@ -133,8 +133,9 @@ def validate_file_shape(raw: Mapping) -> None:
         raise ConfigError(_join_errors("params.yaml is invalid", errors))
 
 
-def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -> dict:
-    """Merge `common` with the chosen preset and validate the result (schema + cross-field rules)."""
+def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True, rules: tuple = ()) -> dict:
+    """Merge `common` with the chosen preset and validate the result (schema + cross-field rules + `rules`, the
+    validators of the layer above: the study plugins')."""
     validate_file_shape(raw)
     preset = preset or raw["preset"]
     presets = raw["presets"]
@@ -150,7 +151,7 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True) -
         raise ConfigError(_join_errors(f"params.yaml (preset {preset!r} merged over common) is invalid", errors))
     settings["preset"] = preset
     _check_setup_recipes(settings, schema, preset)
-    check_rules(settings, check_roots=check_roots)
+    check_rules(settings, check_roots=check_roots, extra=tuple(rules))
     return settings
 
 
@@ -185,29 +186,31 @@ def load(
     overrides: Mapping | None = None,
     check_roots: bool = True,
     read_cache: bool = True,
+    rules: tuple = (),
 ) -> dict:
     """Read params.yaml, apply `overrides` (e.g. Snakemake --config), and return validated settings.
 
     Settings that passed a full validation before (same params bytes, preset, overrides, schema and validator
     sources) come from the validation cache in ./.sslmem-cache/ without validating again; the dataset roots
     are checked on every call that asks for it. `read_cache=False` (`sslmem check`) always validates fully;
-    either way a successful validation is written to the cache.
+    either way a successful validation is written to the cache. `rules`: validators beyond the config package's
+    own (:func:`sslmem.plan.load_settings` passes the study plugins'; their modules are part of the cache key).
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path.resolve()}")
     data = path.read_bytes()
-    key = cache.settings_key(data, preset, overrides)
+    key = cache.settings_key(data, preset, overrides, rules)
     settings = cache.read(key) if read_cache else None
     if settings is not None:
         if check_roots:
-            check_file_rules(settings)
+            check_file_rules(settings, extra=tuple(rules))
         return settings
     raw = _parse_params(path, data)
     if overrides:
         raw = deep_merge(raw, overrides)
-    settings = resolve(raw, preset, check_roots=check_roots)
+    settings = resolve(raw, preset, check_roots=check_roots, rules=rules)
     # One validation answers for the preset as asked, by its name, and (if it is) as "the file's own preset".
     aliases = {preset, settings["preset"]} | ({None} if raw["preset"] == settings["preset"] else set())
-    cache.write([cache.settings_key(data, alias, overrides) for alias in aliases], settings)
+    cache.write([cache.settings_key(data, alias, overrides, rules) for alias in aliases], settings)
     return settings

@@ -32,12 +32,9 @@ def setup_seeds(settings: Mapping, entry: Mapping) -> list[int]:
 def find_setup(settings: Mapping, name: str) -> dict:
     """The setup called `name` (see :func:`setup_name`): an experiment.setups entry, or a setup a study derives
     from one (e.g. the privacy study's ``mae-vit_tiny-dp-eps8``: the same entry with a recipe of its own)."""
-    for entry in settings["experiment"]["setups"]:
-        if setup_name(entry) == name:
-            return dict(entry)
-    from sslmem.studies import derived_setups  # cheap: no torch
-
-    for entry in derived_setups(settings):
+    # The study plugins' derived setups are added to the settings by sslmem.plan.load_settings (the config
+    # package imports no study).
+    for entry in [*settings["experiment"]["setups"], *settings.get("derived_setups", ())]:
         if setup_name(entry) == name:
             return dict(entry)
     known = [setup_name(entry) for entry in settings["experiment"]["setups"]]

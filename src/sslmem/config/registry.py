@@ -1,12 +1,8 @@
 """The registry of cross-field rules: :func:`cross_field_rule` registers a function of the merged settings.
 
-The built-in rules are in :mod:`sslmem.config.rules` (which re-exports the decorator); a study module registers
-its own beside its code, with no edit elsewhere::
-
-    from sslmem.config.rules import cross_field_rule
-
-    @cross_field_rule
-    def check_my_study(settings): ...
+The built-in rules are in :mod:`sslmem.config.rules`. A study plugin does not register here: it declares
+``VALIDATORS`` in its module, and :func:`sslmem.plan.load_settings` passes them to :func:`sslmem.config.load`
+(so that the config package never imports a study).
 
 Rules run in registration order, the ones that look at files (``reads_files=True``) last. The source file of
 every module that registers a rule is part of the validation cache's key (:mod:`sslmem.config.cache`).
@@ -46,18 +42,7 @@ def cross_field_rule(check: Callable[[Mapping], None] | None = None, *, reads_fi
     return register(check) if check is not None else register
 
 
-def _import_studies() -> None:
-    """Import every module of sslmem.studies, so that their rules are registered before any rule runs."""
-    import importlib
-    import pkgutil
-
-    studies = importlib.import_module("sslmem.studies")
-    for module in pkgutil.iter_modules(studies.__path__):
-        importlib.import_module(f"sslmem.studies.{module.name}")
-
-
 def registered_rules() -> tuple[CrossFieldRule, ...]:
-    """The rules in the order they run: settings rules in registration order, then the file rules (every study
-    module is imported first, so its own rules are among them)."""
-    _import_studies()
+    """The rules in the order they run: settings rules in registration order, then the file rules. (The study
+    plugins' validators are not registered here: the layer above passes them to :func:`sslmem.config.load`.)"""
     return tuple(rule for rule in _RULES if not rule.reads_files) + tuple(rule for rule in _RULES if rule.reads_files)

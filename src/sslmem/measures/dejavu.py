@@ -155,3 +155,36 @@ def dejavu_gaps(correct_f, entropy_f, correct_g, entropy_g, fraction: float) -> 
     }
     return {"dejavu": accuracies["acc_f"] - accuracies["acc_g"],
             "dejavu_confident": accuracies["acc_f_confident"] - accuracies["acc_g_confident"], **accuracies}
+
+
+# A point's identity across f's and g's rows.
+POINT = ["source", "point_id"]
+
+
+def pair_gaps(frame, confident_fraction: float):
+    """Per seed and subset of one setup's Déjà Vu rows, the pair's memorisation
+    (:func:`dejavu_gaps`: accuracy of f − of g, all points and each one's most confident
+    `confident_fraction`), from f's and g's guesses of the same points, matched by point (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for (seed, subset), group in frame.groupby(["seed", "subset"], sort=True):
+        f = group[group["role"] == "f"].sort_values(POINT, kind="stable")
+        g = group[group["role"] == "g"].sort_values(POINT, kind="stable")
+        if len(f) != len(g) or not (f[POINT].to_numpy() == g[POINT].to_numpy()).all():
+            raise ValueError(f"seed {seed}, {subset}: f and g guessed different points ({len(f)} and {len(g)}); "
+                             "rebuild the Déjà Vu file with both encoders of every pair")
+        gaps = dejavu_gaps(f["correct"].to_numpy(), f["entropy"].to_numpy(), g["correct"].to_numpy(),
+                           g["entropy"].to_numpy(), confident_fraction)
+        rows.append({"seed": int(seed), "subset": subset, "n": len(f), **gaps})
+    return pd.DataFrame(rows, columns=["seed", "subset", "n", "dejavu", "dejavu_confident", "acc_f", "acc_g",
+                                       "acc_f_confident", "acc_g_confident"])
+
+
+def pair_summary(frame, confident_fraction: float) -> str:
+    """A log line of one setup's memorisation: per subset, the mean gap over pairs (all points; most confident)."""
+    gaps = pair_gaps(frame, confident_fraction)
+    means = gaps.groupby("subset", sort=False)[["dejavu", "dejavu_confident"]].mean()
+    return "Déjà Vu memorisation (f − g, points of accuracy) " + ", ".join(
+        f"{subset} {row.dejavu:+.1f} (most confident {confident_fraction:g}: {row.dejavu_confident:+.1f})"
+        for subset, row in means.iterrows()) + f" over {gaps['seed'].nunique()} pair(s)"

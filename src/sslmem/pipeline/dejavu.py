@@ -39,7 +39,7 @@ from sslmem.measures.dejavu import (
 from sslmem.pipeline.align import job_label, measurement_images
 from sslmem.pipeline.common import load_images
 from sslmem.pipeline.encoders import load_trained_method
-from sslmem.report.dejavu import pair_summary
+from sslmem.measures.dejavu import pair_summary
 
 # The candidates (f trained on them, g did not), and the control S_E (neither did), in this order.
 SCORED_SUBSETS = ("S_C", "S_E")

@@ -101,7 +101,7 @@ def run_training_set(recipe, out_csv: Path) -> str:
 
 def protocol_training_set(split_csv: Path, role: str, out_csv: Path) -> Path:
     """Write the SSLMem protocol's training set of `role` (f or g) from a split file; return `out_csv`."""
-    from sslmem.studies import TrainingSetRecipe
+    from sslmem.data.recipes import TrainingSetRecipe
 
     run_training_set(TrainingSetRecipe("protocol", {"split": str(split_csv)}, {"role": role}), Path(out_csv))
     return Path(out_csv)

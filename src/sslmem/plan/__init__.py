@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sslmem import artifacts
 from sslmem.plan import core, measurements, study_jobs
-from sslmem.plan.kinds import JobKind
+from sslmem.jobs.kinds import JobKind
 from sslmem.plan.runs import Runs
 
 
@@ -41,6 +41,29 @@ class Plan:
             if kind.name == name:
                 return kind
         raise KeyError(f"no job kind {name!r}; the plan has {[kind.name for kind in self.kinds]}")
+
+
+def load_settings(path="params.yaml", preset: str | None = None, check_roots: bool = True,
+                  read_cache: bool = True) -> dict:
+    """The settings every job and the workflow use: params.yaml validated by the config package with the study
+    plugins' validators, and the setups the studies derive (privacy's one setup per ε, ...) under
+    ``derived_setups``, where :func:`sslmem.config.find_setup` finds them by name."""
+    from sslmem import config, studies
+
+    settings = config.load(path, preset=preset, check_roots=check_roots, read_cache=read_cache,
+                           rules=studies.validators())
+    settings["derived_setups"] = studies.derived_setups(settings)
+    return settings
+
+
+def resolve_settings(raw, preset: str | None = None, check_roots: bool = True) -> dict:
+    """:func:`load_settings` for params already read (a mapping with preset/common/presets): validated with the
+    study plugins' validators, with the setups the studies derive."""
+    from sslmem import config, studies
+
+    settings = config.resolve(raw, preset, check_roots=check_roots, rules=studies.validators())
+    settings["derived_setups"] = studies.derived_setups(settings)
+    return settings
 
 
 def result_kind(result, input_sets: Mapping[str, list[str]], results: Mapping, settings: Mapping) -> JobKind:
@@ -87,16 +110,15 @@ def _targets(settings: Mapping, runs: Runs, input_sets, results, studies) -> dic
 
 def build(settings: Mapping) -> Plan:
     """The plan of validated settings (:func:`sslmem.config.load`)."""
-    from sslmem.report import registry
-    from sslmem.studies import load_studies
+    from sslmem.studies import input_set_names, load_results, load_studies
 
-    results = registry.load_results()
+    results = load_results()
     studies = load_studies()
     runs = Runs(settings, studies)
     input_sets = measurements.input_sets(settings, runs)
     for study in studies.values():
         input_sets.update({name: files(settings) for name, files in study.input_sets.items()})
-    missing = registry.input_set_names() - set(input_sets)
+    missing = input_set_names() - set(input_sets)
     if missing:
         raise ValueError(f"the registry names input sets no plan expands: {sorted(missing)}")
     kinds = [*core.core_kinds(settings, runs), *measurements.kinds(settings, runs), *study_jobs.kinds(settings, runs)]

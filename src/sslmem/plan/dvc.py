@@ -19,7 +19,7 @@ import yaml
 from sslmem import artifacts
 from sslmem.plan import Plan
 from sslmem.plan.code_deps import SRC, closure, files_run_by, module_file
-from sslmem.plan.core import SETTINGS_SECTIONS
+from sslmem.jobs.encoders import SETTINGS_SECTIONS
 from sslmem.plan.resolve import Resolver
 
 REPO = SRC.parent

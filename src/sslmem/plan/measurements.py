@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from sslmem import artifacts
 from sslmem import config as cfg
 from sslmem.config import ConfigError
-from sslmem.plan.kinds import JobKind
+from sslmem.jobs.kinds import JobKind
 from sslmem.plan.runs import Runs
 
 ON_SPLIT = "--checkpoints {input.checkpoints} --split {input.split} --out {output.out}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sslmem.plan.kinds import JobKind, _compile, wildcards_of
+from sslmem.jobs.kinds import JobKind, _compile, wildcards_of
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from sslmem import artifacts
 from sslmem import studies as study_plugins
 from sslmem.config import ConfigError
-from sslmem.plan.core import MODEL_SECTIONS, align_settings, probe_settings, train_kind
-from sslmem.plan.kinds import JobKind
+from sslmem.jobs.encoders import MODEL_SECTIONS, align_settings, probe_settings, train_kind
+from sslmem.jobs.kinds import JobKind
 from sslmem.plan.runs import Runs
 
 STUDY = "results/studies/{study}/"

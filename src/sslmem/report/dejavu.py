@@ -18,13 +18,12 @@ import pandas as pd
 
 from sslmem.artifacts import DEJAVU_COLUMNS, ROLES, ordered
 from sslmem.io import atomic_to_csv
-from sslmem.measures.dejavu import dejavu_gaps
+from sslmem.measures.dejavu import pair_gaps, pair_summary  # noqa: F401 (pair_summary: re-exported)
 from sslmem.report.readers import load_paper_values, own_dataset_probes, paper_row, read_probes, read_scores, setup_text
 from sslmem.stats import mean_std
 
 CANDIDATES = "S_C"
 CONTROL = "S_E"  # trained on by neither f nor g: a gap there is not memorisation
-POINT = ["source", "point_id"]
 
 TABLE4_COLUMNS = [
     "dataset", "setup", "method", "arch", "representation", "epochs", "n_pairs", "n_candidates", "n_control",
@@ -53,33 +52,6 @@ def read_dejavu(dejavu_paths) -> pd.DataFrame:
                              f"(unknown roles: {bad_roles})")
         frames.append(frame.assign(source_file=str(path)))
     return pd.concat(frames, ignore_index=True)
-
-
-def pair_gaps(frame: pd.DataFrame, confident_fraction: float) -> pd.DataFrame:
-    """Per seed and subset of one setup's Déjà Vu rows, the pair's memorisation
-    (:func:`sslmem.measures.dejavu.dejavu_gaps`: accuracy of f − of g, all points and each one's most confident
-    `confident_fraction`), from f's and g's guesses of the same points, matched by point."""
-    rows = []
-    for (seed, subset), group in frame.groupby(["seed", "subset"], sort=True):
-        f = group[group["role"] == "f"].sort_values(POINT, kind="stable")
-        g = group[group["role"] == "g"].sort_values(POINT, kind="stable")
-        if len(f) != len(g) or not (f[POINT].to_numpy() == g[POINT].to_numpy()).all():
-            raise ValueError(f"seed {seed}, {subset}: f and g guessed different points ({len(f)} and {len(g)}); "
-                             "rebuild the Déjà Vu file with both encoders of every pair")
-        gaps = dejavu_gaps(f["correct"].to_numpy(), f["entropy"].to_numpy(), g["correct"].to_numpy(),
-                           g["entropy"].to_numpy(), confident_fraction)
-        rows.append({"seed": int(seed), "subset": subset, "n": len(f), **gaps})
-    return pd.DataFrame(rows, columns=["seed", "subset", "n", "dejavu", "dejavu_confident", "acc_f", "acc_g",
-                                       "acc_f_confident", "acc_g_confident"])
-
-
-def pair_summary(frame: pd.DataFrame, confident_fraction: float) -> str:
-    """A log line of one setup's memorisation: per subset, the mean gap over pairs (all points; most confident)."""
-    gaps = pair_gaps(frame, confident_fraction)
-    means = gaps.groupby("subset", sort=False)[["dejavu", "dejavu_confident"]].mean()
-    return "Déjà Vu memorisation (f − g, points of accuracy) " + ", ".join(
-        f"{subset} {row.dejavu:+.1f} (most confident {confident_fraction:g}: {row.dejavu_confident:+.1f})"
-        for subset, row in means.iterrows()) + f" over {gaps['seed'].nunique()} pair(s)"
 
 
 def _gap_columns(gaps: pd.DataFrame, subset: str, suffix: str = "") -> dict:

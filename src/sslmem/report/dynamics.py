@@ -89,7 +89,7 @@ def f_train_loss(logs: pd.DataFrame, dataset: str, setup: str, epoch: int) -> fl
 def read_by_epoch(paths, reader) -> pd.DataFrame:
     """The files of each snapshot epoch read together by `reader` (the core readers, which refuse one encoder or
     setup in two files of one call), with the column `epoch`."""
-    from sslmem.studies.dynamics import epoch_of
+    from sslmem.report.roles import epoch_of
 
     by_epoch: dict[int, list] = {}
     for path in paths:

@@ -18,15 +18,14 @@ arguments from the validated settings; the same dictionary is the rule's setting
 rebuilt exactly when what it reads changes. Importing this module is cheap (no pandas, torch or matplotlib):
 the Snakefile reads it at start-up; builders are imported only when a result is built.
 
-Where results are declared: the paper's core results in :mod:`sslmem.report.results`; a study (removal,
-coreset, DP, ...) declares its own in its module under :mod:`sslmem.studies`, which :func:`load_results`
-imports, so a study adds its results without editing any list here.
+Where results are declared: the paper's core results in :mod:`sslmem.report.results` (``RESULTS``); a study
+(removal, coreset, DP, ...) declares its own in its module under :mod:`sslmem.studies` (``RESULTS``), and
+:func:`sslmem.studies.load_results` fills this registry with both, explicitly (this module imports no study).
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -137,26 +136,8 @@ def register(result: Result) -> Result:
     return result
 
 
-def load_results() -> dict[str, Result]:
-    """Every registered result: the core ones and those of each module of :mod:`sslmem.studies`."""
-    importlib.import_module("sslmem.report.results")
-    studies = importlib.import_module("sslmem.studies")
-    for module in pkgutil.iter_modules(studies.__path__):
-        importlib.import_module(f"sslmem.studies.{module.name}")
-    check_inputs()
-    return RESULTS
-
-
-def input_set_names() -> set[str]:
-    """The core input sets and those the studies declare (:class:`sslmem.studies.Study.input_sets`)."""
-    from sslmem.studies import STUDIES
-
-    return set(INPUT_SETS) | {name for study in STUDIES.values() for name in study.input_sets}
-
-
-def check_inputs() -> None:
-    """Every input of every result is an input set or a registered result (and not the result itself)."""
-    names = input_set_names()
+def check_inputs(names: set[str]) -> None:
+    """Every input of every result is an input set (`names`) or a registered result (and not the result itself)."""
     for result in RESULTS.values():
         for argument, source in result.inputs.items():
             if source not in names and (source not in RESULTS or source == result.name):
@@ -164,10 +145,3 @@ def check_inputs() -> None:
                     f"result {result.name!r}: input {argument!r} reads {source!r}, which is neither an input set "
                     f"({sorted(names)}) nor another registered result"
                 )
-
-
-def get(name: str) -> Result:
-    results = load_results()
-    if name not in results:
-        raise KeyError(f"no result named {name!r}; registered: {sorted(results)}")
-    return results[name]

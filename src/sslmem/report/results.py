@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Mapping
 
 from sslmem import config
-from sslmem.report.registry import Result, register
+from sslmem.report.registry import Result
+
+# The core tables and figures (the studies declare theirs in their modules; sslmem.studies.load_results).
+RESULTS: list[Result] = []
 
 
 def _bootstrap(settings: Mapping) -> dict:
@@ -69,7 +72,7 @@ def _table11_rows(settings: Mapping) -> dict:
                              for name in settings["report"]["table11"]], **identities(settings)}
 
 
-register(Result(
+RESULTS.append(Result(
     name="table1", kind="table", title="Table 1 — SSLMem and linear-probe accuracy",
     caption=(
         "SSLMem (mean normalised score m over the candidates S_C; mean ± std over f/g pairs and the "
@@ -80,7 +83,7 @@ register(Result(
     inputs={"score_paths": "scores", "probe_paths": "probes"},
     options=lambda settings: {**_bootstrap(settings), **identities(settings)},
 ))
-register(Result(
+RESULTS.append(Result(
     name="table2", kind="table", title="Table 2 — one-sided tests between subsets",
     caption=(
         "One-sided Welch t-tests between the subsets' ensemble scores (H0 as in the paper's Table 2), with "
@@ -102,7 +105,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=lambda settings: {"alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
-register(Result(
+RESULTS.append(Result(
     name="table16", kind="table", title="Table 16 — one-sample tests",
     caption=(
         "t-tests of the subsets' ensemble scores against 0 and of S_C against S_E (H0 as in the paper's "
@@ -120,7 +123,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=lambda settings: {"alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
-register(Result(
+RESULTS.append(Result(
     name="table15", kind="table", title="Table 15 — memorisation across ResNet backbones",
     caption=(
         "SSLMem and linear-probe accuracy of SimCLR on ResNet-family backbones (WRN50-2, ResNet50, ResNet18 in the "
@@ -131,7 +134,7 @@ register(Result(
     inputs={"table1_csv": "table1"},
     options=_trained_backbones,
 ))
-register(Result(
+RESULTS.append(Result(
     name="table11", kind="table", title="Table 11 — supervised training vs SSL",
     caption=(
         "SSLMem and linear-probe accuracy of encoders trained with labels (cross-entropy, classifier head removed) "
@@ -142,7 +145,7 @@ register(Result(
     inputs={"table1_csv": "table1"},
     options=_table11_rows,
 ))
-register(Result(
+RESULTS.append(Result(
     name="table13", kind="table", title="Table 13 — do setups memorise the same points?",
     caption=(
         "Kendall's tau-b (and its two-sided p-value) between the rankings of the candidates S_C by their "
@@ -153,7 +156,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=identities,
 ))
-register(Result(
+RESULTS.append(Result(
     name="table12", kind="table", title="Table 12 — Feldman's label memorisation vs SSLMem",
     category="Supervised vs SSL", default=False,
     caption=(
@@ -176,7 +179,7 @@ register(Result(
     inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
     options=_table12_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig8", kind="figure", title="Fig. 8 — most memorised candidates: Feldman vs SSLMem",
     category="Supervised vs SSL", default=False,
     caption=(
@@ -188,7 +191,7 @@ register(Result(
     inputs={"feldman_paths": "feldman", "score_paths": "feldman_scores"},
     options=_fig8_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="table4", kind="table", title="Table 4 — SSLMem vs Déjà Vu memorisation",
     category="Prior work", default=False,
     caption=(
@@ -211,7 +214,7 @@ _GALLERY_CAVEAT = (
     "not reproduce between rounds, and the gallery shows what the ranking is, not evidence that these images are "
     "memorised."
 )
-register(Result(
+RESULTS.append(Result(
     name="fig1", kind="figure", title="Fig. 1 — the most and least memorised images",
     category="Galleries", default=False,
     caption=(
@@ -225,7 +228,7 @@ register(Result(
     inputs={"allpoints_paths": "allpoints"},
     options=_gallery_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig9", kind="figure", title="Fig. 9 — the most memorised images per setup",
     category="Galleries", default=False,
     caption=(
@@ -237,7 +240,7 @@ register(Result(
     inputs={"allpoints_paths": "allpoints"},
     options=_gallery_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="layermem", kind="table", title="LayerMem — memorisation per layer", category="Localization",
     caption=(
         "LayerMem: SSLMem measured on the output of each layer of the encoder (same f/g encoders, views and "
@@ -247,7 +250,7 @@ register(Result(
     builder="sslmem.report.localization:layermem_table",
     inputs={"score_paths": "layer_scores"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="layermem_fig", kind="figure", title="LayerMem per layer", category="Localization",
     caption=(
         "LayerMem per layer above the S_S offset (left: mean m over S_C minus mean m over S_S, ensemble "
@@ -257,7 +260,7 @@ register(Result(
     builder="sslmem.report.figures:fig_layermem",
     inputs={"score_paths": "layer_scores"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="unitmem", kind="table", title="UnitMem — memorisation per unit", category="Localization",
     caption=(
         "UnitMem of the units of each layer of the f encoders (per-point mean activation over augmented views; "
@@ -276,7 +279,7 @@ _CLASSMEM_SAMPLE = (
     "the most activating point with the other points, ClassMem the most activating class (mean over its points) "
     "with the other classes."
 )
-register(Result(
+RESULTS.append(Result(
     # Not named `classmem`: that is the Snakemake target (workflow/rules/classmem.smk) building this and the figure.
     name="classmem_vs_unitmem", kind="table", title="ClassMem vs UnitMem — do units memorise points or classes?",
     category="Localization", default=False,
@@ -290,7 +293,7 @@ register(Result(
     builder="sslmem.report.classmem:classmem_table",
     inputs={"classmem_paths": "classmem"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="classmem_fig", kind="figure", title="ClassMem vs UnitMem per unit (localization paper, Fig. 3)",
     category="Localization", default=False,
     caption=(
@@ -301,7 +304,7 @@ register(Result(
     builder="sslmem.report.classmem:classmem_fig",
     inputs={"classmem_paths": "classmem"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="subsets", kind="table", title="Scores per subset (the numbers behind Fig. 2c)",
     caption=(
         "Per dataset, setup, estimate and subset: number of points, mean and std of m with a bootstrap 95% "
@@ -311,7 +314,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=lambda settings: {**_bootstrap(settings), **identities(settings)},
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig2a", kind="figure", title="Fig. 2a — alignment on f vs g per candidate", category="Figures",
     caption=(
         "Alignment loss of each candidate in S_C on the f encoders (x) against the g encoders (y), "
@@ -321,7 +324,7 @@ register(Result(
     builder="sslmem.report.figures:fig2a",
     inputs={"score_paths": "scores"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig2c", kind="figure", title="Fig. 2c — score distributions per subset", category="Figures",
     caption=(
         "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
@@ -332,7 +335,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=lambda settings: {"bins": settings["report"]["histogram_bins"]},
 ))
-register(Result(
+RESULTS.append(Result(
     name="above_threshold", kind="table", title="Points above a score threshold (the numbers behind Fig. 5)",
     category="Figures",
     caption=(
@@ -343,7 +346,7 @@ register(Result(
     inputs={"score_paths": "scores"},
     options=lambda settings: {"thresholds": settings["report"]["fig5_thresholds"]},
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig5", kind="figure", title="Fig. 5 — fraction memorised against the threshold", category="Figures",
     caption=(
         "The fraction (%) of the candidates S_C whose ensemble score m exceeds each threshold, per dataset and "
@@ -353,7 +356,7 @@ register(Result(
     builder="sslmem.report.thresholds:fig5",
     inputs={"above_threshold_csv": "above_threshold"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="training_curves", kind="table", title="Training curves", category="Training",
     caption=(
         "Every encoder's per-epoch training log in one tidy table: loss, learning rate, seconds and images per "
@@ -362,7 +365,7 @@ register(Result(
     builder="sslmem.report.training:training_curves",
     inputs={"log_paths": "train_logs"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="training_fig", kind="figure", title="Training loss per epoch", category="Training",
     caption=(
         "Training loss per epoch of every encoder, one panel per dataset and setup, f encoders solid and g "
@@ -371,7 +374,7 @@ register(Result(
     builder="sslmem.report.training:fig_training",
     inputs={"curves_csv": "training_curves"},
 ))
-register(Result(
+RESULTS.append(Result(
     name="metrics", kind="metrics", title="Headline metrics (DVC)", category="Tables",
     caption=(
         "Per dataset and setup: ensemble SSLMem and the mean over f/g pairs, mean m(S_C) minus mean m(S_S), the "

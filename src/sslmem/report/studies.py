@@ -69,7 +69,7 @@ REMOVAL_COLUMNS = [*GROUP_KEYS, "k", "selection", "n_seeds", "top1_mean", "top1_
 def removal_table(probe_paths, out, identities: Mapping | None = None, paper_values_path=None) -> pd.DataFrame:
     """Accuracy per k and selection (k = 0: the half-A reference), the paired test top < random per k, Table 14's
     value beside rows of its run (see :func:`sslmem.report.readers.matches_paper_row`)."""
-    from sslmem.studies.removal import parse_role
+    from sslmem.report.roles import parse_removal_role as parse_role
 
     rows = _with_tests(_accuracy_rows(read_probes(probe_paths), parse_role, "k"), "k", alternative="less")
     paper = load_paper_values(paper_values_path)["table14"]
@@ -116,7 +116,7 @@ COR_COLUMNS = [*GROUP_KEYS, "percent_kept", "selection", "n_seeds", "top1_mean",
 def coreset_table(probe_paths, out, identities: Mapping | None = None, paper_values_path=None) -> pd.DataFrame:
     """Accuracy per kept fraction and selection (100 %: the half-A reference), the paired test top > random per
     fraction, Table 17's value beside rows of its run."""
-    from sslmem.studies.coreset import parse_role
+    from sslmem.report.roles import parse_coreset_role as parse_role
 
     rows = _with_tests(_accuracy_rows(read_probes(probe_paths), parse_role, "percent_kept"), "percent_kept",
                        alternative="greater")

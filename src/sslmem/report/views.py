@@ -25,7 +25,7 @@ from sslmem.artifacts import SETUP_KEYS, TABLE8_COLUMNS, VIEW_SCORES, ordered
 from sslmem.io import atomic_to_csv
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores
 from sslmem.stats import bootstrap_ci, claim_over_pairs, kendall_tau, mean_std, mixed_model_test, pair_level_test
-from sslmem.studies.measure_views import TRAINING_FAMILY
+from sslmem.report.roles import TRAINING_FAMILY
 
 # VIEW_SCORES with its fields as path components, the family captured (a path may have any prefix).
 VIEW_SCORES_REGEX = re.compile(

@@ -1,10 +1,11 @@
 """Studies: experiments that train encoders of their own, on training sets of their own.
 
-A study module in this package declares one :class:`Study` with :func:`register_study` (and its tables and
-figures with :func:`sslmem.report.registry.register`). From the declaration the workflow plans, with the same
-generic rules for every study (workflow/rules/studies.smk): one training-set file per encoder (written by
-``sslmem training-set`` from the study's :class:`TrainingSetRecipe`), the encoder, its probe, and whatever
-files the study's input sets name. Its encoders live under ``results/studies/<study>/`` (so that each study is
+A study module in this package (a plugin, listed in :func:`plugin_modules`) declares ``STUDY``, one
+:class:`Study`, with its tables and figures (``RESULTS``) and settings validators (``VALIDATORS``). From the
+declaration the plan (:mod:`sslmem.plan`) makes the same generic jobs for every study
+(:mod:`sslmem.plan.study_jobs`): one training-set file per encoder (written by ``sslmem training-set`` from the
+study's :class:`TrainingSetRecipe`), the encoder, its probe, and whatever files the study's input sets name, plus
+the kinds of job the study declares itself (``Study.jobs``). Its encoders live under ``results/studies/<study>/`` (so that each study is
 one DVC stage with outputs of its own), with the same layout as the core encoders under ``results/``.
 
 Importing this package is cheap (no torch, pandas or numpy): the Snakefile reads it at start-up.
@@ -12,10 +13,10 @@ Importing this package is cheap (no torch, pandas or numpy): the Snakefile reads
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+from sslmem.data.recipes import TrainingSetRecipe  # noqa: E402,F401 (declared where the sets are made)
 
 STUDIES_ROOT = "results/studies"
 
@@ -25,17 +26,6 @@ def in_study(pattern: str, study: str) -> str:
     if not pattern.startswith("results/"):
         raise ValueError(f"{pattern!r} is not a path under results/")
     return f"{STUDIES_ROOT}/{study}/" + pattern.removeprefix("results/")
-
-
-@dataclass(frozen=True)
-class TrainingSetRecipe:
-    """How one encoder's training set is made: a kind of :mod:`sslmem.pipeline.training_set` (``protocol``,
-    ``half``, ``drop``, ``keep``), the files it reads (argument → path) and its options (JSON-able; also the
-    training-set rule's settings fingerprint)."""
-
-    kind: str
-    inputs: Mapping[str, str]
-    options: Mapping
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class Study:
             candidates.
         in_out_roles: the roles whose encoders make the in/out scores of every pool point (each aligned on the
             whole split, results/studies/<study>/pool_align, scored into results/studies/<study>/inout).
-        jobs: (settings, runs) → the study's own kinds of job (:class:`sslmem.plan.kinds.JobKind`) beside the
+        jobs: (settings, runs) → the study's own kinds of job (:class:`sslmem.jobs.kinds.JobKind`) beside the
             generic ones every study gets (training set, train, probe, align, score; :mod:`sslmem.plan.study_jobs`).
     """
 
@@ -82,21 +72,62 @@ POOL_ALIGN = "results/pool_align/{dataset}/{setup}/{role}{seed}.parquet"
 INOUT_SCORES = "results/inout/{dataset}/{setup}.parquet"
 
 
-STUDIES: dict[str, Study] = {}
+def reads_files(check):
+    """Mark a validator that reads files (dataset roots): it runs after the others, on every load."""
+    check.reads_files = True
+    return check
 
 
-def register_study(study: Study) -> Study:
-    if study.name in STUDIES and STUDIES[study.name] != study:
-        raise ValueError(f"study {study.name!r} is registered twice")
-    STUDIES[study.name] = study
-    return study
+def plugin_modules() -> tuple:
+    """The study plugins, in the order their stages and setups are listed. Adding a study: its module, and its
+    name here. Each module declares ``STUDY`` (a :class:`Study`), ``RESULTS`` (its tables and figures) and,
+    optionally, ``VALIDATORS`` (functions of the settings that raise ConfigError)."""
+    from sslmem.studies import (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy,
+                                regularizer, removal)
+
+    return (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy, regularizer, removal)
 
 
 def load_studies() -> dict[str, Study]:
-    """Every study of this package (importing each module registers it)."""
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
-    return STUDIES
+    """Every study plugin's declaration, by name."""
+    studies = {}
+    for module in plugin_modules():
+        if module.STUDY.name in studies:
+            raise ValueError(f"study {module.STUDY.name!r} is declared twice ({module.__name__})")
+        studies[module.STUDY.name] = module.STUDY
+    return studies
+
+
+def validators() -> tuple:
+    """Every plugin's settings validators: those reading only the settings first, then those reading files."""
+    found = [check for module in plugin_modules() for check in getattr(module, "VALIDATORS", ())]
+    return tuple(c for c in found if not getattr(c, "reads_files", False)) + tuple(
+        c for c in found if getattr(c, "reads_files", False))
+
+
+def load_results() -> dict:
+    """The one registry of results, filled: the core ones (:mod:`sslmem.report.results`) and each plugin's, in
+    that order; each result's inputs checked against the input sets."""
+    from sslmem.report import registry, results
+
+    for result in [*results.RESULTS, *(r for module in plugin_modules() for r in module.RESULTS)]:
+        registry.register(result)
+    registry.check_inputs(input_set_names())
+    return registry.RESULTS
+
+
+def get_result(name: str):
+    results = load_results()
+    if name not in results:
+        raise KeyError(f"no result named {name!r}; registered: {sorted(results)}")
+    return results[name]
+
+
+def input_set_names() -> set[str]:
+    """The core input sets (:data:`sslmem.report.registry.INPUT_SETS`) and those the studies declare."""
+    from sslmem.report.registry import INPUT_SETS
+
+    return set(INPUT_SETS) | {name for study in load_studies().values() for name in study.input_sets}
 
 
 def derived_setups(settings: Mapping) -> list[dict]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sslmem.report.registry import Result, register
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import register_study
 from sslmem.studies import variants
 
 NAME = "augmentations"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 
 
 def variant_setup_name(setup: str, variant: str) -> str:
@@ -40,9 +41,9 @@ def table9_options(settings: Mapping) -> dict:
     return {"levels": levels, "variant_changes": settings["studies"][NAME]["variants"], **identities(settings)}
 
 
-register_study(variants.variant_study(NAME, variant_setups, results=("table9",)))
+STUDY = variants.variant_study(NAME, variant_setups, results=("table9",))
 
-register(Result(
+RESULTS.append(Result(
     name="table9", kind="table", title="Table 9 — training augmentations: type (SimCLR) and strength (MAE mask ratio)",
     category="Studies", default=False,
     caption=("Per dataset, setup and training-augmentation variant (first row of a setup: its own recipe): SSLMem "
@@ -55,10 +56,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_augmentations(settings: Mapping) -> None:
         """Runs name known setups, datasets, seeds and variants; a variant changes keys of its method's recipe,
         names a known augmentation family, and a mask ratio lies in (0, 1) (named before any training)."""
@@ -80,5 +80,7 @@ def _register_rule() -> None:
                 if "mask_ratio" in change and not 0 < float(change["mask_ratio"]) < 1:
                     raise ConfigError(f"{where}: mask_ratio must lie in (0, 1), got {change['mask_ratio']}")
 
+    return (check_augmentations,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -12,35 +12,22 @@ Encoders: role ``keep_<selection>_<percent>pct_of_a`` (selection ``top`` or ``ra
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from sslmem.report.registry import Result, register
+from sslmem.report import roles
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import Study, TrainingSetRecipe, register_study
+from sslmem.studies import Study, TrainingSetRecipe
 from sslmem.studies import halves
 
 NAME = "coreset"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 SELECTIONS = ("top", "random")
-ROLE = re.compile(r"^keep_(top|random)_(\d+)pct_of_a$")
-
-
-def percent(fraction: float) -> int:
-    return int(round(100 * fraction))
-
-
-def role_name(selection: str, fraction: float) -> str:
-    return f"keep_{selection}_{percent(fraction)}pct_of_a"
-
-
-def parse_role(role: str) -> tuple[str, int]:
-    """(selection, percent kept) of a coreset encoder's role; ("all", 100) for the half-A reference."""
-    if role == halves.RANKED:
-        return "all", 100
-    match = ROLE.match(role)
-    if not match:
-        raise ValueError(f"{role!r} is not a coreset encoder (keep_<top|random>_<percent>pct_of_a) nor {halves.RANKED!r}")
-    return match.group(1), int(match.group(2))
+ROLE = roles.CORESET_ROLE
+percent = roles.percent
+role_name = roles.coreset_role
+parse_role = roles.parse_coreset_role
 
 
 def runs(settings: Mapping) -> list:
@@ -59,16 +46,16 @@ def probe_files(settings: Mapping) -> list[str]:
     return halves.retrain_probe_files(settings, NAME, runs)
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
     input_sets={"coreset_probes": probe_files},
     results=("table17",),
-))
+)
 
 
-register(Result(
+RESULTS.append(Result(
     name="table17", kind="table", title="Table 17 — training on the most memorised points (coreset)",
     category="Studies", default=False,
     caption=(
@@ -84,10 +71,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_coreset(settings: Mapping) -> None:
         """Known setups and datasets; distinct kept sizes (two fractions rounding to one percent share a name)."""
         halves.check_study_runs(settings, NAME)
@@ -97,5 +83,7 @@ def _register_rule() -> None:
                 raise ConfigError(f"studies.coreset.runs[{index}].keep: {entry['keep']} must be distinct whole "
                                   "percents strictly between 0 and 1 (each names its encoders by percent)")
 
+    return (check_coreset,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -34,10 +34,13 @@ import re
 from collections.abc import Mapping
 
 from sslmem import artifacts
-from sslmem.report.registry import Result, register
-from sslmem.studies import Study, TrainingSetRecipe, register_study
+from sslmem.report import roles
+from sslmem.report.registry import Result
+from sslmem.studies import Study, TrainingSetRecipe
 
 NAME = "dynamics"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 # One folder of snapshots per encoder (the train job's directory output); epoch<e>.pt in it
 # (sslmem.training.snapshots.SNAPSHOT_NAME).
 SNAPSHOTS = f"{artifacts.RESULTS}/studies/{NAME}/snapshots/{{dataset}}/{{setup}}/{{role}}{{seed}}"
@@ -49,15 +52,8 @@ SNAPSHOT_SCORES = EPOCH_ROOT + "/" + artifacts.SCORES.removeprefix("results/")
 SNAPSHOT_PROBE = EPOCH_ROOT + "/" + artifacts.PROBE.removeprefix("results/")
 # The study's encoders are the core ones: their training logs are the core logs.
 TRAIN_LOG = artifacts.TRAIN_LOG
-_EPOCH_IN_PATH = re.compile(rf"studies/{NAME}/epoch(\d+)/")
-
-
-def epoch_of(path) -> int:
-    """The snapshot epoch a file of the study's per-epoch layout belongs to (``.../epoch<e>/...``)."""
-    found = _EPOCH_IN_PATH.search(str(path).replace("\\", "/"))
-    if found is None:
-        raise ValueError(f"{path}: not a file of the dynamics study's per-epoch layout ({EPOCH_ROOT}/...)")
-    return int(found.group(1))
+# The epoch a file of the per-epoch layout belongs to (parsed where the report reads it).
+epoch_of = roles.epoch_of
 
 
 def planned(settings: Mapping) -> list[tuple[str, str]]:
@@ -139,8 +135,8 @@ def jobs(settings: Mapping, plan_runs) -> list:
     checkpoint, plus a folder of snapshots); each snapshot is aligned, scored and probed with the core verbs
     under results/studies/dynamics/epoch<e>/."""
     from sslmem.config import RunSpec
-    from sslmem.plan.core import align_settings, probe_settings, train_kind
-    from sslmem.plan.kinds import JobKind
+    from sslmem.jobs.encoders import align_settings, probe_settings, train_kind
+    from sslmem.jobs.kinds import JobKind
 
     followed = runs(settings)
     encoder = {"role": "|".join(artifacts.ROLES)}
@@ -182,7 +178,7 @@ def jobs(settings: Mapping, plan_runs) -> list:
     ]
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
@@ -191,10 +187,10 @@ register_study(Study(
                 "dynamics_train_logs": train_log_files},
     results=("fig2b_values", "fig2b"),
     probed=False,  # its snapshots are probed (workflow/rules/studies.smk), not its final encoders
-))
+)
 
 
-register(Result(
+RESULTS.append(Result(
     name="fig2b_values", kind="table", title="Fig. 2b in numbers — loss, accuracy and memorisation over training",
     category="Studies", default=False,
     caption=("Per dataset, setup and snapshot epoch (every studies.dynamics.every epochs of the setup's own f/g "
@@ -208,7 +204,7 @@ register(Result(
             "train_log_paths": "dynamics_train_logs"},
     options=fig2b_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig2b", kind="figure", title="Fig. 2b — training loss, accuracy and memorisation against the epoch",
     category="Studies", default=False,
     caption=("One panel per quantity against the training epoch — training loss (relative to the first snapshot's: "
@@ -220,10 +216,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_dynamics(settings: Mapping) -> None:
         """studies.dynamics: top_fraction in (0, 1]; each run a setup of experiment.setups on its datasets and
         seeds, once; `every` at least 1 and dividing each run's setup's epochs (named before any training)."""
@@ -267,5 +262,7 @@ def _register_rule() -> None:
                                   f"{run['setup']!r} ({where}), so the last snapshot would not be the trained "
                                   f"encoder; choose one of {divisors}")
 
+    return (check_dynamics,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -18,14 +18,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sslmem.artifacts import CHECKPOINT, PROBE, SPLIT, TRAINING_SET
-from sslmem.report.registry import Result, register
+from sslmem.report import roles
+from sslmem.report.registry import Result
 from sslmem import studies
-from sslmem.studies import Study, TrainingSetRecipe, in_study, register_study
+from sslmem.studies import Study, TrainingSetRecipe, in_study
 
 NAME = "halves"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 HALVES = {"half_a": 0, "half_b": 1}
 # The ranked half: removal and coreset retrain on half A, as the paper retrains f.
-RANKED = "half_a"
+RANKED = roles.HALF_A
 POOL_ALIGN = in_study(studies.POOL_ALIGN, NAME)
 INOUT_SCORES = in_study(studies.INOUT_SCORES, NAME)
 
@@ -104,7 +107,7 @@ def all_reference_probes(settings: Mapping) -> list[str]:
     return [file for dataset, setup in ranked_pairs(settings) for file in reference_probes(settings, dataset, setup)]
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
@@ -113,7 +116,7 @@ register_study(Study(
                 "halves_pool_aligns": pool_aligns, "halves_training_sets": training_sets},
     results=("reliability", "reliability_fig"),
     in_out_roles=tuple(HALVES),
-))
+)
 
 # The checkpoint pattern of this study's encoders (what pool_align reads).
 CHECKPOINTS = in_study(CHECKPOINT, NAME)
@@ -150,10 +153,8 @@ def check_study_runs(settings: Mapping, study: str) -> None:
                               f"{settings['experiment']['datasets']} (a study needs the dataset's split)")
 
 
-def _register_rule() -> None:
-    from sslmem.config import cross_field_rule
+def _validators() -> tuple:
 
-    @cross_field_rule
     def check_halves(settings: Mapping) -> None:
         """Every dataset a study ranks has a pool of at least two points to halve."""
         from sslmem.config import ConfigError
@@ -167,8 +168,10 @@ def _register_rule() -> None:
             if size is not None and size < 1:
                 raise ConfigError(f"studies: the pool of {dataset!r} is too small to halve ({pool_points(settings, dataset)} points)")
 
+    return (check_halves,)
 
-_register_rule()
+
+VALIDATORS = _validators()
 
 
 # --- what the retraining studies (removal, coreset) share: they retrain variants of half A ----------------
@@ -213,7 +216,7 @@ def retrain_probe_files(settings: Mapping, study: str, runs_of) -> list[str]:
     return files
 
 
-register(Result(
+RESULTS.append(Result(
     name="reliability", kind="table", title="Reliability of the per-point scores (halves study)",
     category="Studies", default=False,
     caption=(
@@ -226,7 +229,7 @@ register(Result(
     inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets"},
     options=lambda settings: {"placebo_seed": settings["studies"][NAME]["seed"]},
 ))
-register(Result(
+RESULTS.append(Result(
     name="reliability_fig", kind="figure", title="Reliability against the number of encoders",
     category="Studies", default=False,
     caption=(

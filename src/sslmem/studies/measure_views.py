@@ -18,13 +18,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sslmem.artifacts import SCORES, VIEW_ALIGN, VIEW_SCORES
-from sslmem.report.registry import Result, register
+from sslmem.report import roles
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import Study, TrainingSetRecipe, register_study
+from sslmem.studies import Study, TrainingSetRecipe
 
 NAME = "measure_views"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 # The row of the training augmentation itself (read from the core scores), first in the table.
-TRAINING_FAMILY = "training"
+TRAINING_FAMILY = roles.TRAINING_FAMILY
 # The measure keys the view alignments read (besides the family and the setup's representation): what their
 # settings fingerprint holds. (measure.view_families and measure.table8 are read by these jobs only; the core
 # align jobs' fingerprint leaves them out, workflow/rules/common.smk.)
@@ -93,7 +96,7 @@ def jobs(settings: Mapping, plan_runs) -> list:
     """Each core encoder of measure.table8's runs aligned with one family's views (no LayerMem, no UnitMem), and
     the setup's alignments under that family scored with the core score verb."""
     from sslmem.artifacts import CHECKPOINT, ROLES, SPLIT
-    from sslmem.plan.kinds import JobKind
+    from sslmem.jobs.kinds import JobKind
 
     family = {"family": "[a-z][a-z0-9_]*"}
     return [
@@ -113,7 +116,7 @@ def jobs(settings: Mapping, plan_runs) -> list:
     ]
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     jobs=jobs,
     runs=lambda settings: [],
@@ -121,10 +124,10 @@ register_study(Study(
     input_sets={"table8_scores": training_score_files, "view_scores": view_score_files},
     results=("table8",),
     probed=False,
-))
+)
 
 
-register(Result(
+RESULTS.append(Result(
     name="table8", kind="table", title="Table 8 — SSLMem measured with other augmentations",
     category="Studies", default=False,
     caption=(

@@ -31,70 +31,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sslmem import artifacts
-from sslmem.report.registry import Result, register
+from sslmem.config.rules.subsets import Sizes, core_sizes, level_sizes  # noqa: F401 (the study's arithmetic)
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import TrainingSetRecipe, in_study, register_study, variants
+from sslmem.studies import TrainingSetRecipe, in_study, variants
 
 NAME = "overlap"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 LEVELS_KEY = "overlaps"
 # One split per derived setup (not per dataset as the core's): each level has its own sizes.
 LEVEL_SPLIT = in_study("results/splits/{dataset}/{setup}.csv", NAME)
 
 
-@dataclass(frozen=True)
-class Sizes:
-    """|S_S|, |S_C|, |S_I| and |S_E| of a split."""
-
-    shared: int
-    candidate: int
-    independent: int
-    extra: int
-
-    @property
-    def pool(self) -> int:
-        return self.shared + self.candidate + self.independent
-
-    @property
-    def f_size(self) -> int:
-        """f's training set, |S_S| + |S_C| (the paper's 45k, kept in every row of Table 7)."""
-        return self.shared + self.candidate
-
-
-def level_sizes(core: Sizes, overlap: float) -> Sizes:
-    """The split sizes of one overlap level, from the core split's: |S_S| = overlap × the core pool (the percent of
-    the paper's rows is of the initial 50k: 35k = 70 %, 40k = 80 %, 42.5k = 85 %), |S_C| = |S_I| = N_f − |S_S| so that
-    f and g train on as many points as the core's f (45k), and the core's S_E. Pure arithmetic, checked by the
-    study's rule (an empty subset, a pool beyond the dataset's)."""
-    shared = int(round(float(overlap) * core.pool))
-    candidate = core.f_size - shared
-    return Sizes(shared, candidate, candidate, core.extra)
-
-
 def overlap_percent(sizes: Sizes, core: Sizes) -> float:
     """|S_S| as a percent of the core pool (the paper's column); the core's own: 100 × |S_S| / |pool|."""
     return 100.0 * sizes.shared / core.pool
-
-
-def core_sizes(settings: Mapping, dataset: str) -> Sizes | None:
-    """The core split's sizes of `dataset`, from the settings as the `split` stage draws them (splits.counts, else
-    pool × fractions); None when only the files tell (a pool of unknown size: image_folder without pool_size)."""
-    from sslmem.config import pool_size_for, split_counts_for
-    from sslmem.data.catalog import dataset_info
-    from sslmem.data.splits import split_sizes
-
-    extra_size = settings["splits"]["extra_size"]
-    counts = split_counts_for(settings, dataset)
-    if counts:
-        return Sizes(counts["shared"], counts["candidate"], counts["independent"],
-                     extra_size if extra_size is not None else counts["candidate"])
-    pool = pool_size_for(settings, dataset) or dataset_info(dataset).pool_split_size
-    if pool is None:
-        return None
-    sizes = split_sizes(pool, settings["splits"]["fractions"], extra_size)
-    return Sizes(sizes.shared, sizes.candidate, sizes.independent, sizes.extra)
 
 
 def setup_name_of(setup: str, overlap: float) -> str:
@@ -155,7 +109,7 @@ def table7_options(settings: Mapping) -> dict:
 
 def jobs(settings: Mapping, plan_runs) -> list:
     """One split per level: the core split's draw (dataset, split seed) with the level's sizes."""
-    from sslmem.plan.kinds import JobKind
+    from sslmem.jobs.kinds import JobKind
 
     def sizes(w) -> str:
         # As `sslmem split --sizes` takes them: shared candidate independent extra.
@@ -175,15 +129,15 @@ def jobs(settings: Mapping, plan_runs) -> list:
     )]
 
 
-register_study(dataclasses.replace(
+STUDY = dataclasses.replace(
     variants.variant_study(NAME, overlap_setups, results=("table7",), extra_input_sets={"overlap_splits": level_splits}),
     training_set=training_set,
     split=split_of,
     jobs=jobs,
-))
+)
 
 
-register(Result(
+RESULTS.append(Result(
     name="table7", kind="table", title="Table 7 — the overlap between f's and g's training sets",
     category="Studies", default=False,
     caption=("Per dataset, setup and overlap level (the size of S_S as a percent of the core pool; the core split's "
@@ -199,10 +153,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_overlap(settings: Mapping) -> None:
         """Runs name known setups, datasets and seeds; every level lies in (0, 1), leaves no subset empty and fits
         in the dataset's pool split (named before any split is drawn). The core's own level is allowed: its split is
@@ -232,5 +185,7 @@ def _register_rule() -> None:
                         raise ConfigError(f"{where} needs |S_S| + |S_C| + |S_I| = {sizes.pool} points ({shape}), more "
                                           f"than the {available} images of {dataset!r}'s pool split")
 
+    return (check_overlap,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -24,10 +24,12 @@ from collections.abc import Mapping
 
 from sslmem import studies
 from sslmem.artifacts import SCORES, SPLIT
-from sslmem.report.registry import Result, register
-from sslmem.studies import Study, TrainingSetRecipe, in_study, register_study
+from sslmem.report.registry import Result
+from sslmem.studies import reads_files, Study, TrainingSetRecipe, in_study
 
 NAME = "planted"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 PAIR_ROLES = ("f", "g")
 HALF_ROLES = {"half_a": 0, "half_b": 1}
 PLANTED_SPLIT = in_study(SPLIT, NAME)
@@ -91,7 +93,7 @@ def plant_options(settings: Mapping) -> dict:
 
 def jobs(settings: Mapping, plan_runs) -> list:
     """The planted split of each dataset: the core split with studies.planted.count candidates replaced."""
-    from sslmem.plan.kinds import JobKind
+    from sslmem.jobs.kinds import JobKind
 
     return [JobKind(
         name="planted_split", local=True,
@@ -101,7 +103,7 @@ def jobs(settings: Mapping, plan_runs) -> list:
     )]
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
@@ -113,13 +115,12 @@ register_study(Study(
     scored=True,
     split=split_of,
     in_out_roles=tuple(HALF_ROLES),
-))
+)
 
 
-def _register_rules() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_planted(settings: Mapping) -> None:
         """Setups and datasets exist, the planted count fits in S_C, the seeds and rounds make a design."""
         from sslmem.studies.halves import check_study_runs, pool_points
@@ -141,7 +142,7 @@ def _register_rules() -> None:
                                   f"candidates of {dataset!r}; it must be at least 1 and leave typical candidates "
                                   f"(pool of {pool_points(settings, dataset)})")
 
-    @cross_field_rule(reads_files=True)
+    @reads_files
     def check_planted_source(settings: Mapping) -> None:
         """The source's images exist (a planted source without its files is named before any job)."""
         from sslmem.data import catalog
@@ -160,6 +161,8 @@ def _register_rules() -> None:
         except (catalog.DatasetNotFoundError, ValueError) as error:
             raise ConfigError(f"studies.planted.source ({source} {split!r}): {error}") from None
 
+    return (check_planted, check_planted_source)
+
 
 def _candidates(settings: Mapping, dataset: str) -> int | None:
     """|S_C| of the dataset's split, from the settings (None when only the files tell: image_folder)."""
@@ -176,10 +179,10 @@ def _candidates(settings: Mapping, dataset: str) -> int | None:
     return split_sizes(pool, settings["splits"]["fractions"], settings["splits"]["extra_size"]).candidate
 
 
-_register_rules()
+VALIDATORS = _validators()
 
 
-register(Result(
+RESULTS.append(Result(
     name="planted", kind="table", title="Planted atypical images: where the per-point score ranks them",
     category="Studies", default=False,
     caption=(
@@ -193,7 +196,7 @@ register(Result(
     inputs={"pair_score_paths": "planted_pair_scores", "inout_paths": "planted_inout_scores"},
     options=lambda settings: {"top_fraction": settings["studies"][NAME]["top_fraction"]},
 ))
-register(Result(
+RESULTS.append(Result(
     name="planted_fig", kind="figure", title="Planted atypical images: the top of each ranking",
     category="Studies", default=False,
     caption=(

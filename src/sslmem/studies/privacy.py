@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from sslmem.report.registry import Result, register
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import register_study
 from sslmem.studies import variants
 
 NAME = "privacy"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 PRIVACY_KEYS = ("delta", "max_grad_norm", "accountant", "noise_seed", "max_physical_batch_size")
 
 
@@ -48,10 +49,10 @@ def table5_options(settings: Mapping) -> dict:
     return {"privacy_levels": levels, **identities(settings)}
 
 
-register_study(variants.variant_study(NAME, private_setups, results=("table5", "table5_fig")))
+STUDY = variants.variant_study(NAME, private_setups, results=("table5", "table5_fig"))
 
 
-register(Result(
+RESULTS.append(Result(
     name="table5", kind="table", title="Table 5 — effect of differential privacy",
     category="Studies", default=False,
     caption=(
@@ -68,7 +69,7 @@ register(Result(
             "private_unit_paths": "privacy_units", "checkpoint_paths": "privacy_checkpoints"},
     options=table5_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="table5_fig", kind="figure", title="Table 5 as a figure — SSLMem and accuracy against ε",
     category="Studies", default=False,
     caption=("SSLMem (left) and linear-probe top-1 (right) against the privacy budget ε (log scale; ∞ at the "
@@ -79,10 +80,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_privacy(settings: Mapping) -> None:
         """A private run names a setup of experiment.setups on its datasets, finite ε, and a method whose loss is
         per sample; a core setup with a recipe `privacy` block too (named before any training)."""
@@ -115,5 +115,7 @@ def _register_rule() -> None:
         except PrivacyError as error:
             raise ConfigError(f"{where}: {error}") from None
 
+    return (check_privacy,)
 
-_register_rule()
+
+VALIDATORS = _validators()

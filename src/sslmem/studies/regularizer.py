@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sslmem.report.registry import Result, register
-from sslmem.studies import register_study
+from sslmem.report.registry import Result
 from sslmem.studies import variants
 
 NAME = "regularizer"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 
 
 def regularised_setup_name(setup: str, weight: float) -> str:
@@ -37,9 +38,9 @@ def fig4_options(settings: Mapping) -> dict:
     return {"levels": levels, "level_name": "lambda"}
 
 
-register_study(variants.variant_study(NAME, regularised_setups, results=("fig4_values", "fig4")))
+STUDY = variants.variant_study(NAME, regularised_setups, results=("fig4_values", "fig4"))
 
-register(Result(
+RESULTS.append(Result(
     name="fig4_values", kind="table", title="Fig. 4 in numbers — the alignment regulariser's λ against SSLMem and accuracy",
     category="Studies", default=False,
     caption=("Per dataset, setup and regularisation strength λ of Eq. 3 (0: the setup's own encoders): SSLMem (mean "
@@ -49,7 +50,7 @@ register(Result(
             "variant_probe_paths": "regularizer_probes"},
     options=fig4_options,
 ))
-register(Result(
+RESULTS.append(Result(
     name="fig4", kind="figure", title="Fig. 4 — SSLMem and accuracy against the regulariser's λ",
     category="Studies", default=False,
     caption=("SSLMem (left) and linear-probe top-1 (right) against λ, mean ± std over seeds, one line per dataset "
@@ -60,13 +61,13 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import cross_field_rule
+def _validators() -> tuple:
 
-    @cross_field_rule
     def check_regularizer(settings: Mapping) -> None:
         """A regularised run names a setup of experiment.setups on its datasets and seeds (λ's range: schema)."""
         variants.check_runs(settings, NAME, "lambdas")
 
+    return (check_regularizer,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -14,31 +14,21 @@ reference (k = 0) is the half-A encoder of the same seed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from sslmem.report.registry import Result, register
+from sslmem.report import roles
+from sslmem.report.registry import Result
 from sslmem.report.results import identities
-from sslmem.studies import Study, TrainingSetRecipe, register_study
+from sslmem.studies import Study, TrainingSetRecipe
 from sslmem.studies import halves
 
 NAME = "removal"
+# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+RESULTS: list[Result] = []
 SELECTIONS = ("top", "random")
-ROLE = re.compile(r"^drop_(top|random)_(\d+)_of_a$")
-
-
-def role_name(selection: str, k: int) -> str:
-    return f"drop_{selection}_{k}_of_a"
-
-
-def parse_role(role: str) -> tuple[str, int]:
-    """(selection, k) of a removal encoder's role; ("none", 0) for the half-A reference."""
-    if role == halves.RANKED:
-        return "none", 0
-    match = ROLE.match(role)
-    if not match:
-        raise ValueError(f"{role!r} is not a removal encoder (drop_<top|random>_<k>_of_a) nor {halves.RANKED!r}")
-    return match.group(1), int(match.group(2))
+ROLE = roles.REMOVAL_ROLE
+role_name = roles.removal_role
+parse_role = roles.parse_removal_role
 
 
 def runs(settings: Mapping) -> list:
@@ -56,16 +46,16 @@ def probe_files(settings: Mapping) -> list[str]:
     return halves.retrain_probe_files(settings, NAME, runs)
 
 
-register_study(Study(
+STUDY = Study(
     name=NAME,
     runs=runs,
     training_set=training_set,
     input_sets={"removal_probes": probe_files},
     results=("removal", "removal_fig"),
-))
+)
 
 
-register(Result(
+RESULTS.append(Result(
     name="removal", kind="table", title="Removal — most memorised vs random points (Figs. 3, 6, 7; Table 14)",
     category="Studies", default=False,
     caption=(
@@ -79,7 +69,7 @@ register(Result(
     inputs={"probe_paths": "removal_probes"},
     options=identities,
 ))
-register(Result(
+RESULTS.append(Result(
     name="removal_fig", kind="figure", title="Removal — accuracy against the number of removed points",
     category="Studies", default=False,
     caption=(
@@ -91,10 +81,9 @@ register(Result(
 ))
 
 
-def _register_rule() -> None:
-    from sslmem.config import ConfigError, cross_field_rule
+def _validators() -> tuple:
+    from sslmem.config import ConfigError
 
-    @cross_field_rule
     def check_removal(settings: Mapping) -> None:
         """Known setups and datasets; each k smaller than half A (something must remain to train on)."""
         halves.check_study_runs(settings, NAME)
@@ -106,5 +95,7 @@ def _register_rule() -> None:
                     raise ConfigError(f"studies.removal.runs[{index}].k: {too_big} not smaller than half A of "
                                       f"{dataset!r} ({size} points: half of its pool)")
 
+    return (check_removal,)
 
-_register_rule()
+
+VALIDATORS = _validators()

@@ -32,29 +32,27 @@ __all__ = ["all_rules", "check_dataset_roots", "check_file_rules", "check_rules"
            "registered_rules"]
 
 
-def check_rules(settings: Mapping, check_roots: bool = True) -> None:
-    """Cross-field rules the schema cannot express. Raises ConfigError naming the key."""
-    for rule in all_rules():
+def check_rules(settings: Mapping, check_roots: bool = True, extra: tuple = ()) -> None:
+    """Cross-field rules the schema cannot express, then `extra` (the study plugins' validators, passed in by the
+    layer above: the config package imports no study). Raises ConfigError naming the key."""
+    for rule in all_rules(extra):
         if check_roots or not rule.reads_files:
             rule.check(settings)
 
 
-def check_file_rules(settings: Mapping) -> None:
+def check_file_rules(settings: Mapping, extra: tuple = ()) -> None:
     """Only the rules that look at files (dataset roots): what can change without params.yaml changing."""
-    for rule in all_rules():
+    for rule in all_rules(extra):
         if rule.reads_files:
             rule.check(settings)
 
 
-def all_rules() -> tuple[CrossFieldRule, ...]:
-    """Every rule in the order it runs: the registered ones (:func:`registered_rules`) and the validators that study
-    plugins declare instead of registering them (``sslmem.studies.validators()``, where the studies package has
-    it), the settings rules first and the file rules last. A validator that is also registered runs once."""
-    import sslmem.studies as studies  # here: the config package imports no study at module level
-
+def all_rules(extra: tuple = ()) -> tuple[CrossFieldRule, ...]:
+    """Every rule in the order it runs: the registered ones (:func:`registered_rules`) and `extra` validators
+    (functions of the settings; ``reads_files`` set on those that read files), the settings rules first and the
+    file rules last. A validator that is also registered runs once."""
     rules = list(registered_rules())
     registered = {rule.check for rule in rules}
-    declared = getattr(studies, "validators", tuple)()
     rules += [CrossFieldRule(check, bool(getattr(check, "reads_files", False)))
-              for check in declared if check not in registered]
+              for check in extra if check not in registered]
     return tuple(rule for rule in rules if not rule.reads_files) + tuple(rule for rule in rules if rule.reads_files)

@@ -28,7 +28,7 @@ from sslmem.config.base import ConfigError
 from sslmem.config.plan import experiment_runs
 from sslmem.config.registry import cross_field_rule
 from sslmem.config.rules.setups import STUDIES_FOR_STUDIES_ONLY
-from sslmem.config.rules.subsets import SubsetSizes, preset_of, split_size, split_subsets
+from sslmem.config.rules.subsets import SubsetSizes, core_sizes, level_sizes, preset_of, split_size, split_subsets
 
 # What makes a subset's scored points more, for the unitmem message.
 _ENLARGE = {"S_S": "measure.shared_sample", "S_C": "splits.fractions or splits.counts",
@@ -88,10 +88,6 @@ def _overlap_level_splits(settings: Mapping) -> list[SubsetSizes]:
     runs = (settings["studies"].get("overlap") or {}).get("runs", [])
     if not runs:
         return []
-    # Imported here, not at module level: the config package does not depend on the studies; the arithmetic of a
-    # level's sizes stays in one place, the study that draws those splits.
-    from sslmem.studies.overlap import core_sizes, level_sizes
-
     splits = []
     for index, run in enumerate(runs):
         for dataset in (d for d in run.get("datasets", []) if d in settings["experiment"]["datasets"]):

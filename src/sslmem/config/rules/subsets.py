@@ -107,3 +107,50 @@ def split_subsets(settings: Mapping, dataset: str) -> SubsetSizes | None:
     origin = f"{pool_text} × splits.fractions {fractions}{extra_origin}"
     return SubsetSizes(sizes.shared, sizes.candidate, sizes.independent, sizes.extra, f"{dataset}'s split", origin)
 
+
+# The sizes of a split and of an overlap level's split (Table 7), used by the overlap study and its checks here.
+@dataclass(frozen=True)
+class Sizes:
+    """|S_S|, |S_C|, |S_I| and |S_E| of a split."""
+
+    shared: int
+    candidate: int
+    independent: int
+    extra: int
+
+    @property
+    def pool(self) -> int:
+        return self.shared + self.candidate + self.independent
+
+    @property
+    def f_size(self) -> int:
+        """f's training set, |S_S| + |S_C| (the paper's 45k, kept in every row of Table 7)."""
+        return self.shared + self.candidate
+
+
+def level_sizes(core: Sizes, overlap: float) -> Sizes:
+    """The split sizes of one overlap level, from the core split's: |S_S| = overlap × the core pool (the percent of
+    the paper's rows is of the initial 50k: 35k = 70 %, 40k = 80 %, 42.5k = 85 %), |S_C| = |S_I| = N_f − |S_S| so that
+    f and g train on as many points as the core's f (45k), and the core's S_E. Pure arithmetic, checked by the
+    study's rule (an empty subset, a pool beyond the dataset's)."""
+    shared = int(round(float(overlap) * core.pool))
+    candidate = core.f_size - shared
+    return Sizes(shared, candidate, candidate, core.extra)
+
+
+def core_sizes(settings: Mapping, dataset: str) -> Sizes | None:
+    """The core split's sizes of `dataset`, from the settings as the `split` stage draws them (splits.counts, else
+    pool × fractions); None when only the files tell (a pool of unknown size: image_folder without pool_size)."""
+    from sslmem.data.catalog import dataset_info
+    from sslmem.data.splits import split_sizes
+
+    extra_size = settings["splits"]["extra_size"]
+    counts = split_counts_for(settings, dataset)
+    if counts:
+        return Sizes(counts["shared"], counts["candidate"], counts["independent"],
+                     extra_size if extra_size is not None else counts["candidate"])
+    pool = pool_size_for(settings, dataset) or dataset_info(dataset).pool_split_size
+    if pool is None:
+        return None
+    sizes = split_sizes(pool, settings["splits"]["fractions"], extra_size)
+    return Sizes(sizes.shared, sizes.candidate, sizes.independent, sizes.extra)
