@@ -174,7 +174,7 @@ def test_image_folder_real_jpegs(tmp_path, foolbox_data_dir):
     loaded = load_split("image_folder", tmp_path, "test", image_size=64)
     assert loaded.images.shape == (4, 3, 64, 64)
     assert loaded.labels.tolist() == [0, 0, 1, 1]  # files 00, 02 in class0; 01, 03 in class1
-    assert loaded.images.float().std() > 10  # real photographs, not a blank decode
+    assert loaded.images[:].float().std() > 10  # real photographs, not a blank decode
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -331,13 +331,13 @@ def test_image_folder_converts_modes_and_labels_sorted_classes(mixed_folder):
     root, written = mixed_folder
     loaded = load_split("image_folder", root, "test", image_size=32)
     assert loaded.images.shape == (3, 3, 32, 32) and loaded.images.dtype == torch.uint8
-    assert loaded.images.is_contiguous()
+    assert not loaded.in_memory and loaded.images[:].is_contiguous()
     # Sorted class names: apple -> 0 (b.jpg, c.png), zebra -> 1 (a.png).
     assert loaded.labels.tolist() == [0, 0, 1]
     assert loaded.info == DatasetInfo(
         "image_folder", 32, 2, dataset_info("image_folder").mean, dataset_info("image_folder").std
     )
-    gray_jpeg, rgba_png, rgb_png = loaded.images.numpy().astype(int)
+    gray_jpeg, rgba_png, rgb_png = loaded.images[:].numpy().astype(int)
     np.testing.assert_array_equal(rgb_png, written["rgb"])  # PNG is lossless and 32 needs no resize
     np.testing.assert_array_equal(rgba_png, written["rgba"][:3])  # alpha dropped
     assert (gray_jpeg[0] == gray_jpeg[1]).all() and (gray_jpeg[1] == gray_jpeg[2]).all()
@@ -370,19 +370,25 @@ def test_image_folder_test_labels_follow_training_classes(tmp_path):
     assert loaded.labels.tolist() == [2] and loaded.info.num_classes == 3
 
 
-def test_truncated_image_is_named_or_skipped(mixed_folder):
+@pytest.mark.parametrize("num_workers", [None, 0, 2], ids=["threads", "in-process", "workers"])
+def test_truncated_image_is_named_when_read_or_skipped(mixed_folder, num_workers):
     root, _ = mixed_folder
     good = root / "test" / "zebra" / "a.png"
     truncated = root / "test" / "zebra" / "broken.png"
     truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
-    with pytest.raises(UnreadableImageError, match=re.escape(str(truncated))) as caught:
-        load_split("image_folder", root, "test", image_size=32)
-    assert caught.value.paths == [truncated]
+    # Read by index: loading lists the files; the read that reaches the broken one names it.
+    loaded = load_split("image_folder", root, "test", image_size=32, num_workers=num_workers)
+    assert len(loaded) == 4 and loaded.images[0].shape == (3, 32, 32)
+    for read in (lambda: loaded.images[3], lambda: loaded.images[:], lambda: loaded.images[torch.tensor([3, 0])]):
+        with pytest.raises(UnreadableImageError, match=re.escape(str(truncated))) as caught:
+            read()
+        assert caught.value.paths == [truncated]
 
     with pytest.warns(UserWarning, match=re.escape(str(truncated))):
-        loaded = load_split("image_folder", root, "test", image_size=32, skip_bad=True)
+        loaded = load_split("image_folder", root, "test", image_size=32, skip_bad=True, num_workers=num_workers)
     assert loaded.images.shape == (3, 3, 32, 32)
     assert loaded.labels.tolist() == [0, 0, 1]
+    assert loaded.images[:].shape == (3, 3, 32, 32)
 
 
 def test_image_folder_without_images_is_not_found(tmp_path):

@@ -1,4 +1,4 @@
-"""Image datasets as whole-split uint8 tensors, behind one registry.
+"""Image datasets as whole-split uint8 tensors (or, too large for memory, read by index), behind one registry.
 
 Every dataset the workflow knows is a key of :data:`DATASETS`; :func:`load_split` returns one split of it
 as an :class:`ImageSet`: all images as a contiguous ``uint8`` tensor ``[N, 3, H, W]`` (grayscale sets are
@@ -7,9 +7,14 @@ labelled ``"train"`` and ``"test"`` splits; STL-10 also has ``"unlabeled"`` (100
 (:attr:`DatasetInfo.pool_split`), from which the training pool is drawn.
 
 Loading the whole split at once keeps later stages simple (splits index rows, augmentations run on batches)
-and is cheap at the sizes used here (CIFAR-10's training set is 150 MiB as uint8; STL-10's unlabelled split,
-the largest, 2.6 GiB). Pixels stay uint8 on purpose: augmentation happens before normalisation (as the paper defines the views),
-so :class:`DatasetInfo` carries the mean/std that the caller applies *after* augmenting.
+and is cheap at the sizes of the published sets (CIFAR-10's training set is 150 MiB as uint8; STL-10's
+unlabelled split, the largest, 2.6 GiB). ``image_folder`` is the exception: its split can be any size
+(ImageNet's training split is about 190 GB decoded at 224 px), so its images are a
+:class:`sslmem.data.lazy.LazyImages`, which indexes like the tensor (``images[rows]`` decodes those rows,
+``images.shape``, ``images.subset(rows)`` a lazy view) and decodes from disk with DataLoader workers, never
+the whole split at once (:mod:`sslmem.data.image_folder`). Pixels stay uint8 on purpose: augmentation happens
+before normalisation (as the paper defines the views), so :class:`DatasetInfo` carries the mean/std that the
+caller applies *after* augmenting.
 
 The paper's datasets are read from the standard on-disk formats, in torchvision's layout under ``root``,
 through torchvision's own dataset classes (which can also download them, where a machine has internet).
@@ -64,6 +69,7 @@ from sslmem.data.catalog import (
     dataset_info,
     training_splits,
 )
+from sslmem.data.lazy import LazyImages, is_lazy
 
 __all__ = [
     "DATASETS",
@@ -76,6 +82,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSpec",
     "ImageSet",
+    "LazyImages",
     "UnreadableImageError",
     "check_root",
     "dataset_info",
@@ -92,21 +99,27 @@ IMAGE_FILE_SUFFIXES = frozenset(
 
 @dataclass
 class ImageSet:
-    """One whole split of a dataset in memory.
+    """One whole split of a dataset: its images in memory, or read by index (``image_folder``).
 
     Attributes:
         images: ``uint8`` tensor ``[N, 3, H, W]``, contiguous; grayscale images are repeated to 3 channels
             (digits loaded with ``channels=1``: ``[N, 1, H, W]``, and its info has one mean/std value).
+            ``image_folder``: a :class:`LazyImages` of that shape, whose ``images[rows]`` decodes the rows.
         labels: ``int64`` tensor ``[N]``; -1 for every image of an unlabelled split.
         info: The dataset's :class:`DatasetInfo` (for ``image_folder``: the size and class count loaded).
     """
 
-    images: torch.Tensor
+    images: torch.Tensor | LazyImages
     labels: torch.Tensor
     info: DatasetInfo
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the images are a tensor in memory (False: read from disk when indexed)."""
+        return not is_lazy(self.images)
 
 
 class UnreadableImageError(OSError):
@@ -134,12 +147,18 @@ def _uint8_nchw(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
+def resize_images(images: torch.Tensor | LazyImages, size: int) -> torch.Tensor | LazyImages:
     """uint8 ``[N, C, h, w]`` images resized to ``size x size``: bilinear and antialiased (which matters when
     shrinking, e.g. STL-10's 96 px to an encoder's 32), rounded back to uint8. Images already of that size are
-    returned as they are (no copy)."""
+    returned as they are (no copy). Images read by index (image_folder) are decoded at the size asked for when
+    loaded, so they are never resized here."""
     if tuple(images.shape[-2:]) == (size, size):
         return images
+    if is_lazy(images):
+        raise ValueError(
+            f"images read by index are {tuple(images.shape[-2:])} px, not {size}: load the split at that size "
+            "(load_split(..., image_size=...)) instead of resizing it whole"
+        )
     resized = torch.nn.functional.interpolate(
         images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
     )
@@ -330,7 +349,7 @@ def load_split(
     skip_bad: bool = False,
     num_workers: int | None = None,
 ) -> ImageSet:
-    """Load one whole split of a dataset as uint8 tensors.
+    """Load one whole split of a dataset as uint8 tensors (image_folder: images read by index, none decoded yet).
 
     Args:
         name: A key of :data:`DATASETS`.
@@ -345,17 +364,21 @@ def load_split(
             :data:`DEFAULT_FOLDER_IMAGE_SIZE`). digits: resize the 8x8 images to this (default 28). The other
             datasets keep their native size.
         channels: digits only: 1, or 3 (the default, as every other dataset: gray repeated to three channels).
-        skip_bad: image_folder only: skip unreadable images with a warning naming each, instead of raising.
-        num_workers: image_folder only: decoding threads (default: a few more than the CPU count).
+        skip_bad: image_folder only: decode every file once now (in bounded memory) and leave out the
+            unreadable ones, each named in a warning; without it an unreadable file stops the read that asks
+            for it, naming it.
+        num_workers: image_folder only: DataLoader worker processes that decode the rows a caller indexes
+            (params.yaml `data.loader_workers`); 0: in this process, one image after another; None: in this
+            process with threads (a few more than the CPU count).
 
     Returns:
         An :class:`ImageSet` with images ``uint8 [N, 3, H, W]`` (contiguous; ``[N, 1, H, W]`` for digits with
-        ``channels=1``) and labels ``int64 [N]``.
+        ``channels=1``; image_folder: a :class:`LazyImages` of that shape) and labels ``int64 [N]``.
 
     Raises:
         ValueError: unknown dataset or split, or a split the dataset does not have.
         DatasetNotFoundError: the files are missing (checked before any file is read, unless ``download``).
-        UnreadableImageError: image_folder holds images that cannot be decoded and ``skip_bad`` is false.
+        UnreadableImageError: image_folder: from indexing the images, for a file that cannot be decoded.
     """
     spec = _spec_for(name)
     _check_split(spec.info, split)

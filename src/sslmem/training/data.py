@@ -15,10 +15,12 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from sslmem.data.lazy import LazyImages, assemble
 
 # Offset of the initial-weights stream inside the run's seed sequence (the data order and augmentations use
 # epoch and step numbers instead). Changing it changes every trained encoder.
@@ -27,11 +29,24 @@ INIT_STREAM = 7
 
 @dataclass
 class TrainData:
-    """The images an encoder trains on, in slot order (see the module docstring on coupling)."""
+    """The images an encoder trains on, in slot order (see the module docstring on coupling).
 
-    images: torch.Tensor  # uint8 [N, 3, H, W]
+    ``images`` is a uint8 tensor for the datasets held in memory, or a :class:`sslmem.data.lazy.LazyImages`
+    (image_folder) whose ``images[slots]`` decodes one batch with the reader's DataLoader workers: the loop
+    indexes both the same way, and the batch order and the augmentation draws (on the training device, from
+    the step's generator) do not depend on which it is. :func:`slot_images` builds either from the splits.
+    """
+
+    images: torch.Tensor | LazyImages  # uint8 [N, 3, H, W]
     point_ids: np.ndarray  # train-split id of each slot
     labels: torch.Tensor | None = None  # int64 [N], only for methods that need labels (supervised)
+
+
+def slot_images(count: int, parts: list[tuple[Any, np.ndarray, np.ndarray]]) -> torch.Tensor | LazyImages:
+    """The images of ``count`` training slots from ``(split images, slots, rows)`` parts (slot ``slots[k]``
+    holds row ``rows[k]`` of that split): a tensor filled as ``images[slots] = split[rows]`` when every split is
+    in memory, a lazy view (nothing decoded) when one is read by index. See :func:`sslmem.data.lazy.assemble`."""
+    return assemble(count, parts)
 
 
 def stream_seed(seed: int, role: str, coupling: str) -> tuple[int, ...]:
