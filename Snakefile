@@ -2,6 +2,7 @@
 # sslmem.config (its messages name the key; not snakemake.utils.validate, whose first message is a schema dump).
 # Choose the preset with
 #   snakemake --config preset=paper ...
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ configfile: "params.yaml"
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
+from sslmem import artifacts as sslmem_artifacts  # noqa: E402
 from sslmem import config as sslmem_config  # noqa: E402
 from sslmem import plan as sslmem_plan  # noqa: E402
 from sslmem.jobs import DEFAULT_CONSTRAINTS  # noqa: E402
@@ -35,8 +37,19 @@ try:
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
 
-# Every sslmem call gets the same params file and preset the workflow was validated with.
-SSLMEM = f"sslmem --params params.yaml --preset {PLAN.preset}"
+# Every preset works in a folder of its own (sslmem.artifacts.preset_root): the default preset at the root, any
+# other in runs/<preset>/, so targets such as results/table1.csv are that preset's and presets never share files.
+PARAMS = Path("params.yaml").resolve()
+PRESET_ROOT = sslmem_artifacts.preset_root(PLAN.preset, SETTINGS["root_preset"])
+if PRESET_ROOT != ".":
+    workflow.workdir(str(PARAMS.parent / PRESET_ROOT))
+# Every sslmem call gets the same params file and preset the workflow was validated with, by paths relative to the
+# preset's folder (the commands, which Snakemake compares to decide reruns, do not depend on where the repository
+# is); outside the repository's root, relative dataset roots of params.yaml stay relative to the repository
+# (SSLMEM_PROJECT_DIR, read by sslmem.data.catalog.resolve_root).
+_REPOSITORY = os.path.relpath(PARAMS.parent, PARAMS.parent / PRESET_ROOT)
+SSLMEM = ("" if PRESET_ROOT == "." else f"SSLMEM_PROJECT_DIR={_REPOSITORY} ") + (
+    f"sslmem --params {os.path.relpath(PARAMS, PARAMS.parent / PRESET_ROOT)} --preset {PLAN.preset}")
 # The software every job runs with (`snakemake --sdm conda`); without --sdm, jobs use the environment Snakemake
 # runs in. Relative to the rule files.
 SOFTWARE_ENV = "../envs/sslmem.yaml"

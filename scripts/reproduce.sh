@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
-exec snakemake --profile workflow/profiles/default "$@"
+exec snakemake --profile workflow/profiles/default --cores all "$@"

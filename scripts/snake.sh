@@ -12,7 +12,7 @@ fi
 # The workflow's default profile (workflow/profiles/default) applies without a flag; an executor profile
 # adds to it.
 case "${SSLMEM_PROFILE:-default}" in
-  default) profile=() ;;
+  default) profile=(--cores all) ;;   # local: all cores (the workflow profile sets none, see its comment)
   slurm) profile=(--profile workflow/profiles/slurm) ;;
   *) profile=(--profile "$SSLMEM_PROFILE") ;;
 esac

@@ -148,20 +148,15 @@ def test_the_default_preset_probes_fashion_mnist_encoders_on_digits(raw):
     assert "downstream" not in config.probe_recipe(settings, "simclr")  # where, not how: not part of the recipe
 
 
-def probe_fingerprint():
-    """workflow/rules/common.smk's probe_fingerprint, run outside Snakemake (the function's source, executed with
-    the names it reads)."""
-    source = (REPO / "workflow/rules/common.smk").read_text()
-    match = re.search(r"^def probe_fingerprint\(wildcards\):\n(?:(?:    .*)?\n)+", source, re.MULTILINE)
-    return match.group(0)
-
-
 def fingerprint_of(settings: dict, dataset: str) -> str:
-    namespace = {"sslmem_config": config, "SETTINGS": settings,
-                 "run_spec": lambda wildcards: RunSpec(wildcards.dataset, "simclr", "resnet18", 0, "f")}
-    exec(probe_fingerprint(), namespace)
+    """The probe job's fingerprint (the hash of the settings slice it reads, sslmem.jobs.encoders.probe_settings)
+    for a SimCLR encoder trained on `dataset`."""
+    from sslmem.config import fingerprint
+    from sslmem.jobs.encoders import probe_settings
+
+    runs = type("Runs", (), {"spec": lambda self, w, study=None: RunSpec(w.dataset, "simclr", "resnet18", 0, "f")})()
     wildcards = type("Wildcards", (), {"dataset": dataset})()
-    return namespace["probe_fingerprint"](wildcards)
+    return fingerprint(probe_settings(settings, runs, wildcards))
 
 
 def test_the_probe_fingerprint_holds_this_datasets_downstream_list_only(raw):

@@ -201,9 +201,11 @@ def test_an_unreadable_image_is_named_by_its_path(tmp_path):
     broken = root / "train" / "cat" / "c.png"
     broken.write_bytes((root / "train" / "cat" / "a.png").read_bytes()[:20])
     points = pd.read_parquet(write_inout(tmp_path / "inout.parquet", dataset="image_folder")).head(2)
-    points.assign(point_id=[0, 1]).to_parquet(tmp_path / "inout2.parquet")
+    # c.png (the third file, point 2) is one of the gallery's images: its loader reads it, and names it.
+    points.assign(point_id=[0, 2]).to_parquet(tmp_path / "inout2.parquet")
     allpoints("image_folder", SETUP, tmp_path / "ranked.parquet", inout=tmp_path / "inout2.parquet")
-    data = {"roots": {"image_folder": str(root)}, "download": False, "image_folder_size": 8, "skip_bad_images": False}
+    data = {"roots": {"image_folder": str(root)}, "download": False, "image_folder_size": 8, "skip_bad_images": False,
+            "loader_workers": 0}
     with pytest.raises(UnreadableImageError, match=re.escape(str(broken))):
         fig9([tmp_path / "ranked.parquet"], tmp_path / "fig9.png", data=data, gallery_size=2)
 

@@ -19,6 +19,7 @@ from sslmem import config
 from sslmem.plan import resolve_settings
 
 from workflow_copy import copy_workflow
+from sslmem.artifacts import preset_root
 
 REPO = Path(__file__).resolve().parents[1]
 MARKER = "<!-- own-images-preset:"
@@ -88,9 +89,10 @@ def test_the_readme_path_ranks_every_image_of_a_folder(tmp_path):
     done = subprocess.run(command, cwd=work, env=dict(env, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}"),
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    ranked = pd.read_parquet(work / "results/allpoints/image_folder/simclr-resnet18.parquet")
+    own = work / preset_root("own_images")  # runs/own_images: the preset's own folder, apart from every other's
+    ranked = pd.read_parquet(own / "results/allpoints/image_folder/simclr-resnet18.parquet")
     pool = ranked[ranked["subset"] != "S_E"]
     assert len(pool) == 40 and sorted(pool["rank"]) == list(range(1, 41))  # every training image, ranked once
     assert (pool["estimator"] == "in_out").all() and (pool["n_in"] == 2).all() and (pool["n_out"] == 2).all()
     assert (pool["m_ci_low"] <= pool["m"]).all() and (pool["m"] <= pool["m_ci_high"]).all()
-    assert (work / "results/fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (own / "results/fig1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

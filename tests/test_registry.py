@@ -17,6 +17,7 @@ import yaml
 
 from sslmem import config
 from sslmem.report.registry import Result
+from sslmem.artifacts import preset_root
 from sslmem.plan import load_settings
 from sslmem.studies import input_set_names, load_results
 
@@ -137,16 +138,17 @@ def test_a_toy_table_added_through_the_registry_reaches_cli_snakemake_and_report
     assert "toytable" in run("snakemake", "--list-rules", "--config", "preset=test")  # a Snakemake rule
 
     settings = preset_settings("test")
+    out = tmp_path / preset_root("test")  # the test preset works in runs/test/
     for entry in settings["experiment"]["setups"]:
         name = config.setup_name(entry)
-        fake_score_file(tmp_path / f"results/scores/fashion_mnist/{name}.parquet", name, entry["method"], entry["arch"])
+        fake_score_file(out / f"results/scores/fashion_mnist/{name}.parquet", name, entry["method"], entry["arch"])
     profile = ["--profile", "workflow/profiles/default", "--cores", "1"]
     run("snakemake", *profile, "results/toytable.csv", "--config", "preset=test")  # a Snakemake target
-    table = (tmp_path / "results/toytable.csv").read_text()
+    table = (out / "results/toytable.csv").read_text()
     assert table.splitlines()[0] == "setup,m" and len(table.splitlines()) == 1 + len(settings["experiment"]["setups"])
 
     run("snakemake", *profile, "--report", "report.html", "results/toytable.csv", "--config", "preset=test")
-    html = (tmp_path / "report.html").read_text()
+    html = (out / "report.html").read_text()
     assert "toytable.csv" in html and "a toy for the registry test" in html  # in the report, with its caption
 
 

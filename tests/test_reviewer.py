@@ -44,7 +44,7 @@ def test_report_rst_renders_without_warnings():
     from docutils.core import publish_parts
     from jinja2 import Environment
 
-    from sslmem.report.registry import load_results
+    from sslmem.studies import load_results
 
     captions = [{"caption": result.caption_rst()} for result in load_results().values()]
     for path in sorted((REPO / "workflow/report").glob("*.rst")):
@@ -127,15 +127,19 @@ def copy_project(dest: Path) -> None:
     (dest / ".dvc").mkdir()
     for name in ("config", ".gitignore"):
         shutil.copy(REPO / ".dvc" / name, dest / ".dvc" / name)
-    keep_report_stages(dest / "dvc.yaml")
     params = (dest / "params.yaml").read_text()
     assert "\npreset: default\n" in params
-    (dest / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\n"))
+    # The test preset as the root preset of this project: its files at the top (results/), as the default preset's
+    # are in the repository, and dvc.yaml written for it, as a user who switches presets does (`sslmem dvc-yaml`).
+    (dest / "params.yaml").write_text(params.replace("\npreset: default\n", "\npreset: test\nroot_preset: test\n"))
+    run("sslmem", "--params", "params.yaml", "dvc-yaml", cwd=dest)
+    keep_report_stages(dest / "dvc.yaml")
 
 
 def snakemake(*args: str, cwd: Path) -> str:
     """The documented command; --config goes last (it takes every following word, targets included)."""
-    return run("snakemake", "--profile", "workflow/profiles/default", *args, "--config", "preset=test", cwd=cwd)
+    return run("snakemake", "--profile", "workflow/profiles/default", "--cores", "all", *args, "--config", "preset=test",
+               cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +250,7 @@ def test_snakemake_finds_nothing_to_do_after_touch(clone):
 def test_report_from_pulled_results(clone):
     snakemake("--report", "report.html", cwd=clone)
     html = (clone / "report.html").read_text()
-    from sslmem.report.registry import load_results
+    from sslmem.studies import load_results
 
     for result in load_results().values():
         if not result.default:

@@ -1,5 +1,9 @@
 """The workflow copied into a temporary directory and run there with Snakemake on the `test` preset, so that a test
-never touches the checkout's results/ (shared by the end-to-end tests)."""
+never touches the checkout's results/ (shared by the end-to-end tests).
+
+The test preset works in runs/test/ of the copy, as every preset but the default does (sslmem.artifacts.preset_root);
+`results` in the copy links to runs/test/results, so that tests read the test preset's files where a user reads the
+default preset's."""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ def copy_workflow(workdir: Path) -> dict:
     for name in ("Snakefile", "params.yaml"):
         shutil.copy(REPO / name, workdir / name)
     shutil.copytree(REPO / "workflow", workdir / "workflow")
+    (workdir / "runs/test/results").mkdir(parents=True, exist_ok=True)
+    (workdir / "results").symlink_to("runs/test/results", target_is_directory=True)
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
 
 

@@ -14,6 +14,18 @@ from __future__ import annotations
 from typing import Sequence
 
 RESULTS = "results"
+# Where a preset's files live, relative to the repository: the root preset (params.yaml `root_preset`, default
+# `default`) at the top (results/, kept in git), every other preset in a folder of its own (runs/<preset>/results/,
+# its own .snakemake/ and logs), so that no two presets ever share, overwrite or delete each other's files. The
+# workflow runs each preset there (Snakemake's working directory), so every path below is the same for every preset.
+DEFAULT_PRESET = "default"
+PRESETS_DIR = "runs"
+
+
+def preset_root(preset: str, root_preset: str = DEFAULT_PRESET) -> str:
+    """The folder a preset's workflow runs in: "." for the root preset, runs/<preset> for any other."""
+    return "." if preset == root_preset else f"{PRESETS_DIR}/{preset}"
+
 
 # The four subsets of the SSLMem split, in the order tables and figures show them (candidates first).
 SUBSETS = ("S_C", "S_S", "S_I", "S_E")

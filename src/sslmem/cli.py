@@ -53,7 +53,7 @@ def cmd_settings(args) -> None:
     settings = _settings(args, check_roots=False)
     out = Path(args.out_dir)
     for section, value in settings.items():
-        if section == "preset":
+        if not isinstance(value, dict):  # preset, root_preset: names, not sections; derived_setups: the studies'
             continue
         atomic_write_text(out / f"{section}.json", json.dumps(value, indent=2, sort_keys=True) + "\n")
     print(f"{out}: settings of preset {settings['preset']!r}, one file per section")

@@ -150,6 +150,8 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True, r
     if errors:
         raise ConfigError(_join_errors(f"params.yaml (preset {preset!r} merged over common) is invalid", errors))
     settings["preset"] = preset
+    # Which preset's files are at the top of the repository (sslmem.artifacts.preset_root): the others in runs/.
+    settings["root_preset"] = raw.get("root_preset", "default")
     _check_setup_recipes(settings, schema, preset)
     check_rules(settings, check_roots=check_roots, extra=tuple(rules))
     return settings

@@ -325,6 +325,17 @@ def dataset_info(name: str) -> DatasetInfo:
     return _entry_for(name).info
 
 
+def resolve_root(root: str | Path) -> Path:
+    """A dataset root of params.yaml as a path: ~ expanded; a relative root is relative to the repository, which
+    is the working directory of the default preset's jobs and SSLMEM_PROJECT_DIR for the other presets' (they run in
+    runs/<preset>/, sslmem.artifacts.preset_root)."""
+    import os
+
+    path = Path(root).expanduser()
+    base = os.environ.get("SSLMEM_PROJECT_DIR")
+    return path if path.is_absolute() or not base else Path(base) / path
+
+
 def check_root(name: str, root: str | Path | None, split: str | None = None) -> None:
     """Check cheaply (no file is read) that ``root`` holds the files of ``name``'s ``split``.
 
@@ -350,7 +361,7 @@ def check_root(name: str, root: str | Path | None, split: str | None = None) -> 
     if name == "digits":
         _check_digits(splits[0])
         return
-    root = Path(root).expanduser()
+    root = resolve_root(root)
     if name == "image_folder":
         for each in splits:
             _check_image_folder(entry, root, each)

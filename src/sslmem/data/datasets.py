@@ -60,6 +60,7 @@ from sslmem.data.catalog import (
     SPLITS,
     UNLABELED,
     DatasetInfo,
+    resolve_root,
     DatasetNotFoundError,
     _check_split,
     _first_existing,
@@ -382,7 +383,7 @@ def load_split(
     """
     spec = _spec_for(name)
     _check_split(spec.info, split)
-    root = None if root is None and name == "digits" else Path(root).expanduser()
+    root = None if root is None and name == "digits" else resolve_root(root)
     if not download or name in ("image_folder", "digits"):  # these two have nothing to download
         check_root(name, root, split)
     return spec.load(

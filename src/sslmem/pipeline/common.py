@@ -44,6 +44,7 @@ def load_images(settings: Mapping, dataset: str, split: str) -> datasets.ImageSe
         download=data["download"],
         image_size=data["image_folder_size"] if folder else None,
         skip_bad=data["skip_bad_images"] if folder else False,
+        num_workers=data["loader_workers"] if folder else None,
     )
 
 
@@ -59,7 +60,8 @@ def load_images_at(settings: Mapping, dataset: str, split: str, image_size: int,
     options = {"image_size": image_size, "channels": channels} if dataset in _RESIZED_ON_LOAD else {}
     image_set = datasets.load_split(
         dataset, data["roots"][dataset], split, download=data["download"],
-        skip_bad=data["skip_bad_images"] if dataset == "image_folder" else False, **options,
+        skip_bad=data["skip_bad_images"] if dataset == "image_folder" else False,
+        num_workers=data["loader_workers"] if dataset == "image_folder" else None, **options,
     )
     if image_set.images.shape[1] != channels:  # every loader gives 3 (gray repeated) unless told otherwise
         raise ValueError(

@@ -66,25 +66,27 @@ def training_data(settings: Mapping, dataset: str, training_set: pd.DataFrame) -
     """The images one encoder trains on, in the slot order of its training set, and the dataset's info.
 
     The point ids index the split the training set names as `source` (the pool split: "train"; STL-10:
-    "unlabeled", whose labels are all -1), which is loaded whole."""
+    "unlabeled", whose labels are all -1), which is loaded whole (image_folder: its file table; the training
+    set is then a lazy view whose batches the loop decodes by index)."""
     from sslmem.training import TrainData
+    from sslmem.training.data import slot_images
 
     sources = training_set["source"].astype(str).to_numpy()
     ids = training_set["point_id"].to_numpy().copy()  # writable: torch indexes with it
-    images = labels = info = None
+    labels = info = None
+    parts = []
     for source in pd.unique(sources):  # each split loaded once; a planted pool mixes two
         image_set = source_images(settings, dataset, source)
-        if images is None:
-            images = torch.empty((len(ids), *image_set.images.shape[1:]), dtype=image_set.images.dtype)
+        if labels is None:
             labels = torch.empty(len(ids), dtype=image_set.labels.dtype)
         if not is_foreign(source):
             info = image_set.info
-        slots = torch.from_numpy(np.flatnonzero(sources == source))
-        rows = torch.from_numpy(ids[slots.numpy()])
-        images[slots], labels[slots] = image_set.images[rows], image_set.labels[rows]
+        slots = np.flatnonzero(sources == source)
+        parts.append((image_set.images, slots, ids[slots]))
+        labels[torch.from_numpy(slots)] = image_set.labels[torch.from_numpy(ids[slots])]
     if info is None:  # every point foreign: the dataset's own info (normalisation) still applies
         info = load_images(settings, dataset, "test").info
-    return TrainData(images, ids, labels=labels), info
+    return TrainData(slot_images(len(ids), parts), ids, labels=labels), info
 
 
 def epoch_progress_hook(meta: Mapping, epochs: int, progress_csv: Path | None):

@@ -160,9 +160,28 @@ def _entry(stage: Stage, jobs, results, owned_outs: Mapping[str, str], plan: Pla
     return entry
 
 
+def _in_preset_root(entries: dict, root: str) -> dict:
+    """The stages of a preset that works in a folder of its own (runs/<preset>/): its files are there."""
+    if root == ".":
+        return entries
+
+    def moved(path: str) -> str:
+        return f"{root}/{path}" if path.startswith("results/") else path
+
+    def outs(items: list) -> list:
+        return [{moved(next(iter(item))): next(iter(item.values()))} for item in items]
+
+    return {name: {key: ([moved(dep) for dep in value] if key == "deps" else
+                         outs(value) if key in ("outs", "plots", "metrics") else value)
+                   for key, value in entry.items()} for name, entry in entries.items()}
+
+
 def render(plan: Plan) -> str:
-    body = yaml.safe_dump({"stages": stage_entries(plan)}, sort_keys=False, allow_unicode=True, width=120)
-    return HEADER + body
+    """dvc.yaml for the plan's preset (the committed file: the default preset's)."""
+    root = artifacts.preset_root(plan.preset, plan.settings["root_preset"])
+    entries = _in_preset_root(stage_entries(plan), root)
+    body = yaml.safe_dump({"stages": entries}, sort_keys=False, allow_unicode=True, width=120)
+    return HEADER + f"# Preset: {plan.preset} (its files in {root}/).\n" + body
 
 
 def write(plan: Plan, path: Path) -> None:
