@@ -37,10 +37,18 @@ def schema_path() -> Path:
     raise FileNotFoundError(f"params schema not found in {[str(c) for c in SCHEMA_PATH_CANDIDATES]}")
 
 
-def load_schema() -> dict:
+def load_schema(study_schemas: Mapping[str, dict] | None = None) -> dict:
+    """The params schema, with the sections the study plugins declare themselves (``studies.<name>``: passed in
+    by the layer above, :func:`sslmem.plan.load_settings`) added under ``studies``."""
     import yaml
 
-    return yaml.safe_load(schema_path().read_text())
+    schema = yaml.safe_load(schema_path().read_text())
+    studies = schema["$defs"]["settings"]["properties"]["studies"]
+    for name, section in (study_schemas or {}).items():
+        if name in studies["properties"]:
+            raise ValueError(f"study {name!r} declares the schema of studies.{name}, which params.schema.yaml has too")
+        studies["properties"][name] = section
+    return schema
 
 
 def _key_path(error_path) -> str:
@@ -126,17 +134,18 @@ def _join_errors(header: str, errors: list[str]) -> str:
     return f"{header}: {errors[0]}" if len(errors) == 1 else f"{header}:\n  " + "\n  ".join(errors)
 
 
-def validate_file_shape(raw: Mapping) -> None:
+def validate_file_shape(raw: Mapping, study_schemas: Mapping[str, dict] | None = None) -> None:
     """Check params.yaml's top level (preset/common/presets) against the schema."""
-    errors = _schema_errors(raw, load_schema(), "")
+    errors = _schema_errors(raw, load_schema(study_schemas), "")
     if errors:
         raise ConfigError(_join_errors("params.yaml is invalid", errors))
 
 
-def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True, rules: tuple = ()) -> dict:
+def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True, rules: tuple = (),
+            study_schemas: Mapping[str, dict] | None = None) -> dict:
     """Merge `common` with the chosen preset and validate the result (schema + cross-field rules + `rules`, the
     validators of the layer above: the study plugins')."""
-    validate_file_shape(raw)
+    validate_file_shape(raw, study_schemas)
     preset = preset or raw["preset"]
     presets = raw["presets"]
     if preset not in presets:
@@ -144,7 +153,7 @@ def resolve(raw: Mapping, preset: str | None = None, check_roots: bool = True, r
             f"preset: unknown preset {preset!r}; params.yaml defines {sorted(presets)}"
         )
     settings = deep_merge(raw["common"], presets[preset])
-    schema = load_schema()
+    schema = load_schema(study_schemas)
     settings_schema = {"$ref": "#/$defs/settings", "$defs": schema["$defs"]}
     errors = _schema_errors(settings, settings_schema, f"presets.{preset}")
     if errors:
@@ -189,6 +198,7 @@ def load(
     check_roots: bool = True,
     read_cache: bool = True,
     rules: tuple = (),
+    study_schemas: Mapping[str, dict] | None = None,
 ) -> dict:
     """Read params.yaml, apply `overrides` (e.g. Snakemake --config), and return validated settings.
 
@@ -211,7 +221,7 @@ def load(
     raw = _parse_params(path, data)
     if overrides:
         raw = deep_merge(raw, overrides)
-    settings = resolve(raw, preset, check_roots=check_roots, rules=rules)
+    settings = resolve(raw, preset, check_roots=check_roots, rules=rules, study_schemas=study_schemas)
     # One validation answers for the preset as asked, by its name, and (if it is) as "the file's own preset".
     aliases = {preset, settings["preset"]} | ({None} if raw["preset"] == settings["preset"] else set())
     cache.write([cache.settings_key(data, alias, overrides, rules) for alias in aliases], settings)

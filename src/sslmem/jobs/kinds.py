@@ -139,7 +139,7 @@ class JobKind:
         values = dict(PROFILES[self.profile][device])
         model = self.profile in MODEL_PROFILES
         return {
-            "threads": settings["training"]["num_threads"] if model else 1,
+            "threads": _model_threads(settings) if model else 1,
             "retries": 3 if (self.profile == "train" and device == "cuda") else 0,
             "resources": {**({"gpu": int(device == "cuda")} if model else {}), **values},
         }
@@ -149,6 +149,20 @@ class JobKind:
         pattern = next(iter(self.outputs.values()))
         return _compile(pattern, self.constraints)
 
+
+def _model_threads(settings: Mapping):
+    """A model job's threads, by the dataset it reads: training.num_threads, plus data.loader_workers for a dataset
+    read by index from its files (image_folder: its decoding processes run beside the job's threads)."""
+    base, workers = settings["training"]["num_threads"], settings["data"].get("loader_workers") or 0
+
+    def threads(wildcards) -> int:
+        return base + (workers if getattr(wildcards, "dataset", None) in READ_BY_INDEX else 0)
+
+    return threads
+
+
+# Datasets read by index from their files with DataLoader workers (sslmem.data.lazy), not held in memory.
+READ_BY_INDEX = ("image_folder",)
 
 DEFAULT_CONSTRAINTS = {
     "dataset": "[a-z0-9_]+",

@@ -51,7 +51,7 @@ def load_settings(path="params.yaml", preset: str | None = None, check_roots: bo
     from sslmem import config, studies
 
     settings = config.load(path, preset=preset, check_roots=check_roots, read_cache=read_cache,
-                           rules=studies.validators())
+                           rules=studies.validators(), study_schemas=studies.settings_schemas())
     settings["derived_setups"] = studies.derived_setups(settings)
     return settings
 
@@ -61,7 +61,8 @@ def resolve_settings(raw, preset: str | None = None, check_roots: bool = True) -
     study plugins' validators, with the setups the studies derive."""
     from sslmem import config, studies
 
-    settings = config.resolve(raw, preset, check_roots=check_roots, rules=studies.validators())
+    settings = config.resolve(raw, preset, check_roots=check_roots, rules=studies.validators(),
+                              study_schemas=studies.settings_schemas())
     settings["derived_setups"] = studies.derived_setups(settings)
     return settings
 

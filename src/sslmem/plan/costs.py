@@ -2,9 +2,9 @@
 jobs, the images its training passes through (epochs × training-set size), and, given measured throughput per
 (method, arch), the device-hours of its training.
 
-Throughput comes from a CSV with columns method, arch, images_per_second (e.g. benchmarks/throughput.py's
-output on the cluster's GPU, or the training logs' `images_per_second` column); without one only the counts
-and images are printed.
+Throughput comes from a CSV with columns method, arch, images_per_second (a row per pair, or the training logs'
+rows, e.g. results/training_curves.csv: measured on the machine and at the sizes that trained them); without one
+only the counts and images are printed. A (method, arch) the file does not have leaves its target's hours unknown.
 """
 
 from __future__ import annotations
@@ -61,10 +61,16 @@ def _encoder_images(plan, job: Job) -> int | None:
 
 
 def read_throughput(path: str | None) -> dict[tuple[str, str], float]:
+    """(method, arch) → training images/s, from a CSV with columns method, arch, images_per_second: one row per
+    pair, or many (results/training_curves.csv: one per encoder and epoch), averaged."""
     if not path:
         return {}
+    rates: dict[tuple[str, str], list[float]] = {}
     with open(path, newline="") as handle:
-        return {(row["method"], row["arch"]): float(row["images_per_second"]) for row in csv.DictReader(handle)}
+        for row in csv.DictReader(handle):
+            if row.get("images_per_second") not in (None, "", "nan"):
+                rates.setdefault((row["method"], row["arch"]), []).append(float(row["images_per_second"]))
+    return {key: sum(values) / len(values) for key, values in rates.items()}
 
 
 def target_cost(plan, resolver: Resolver, target: str, throughput: Mapping) -> TargetCost:

@@ -81,11 +81,19 @@ def reads_files(check):
 def plugin_modules() -> tuple:
     """The study plugins, in the order their stages and setups are listed. Adding a study: its module, and its
     name here. Each module declares ``STUDY`` (a :class:`Study`), ``RESULTS`` (its tables and figures) and,
-    optionally, ``VALIDATORS`` (functions of the settings that raise ConfigError)."""
+    optionally, ``VALIDATORS`` (functions of the settings that raise ConfigError) and ``SETTINGS_SCHEMA`` (the JSON
+    schema of its section, studies.<name>)."""
     from sslmem.studies import (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy,
                                 regularizer, removal)
 
     return (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy, regularizer, removal)
+
+
+def settings_schemas() -> dict[str, dict]:
+    """studies.<name> → its JSON schema, for the plugins that declare their settings section themselves
+    (``SETTINGS_SCHEMA``; the older ones have theirs in params.schema.yaml)."""
+    return {module.STUDY.name: module.SETTINGS_SCHEMA for module in plugin_modules()
+            if getattr(module, "SETTINGS_SCHEMA", None) is not None}
 
 
 def load_studies() -> dict[str, Study]:
