@@ -309,3 +309,20 @@ def test_augmentation_variants_train_with_their_recipe_change_and_table9_lists_t
         ("simclr-resnet18", "masking")]
     assert np.isfinite(table[["sslmem_mean", "probe_top1_mean"]].to_numpy()).all()
     assert table["paper_sslmem"].isna().all()
+
+
+def test_replication_tests_each_group_and_group_zero_is_table2s_own(workflow_run):
+    snakemake(workflow_run, "study_replication")
+    table = pd.read_csv(workflow_run / "results/replication.csv")
+    # The test preset: simclr-resnet18's own pair (seed 0) and two groups of one pair (seeds 1, 2), 9 claims each.
+    assert sorted(table["group"].unique()) == [0, 1, 2] and len(table) == 27
+    assert table.groupby("group")["seeds"].first().astype(str).tolist() == ["0", "1", "2"]
+    assert (table["n_groups"] == 3).all()
+    assert (table["groups_holding"] == table.groupby(["table", "hypothesis_key"])["claim_holds"].transform("sum")).all()
+    # Group 0 is the core measurement: its point-level test is Table 2's own row, to the last digit.
+    table2 = pd.read_csv(workflow_run / "results/table2.csv")
+    own = table2[(table2["setup"] == "simclr-resnet18") & (table2["estimate"] == "ensemble")].set_index("hypothesis_key")
+    group0 = table[(table["group"] == 0) & (table["table"] == "table2")].set_index("hypothesis_key")
+    assert np.allclose(group0.loc[own.index, "p_value"], own["p_value"], rtol=0, atol=0, equal_nan=True)
+    # Groups 1 and 2 are encoders of their own seeds, under the study's folder.
+    assert (workflow_run / "results/studies/replication/checkpoints/fashion_mnist/simclr-resnet18-rep2/f2.pt").is_file()

@@ -84,9 +84,10 @@ def plugin_modules() -> tuple:
     optionally, ``VALIDATORS`` (functions of the settings that raise ConfigError) and ``SETTINGS_SCHEMA`` (the JSON
     schema of its section, studies.<name>)."""
     from sslmem.studies import (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy,
-                                regularizer, removal)
+                                regularizer, removal, replication)
 
-    return (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy, regularizer, removal)
+    return (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy, regularizer, removal,
+            replication)
 
 
 def settings_schemas() -> dict[str, dict]:
