@@ -13,7 +13,8 @@ from sslmem.report.figures import fig2a, fig2c
 from sslmem.report.readers import load_paper_values
 from sslmem.report.significance import table2, table16
 from sslmem.report.summaries import subset_summary, table1
-from sslmem.stats import PAIR_LEVEL_COLUMNS, one_sample, one_sided_welch
+from sslmem.stats import one_sample, one_sided_welch
+from sslmem.pair_stats import PAIR_LEVEL_COLUMNS
 from sslmem.plan import load_settings
 
 # Points per subset and the spread around each subset's mean (mean of SPREAD is 0, so subset means are exact).

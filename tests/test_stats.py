@@ -8,22 +8,12 @@ import pytest
 from scipy import stats as scipy_stats
 
 from sslmem.stats import (
-    TABLE2_HYPOTHESES,
-    TABLE16_HYPOTHESES,
-    Hypothesis,
-    PAIR_LEVEL_COLUMNS,
-    bootstrap_ci,
-    claim_over_pairs,
-    evaluate_hypothesis,
-    evaluate_hypothesis_over_pairs,
-    kendall_tau,
-    mean_std,
-    mixed_model_test,
-    one_sample,
-    one_sided_welch,
-    pair_level_test,
+    TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, Hypothesis, bootstrap_ci, evaluate_hypothesis, kendall_tau, mean_std,
+    one_sample, one_sided_welch, pooled_cohens_d,
+)
+from sslmem.pair_stats import (
+    PAIR_LEVEL_COLUMNS, claim_over_pairs, evaluate_hypothesis_over_pairs, mixed_model_test, pair_level_test,
     per_pair_means,
-    pooled_cohens_d,
 )
 
 X = [1.0, 2.0, 3.0, 4.0]

@@ -114,6 +114,28 @@ def unit_activation_means(output: torch.Tensor, num_views: int, num_points: int)
     return per_view.view(num_views, num_points, -1).mean(dim=0)
 
 
+def _check_pairing(pairing: str, num_views: int) -> None:
+    if pairing not in PAIRINGS:
+        raise ValueError(f"unknown pairing {pairing!r}; known: {PAIRINGS}")
+    if pairing == "augmented-pairs" and num_views < 2:
+        raise ValueError("augmented-pairs needs num_views >= 2")
+
+
+def _views_of(batch: torch.Tensor, augment: BatchAugment, generator, num_views: int, pairing: str) -> torch.Tensor:
+    """The forward pass's input for one batch: its `num_views` augmented views (after the clean images for
+    clean-vs-augmented), drawn from `generator` in view order."""
+    views = torch.cat([augment(batch, generator) for _ in range(num_views)])
+    return torch.cat([augment.clean(batch), views]) if pairing == "clean-vs-augmented" else views
+
+
+def _batch_alignment(reps: torch.Tensor, batch_points: int, num_views: int, pairing: str) -> torch.Tensor:
+    """Per-point alignment of one batch from its ℓ2-normalised representations (clean first, if any)."""
+    if pairing == "clean-vs-augmented":
+        clean, view_reps = reps[:batch_points], reps[batch_points:]
+        return alignment_clean_vs_views(clean, view_reps.view(num_views, batch_points, -1))
+    return alignment_from_views(reps.view(num_views, batch_points, -1))
+
+
 @torch.no_grad()
 def measure_layer_alignment(
     represent: RepresentationFn,
@@ -133,16 +155,10 @@ def measure_layer_alignment(
     of `layers` (name → module inside `represent`'s network; LayerMem reads these) and the per-point mean
     activation of every unit of each module of `unit_layers` (UnitMem reads these). `progress`, when given, is
     called after each batch with (points measured so far, points in all); it does not change what is measured.
-
-    Each layer's output (flattened, ℓ2-normalised) is reduced to its per-point alignment inside a forward
-    hook, so no more than one layer's output is held at a time; unit means use the augmented views only.
-    """
-    # One function of ~90 lines on purpose: the hooks below close over the batch being measured
-    # (`batch_points`) and the capture dictionaries; splitting it would need an object holding that state.
-    if pairing not in PAIRINGS:
-        raise ValueError(f"unknown pairing {pairing!r}; known: {PAIRINGS}")
-    if pairing == "augmented-pairs" and num_views < 2:
-        raise ValueError("augmented-pairs needs num_views >= 2")
+    Each layer's output (flattened, ℓ2-normalised) is reduced to its per-point alignment inside a forward hook,
+    so no more than one layer's output is held at a time; unit means use the augmented views only."""
+    # The hooks below close over the batch being measured (`batch_points`) and the capture dictionaries.
+    _check_pairing(pairing, num_views)
     unit_layers = unit_layers or {}
     device = torch.device(device)
     batch_points = 0  # the number of points in the batch being measured (read by the hooks)
@@ -177,12 +193,7 @@ def measure_layer_alignment(
         for start in range(0, images.shape[0], batch_size):
             batch = images[start: start + batch_size].to(device)
             batch_points = batch.shape[0]
-            generator = make_generator(device, seed, start)
-            views = torch.cat([augment(batch, generator) for _ in range(num_views)])
-            if pairing == "clean-vs-augmented":
-                inputs = torch.cat([augment.clean(batch), views])
-            else:
-                inputs = views
+            inputs = _views_of(batch, augment, make_generator(device, seed, start), num_views, pairing)
             captured.clear()
             captured_units.clear()
             reps = l2_normalize(represent(inputs).flatten(1))
@@ -190,12 +201,7 @@ def measure_layer_alignment(
             missing += [name for name in unit_layers if name not in captured_units]
             if missing:
                 raise ValueError(f"layers {missing} did not run in the forward pass of `represent`")
-            if pairing == "clean-vs-augmented":
-                clean, view_reps = reps[:batch_points], reps[batch_points:]
-                align = alignment_clean_vs_views(clean, view_reps.view(num_views, batch_points, -1))
-            else:
-                align = alignment_from_views(reps.view(num_views, batch_points, -1))
-            results.append(align.cpu())
+            results.append(_batch_alignment(reps, batch_points, num_views, pairing).cpu())
             for name in layers:
                 layer_results[name].append(captured[name])
             for name in unit_layers:

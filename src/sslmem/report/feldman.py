@@ -30,7 +30,8 @@ from sslmem.io import atomic_to_csv
 from sslmem.report.figures import save_figure
 from sslmem.report.images import class_name, gallery_images
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores, setup_text
-from sslmem.stats import claim_over_pairs, kendall_tau, pair_level_test
+from sslmem.stats import kendall_tau
+from sslmem.pair_stats import claim_over_pairs, pair_level_test
 
 CANDIDATES = "S_C"
 CONTROL = "S_E"  # trained on by neither f nor g: agreement there is not memorisation

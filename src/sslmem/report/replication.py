@@ -2,7 +2,7 @@
 
 One row per (dataset, setup, group, claim). Group 0 is the setup's own f/g pairs (the core scores), each further
 group the setup retrained with seeds of its own (``<setup>-rep<g>``). Per row: the point-level test of the paper
-(``p_value``, ``point_holds``), the tests with the f/g pair as the unit (:data:`sslmem.stats.PAIR_LEVEL_COLUMNS`;
+(``p_value``, ``point_holds``), the tests with the f/g pair as the unit (:data:`sslmem.pair_stats.PAIR_LEVEL_COLUMNS`;
 ``claim_holds`` rests on them), and, the same on every row of a claim, in how many groups it held
 (``groups_holding`` of ``n_groups``; ``groups_holding_points`` by the point-level test).
 
@@ -21,8 +21,8 @@ import pandas as pd
 from sslmem.artifacts import ordered
 from sslmem.io import atomic_to_csv
 from sslmem.report.readers import read_scores
-from sslmem.stats import (PAIR_LEVEL_COLUMNS, TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, evaluate_hypothesis,
-                          evaluate_hypothesis_over_pairs)
+from sslmem.stats import TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, evaluate_hypothesis
+from sslmem.pair_stats import PAIR_LEVEL_COLUMNS, evaluate_hypothesis_over_pairs
 
 REPLICATION_COLUMNS = (
     "dataset", "setup", "method", "arch", "representation", "group", "group_setup", "seeds", "table",

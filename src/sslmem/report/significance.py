@@ -3,7 +3,7 @@
 Each hypothesis is tested twice. At the level of the points (the paper's test): Welch or one-sample t over the
 points of the subsets (``t_statistic``, ``p_value``, ``reject_h0``). At the level of the randomness: every point an
 f/g pair scores shares that pair's training run, so the claim is also tested with the pair as the unit, on the
-score file's "pair" rows (:data:`sslmem.stats.PAIR_LEVEL_COLUMNS`): a t-test over the per-pair subset-mean
+score file's "pair" rows (:data:`sslmem.pair_stats.PAIR_LEVEL_COLUMNS`): a t-test over the per-pair subset-mean
 differences (``pair_*``) and a linear mixed model with the pair as a random effect (``mixed_*``).
 ``claim_holds`` rests on the latter (the mixed model where it fits, else the pair t-test), and ``pairs_holding`` of
 ``n_pairs`` says in how many independent pairs the difference has the claimed sign.
@@ -24,14 +24,8 @@ import pandas as pd
 from sslmem.io import atomic_to_csv
 from sslmem.artifacts import ESTIMATES, SETUP_KEYS
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores, setup_text
-from sslmem.stats import (
-    PAIR_LEVEL_COLUMNS,
-    TABLE2_HYPOTHESES,
-    TABLE16_HYPOTHESES,
-    Hypothesis,
-    evaluate_hypothesis,
-    evaluate_hypothesis_over_pairs,
-)
+from sslmem.stats import TABLE2_HYPOTHESES, TABLE16_HYPOTHESES, Hypothesis, evaluate_hypothesis
+from sslmem.pair_stats import PAIR_LEVEL_COLUMNS, evaluate_hypothesis_over_pairs
 
 HYPOTHESIS_TABLE_COLUMNS = [
     "dataset", "setup", "method", "arch", "representation", "hypothesis", "n_1", "n_2", "mean_1", "mean_2", "t_statistic", "p_value",
@@ -110,7 +104,7 @@ def table2(score_paths, out, alpha: float = 0.01, estimate: str = "ensemble",
     paper's p-value and effect size of the same hypothesis stand beside the rows of its setup only (MAE ViT-tiny,
     CIFAR10, 600 epochs, encoder output; `identities`: setup → {method, arch, epochs, representation}).
 
-    The pair-level columns (:func:`sslmem.stats.evaluate_hypothesis_over_pairs`, on the setup's "pair" rows,
+    The pair-level columns (:func:`sslmem.pair_stats.evaluate_hypothesis_over_pairs`, on the setup's "pair" rows,
     whatever `estimate` the point-level test reads): ``n_pairs`` pairs with both subsets; ``pair_effect`` the mean
     over pairs of mean_s(subset_1) − mean_s(subset_2), ``pair_t``/``pair_p`` its one-sided t-test over pairs
     (df n_pairs − 1; NaN with ``pair_note`` for fewer than 2 pairs), ``pairs_holding`` the pairs whose difference

@@ -9,7 +9,7 @@ by point: the mean paired difference of m (bootstrap interval over candidates) a
 rankings of S_C. That interval treats the candidates as independent, yet every candidate a pair of encoders scores
 shares that pair's training run; the difference is therefore also tested with the f/g pair as the unit (the "pair"
 rows of both files): a two-sided t-test over the per-pair differences of mean m over S_C and a linear mixed model
-with the pair as a random effect (:func:`sslmem.stats.pair_level_test`, :func:`sslmem.stats.mixed_model_test`).
+with the pair as a random effect (:func:`sslmem.pair_stats.pair_level_test`, :func:`sslmem.pair_stats.mixed_model_test`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import pandas as pd
 from sslmem.artifacts import SETUP_KEYS, TABLE8_COLUMNS, VIEW_SCORES, ordered
 from sslmem.io import atomic_to_csv
 from sslmem.report.readers import load_paper_values, matches_paper_row, read_scores
-from sslmem.stats import bootstrap_ci, claim_over_pairs, kendall_tau, mean_std, mixed_model_test, pair_level_test
+from sslmem.stats import bootstrap_ci, kendall_tau, mean_std
+from sslmem.pair_stats import claim_over_pairs, mixed_model_test, pair_level_test
 from sslmem.report.roles import TRAINING_FAMILY
 
 # VIEW_SCORES with its fields as path components, the family captured (a path may have any prefix).
