@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from sslmem.data.catalog import DEFAULT_DIGITS_IMAGE_SIZE, _digits_not_found, dataset_info
-from sslmem.data.datasets import ImageSet, _labels_tensor, resize_images
+from sslmem.data.images import ImageSet, labels_tensor as _labels_tensor, resize_images
 
 # load_digits' pixel values are counts 0..16: the on-pixels of each 4x4 block of the original 32x32 bitmaps.
 DIGITS_MAX_VALUE = 16

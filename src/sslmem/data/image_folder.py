@@ -32,13 +32,9 @@ import numpy as np
 import torch
 
 from sslmem.data.catalog import _HOW_TO_GET, DatasetNotFoundError, dataset_info
-from sslmem.data.datasets import (
-    DEFAULT_FOLDER_IMAGE_SIZE,
-    IMAGE_FILE_SUFFIXES,
-    ImageSet,
-    UnreadableImageError,
-    _labels_tensor,
-)
+from sslmem.data.catalog import DEFAULT_FOLDER_IMAGE_SIZE
+from sslmem.data.images import IMAGE_FILE_SUFFIXES, ImageSet, UnreadableImageError
+from sslmem.data.images import labels_tensor as _labels_tensor
 from sslmem.data.lazy import LazyImages
 
 # Images per task sent to one DataLoader worker: small enough that a batch spreads over every worker and a large
