@@ -93,7 +93,9 @@ def test_default_trains_each_distinct_encoder_once(default_plan):
         keys[fingerprint({"training": spec.training_settings(default_plan.settings),
                           "set": [recipe.kind, dict(recipe.options), dict(recipe.inputs)]})] += 1
     assert max(keys.values()) == 1
-    assert len(trains) == 130
+    # 22 core encoders (12 of them keep the dynamics study's snapshots), 12 of the halves, 18 removal, 18 coreset,
+    # 12 overlap, 18 planted, 4 + 12 + 14 recipe variants (privacy, regularizer, augmentations), 24 replication.
+    assert len(trains) == 154
     assert sum(job.name == "dynamics_train" for job in trains) == 12
 
 

@@ -18,7 +18,7 @@ from sslmem import config
 from sslmem.artifacts import TABLE7_COLUMNS
 from sslmem.config import ConfigError
 from sslmem.data.splits import check_disjoint, make_split, read_split
-from sslmem.studies import load_studies
+from sslmem.studies.plugins import load_studies
 from sslmem.plan import resolve_settings, load_settings
 
 from fakedata import write_tiny_fashion_mnist
@@ -67,7 +67,7 @@ def test_the_default_presets_levels():
 
 
 def test_a_levels_encoders_train_and_align_on_its_own_split():
-    from sslmem.studies import load_studies, recipe_for, split_for, study_run
+    from sslmem.studies.plugins import load_studies, recipe_for, split_for, study_run
 
     settings = preset_settings("default")
     assert "overlap" in load_studies()

@@ -19,7 +19,7 @@ from sslmem import config
 from sslmem.report.registry import Result
 from sslmem.artifacts import preset_root
 from sslmem.plan import load_settings
-from sslmem.studies import input_set_names, load_results
+from sslmem.studies.plugins import input_set_names, load_results
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -123,7 +123,7 @@ def test_a_toy_table_added_through_the_registry_reaches_cli_snakemake_and_report
     shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     (tmp_path / "src/sslmem/studies/toy.py").write_text(textwrap.dedent(TOY_STUDY))
     # A study is its module plus its name in the one explicit list of plugins.
-    plugins = tmp_path / "src/sslmem/studies/__init__.py"
+    plugins = tmp_path / "src/sslmem/studies/plugins.py"
     listed = plugins.read_text().replace("augmentations, coreset,", "augmentations, toy, coreset,")
     assert listed.count("toy,") == 2
     plugins.write_text(listed)

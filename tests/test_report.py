@@ -214,10 +214,10 @@ def _over_pairs(subset_1, subset_2=None, value=0.0):
 
 
 def registered_result(name: str):
-    """The registered :class:`sslmem.report.registry.Result` of `name` (sslmem.studies.get_result where the studies
+    """The registered :class:`sslmem.report.registry.Result` of `name` (sslmem.studies.plugins.get_result where the studies
     fill the registry, else sslmem.report.registry.get)."""
     try:
-        from sslmem.studies import get_result
+        from sslmem.studies.plugins import get_result
     except ImportError:
         from sslmem.report.registry import get as get_result
     return get_result(name)

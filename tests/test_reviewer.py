@@ -44,7 +44,7 @@ def test_report_rst_renders_without_warnings():
     from docutils.core import publish_parts
     from jinja2 import Environment
 
-    from sslmem.studies import load_results
+    from sslmem.studies.plugins import load_results
 
     captions = [{"caption": result.caption_rst()} for result in load_results().values()]
     for path in sorted((REPO / "workflow/report").glob("*.rst")):
@@ -250,7 +250,7 @@ def test_snakemake_finds_nothing_to_do_after_touch(clone):
 def test_report_from_pulled_results(clone):
     snakemake("--report", "report.html", cwd=clone)
     html = (clone / "report.html").read_text()
-    from sslmem.studies import load_results
+    from sslmem.studies.plugins import load_results
 
     for result in load_results().values():
         if not result.default:

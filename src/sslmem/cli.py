@@ -83,7 +83,7 @@ def _run_spec(settings: dict, args):
     from sslmem.artifacts import ROLES
 
     if args.study:
-        from sslmem.studies import study_run
+        from sslmem.studies.plugins import study_run
 
         return study_run(settings, args.study, args.dataset, args.setup, args.seed, args.role)
     if args.role not in ROLES:
@@ -93,7 +93,7 @@ def _run_spec(settings: dict, args):
 
 def cmd_training_set(args) -> None:
     from sslmem.pipeline.training_set import run_training_set
-    from sslmem.studies import recipe_for
+    from sslmem.studies.plugins import recipe_for
 
     settings = _settings(args, check_roots=False)  # reads the split and scores, not images
     run = _run_spec(settings, args)
@@ -188,7 +188,7 @@ def cmd_allpoints(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from sslmem.studies import get_result, load_results
+    from sslmem.studies.plugins import get_result, load_results
 
     results = load_results()
     if args.list:
@@ -217,6 +217,32 @@ def cmd_dvc_yaml(args) -> None:
 
     dvc.write(plan.build(_settings(args, check_roots=False)), Path(args.out))
     print(f"{args.out}: written from the plan of preset {args.preset or 'from params.yaml'}")
+
+
+def cmd_verify(args) -> None:
+    from sslmem.artifacts import RESULTS
+    from sslmem.io import atomic_to_csv, atomic_write_text
+    from sslmem.report.verify import Tolerance, comparisons_frame, verdict_lines, verify
+    from sslmem.studies.plugins import load_results
+
+    configured = _settings(args, check_roots=False)["report"].get("verify_tolerance", {})
+    tolerance = Tolerance(
+        relative=args.relative_tolerance if args.relative_tolerance is not None else configured.get("relative", 1e-6),
+        absolute=args.absolute_tolerance if args.absolute_tolerance is not None else configured.get("absolute", 1e-12))
+    tables = [str(Path(r.path).relative_to(RESULTS)) for r in load_results().values() if r.kind == "table"]
+    comparisons = verify(Path(args.reference), Path(args.candidate), tables, tolerance)
+    if not any(c.status == "compared" for c in comparisons):
+        print(f"sslmem verify: error: no registered table of {args.reference} is in {args.candidate}: nothing was "
+              "recomputed there (build the targets first)", file=sys.stderr)
+        raise SystemExit(2)
+    lines = verdict_lines(comparisons, tolerance, args.reference, args.candidate)
+    out = Path(args.out)
+    atomic_to_csv(comparisons_frame(comparisons, tolerance), out)
+    atomic_write_text(out.with_suffix(".txt"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written: {out} (one row per table), {out.with_suffix('.txt')} (this verdict)")
+    if not all(c.reproduced for c in comparisons if c.status == "compared"):
+        raise SystemExit(1)
 
 
 def cmd_versions(args) -> None:
@@ -256,7 +282,7 @@ def _encoder_arguments(sub) -> None:
 
 
 def _settings_verbs(verb) -> None:
-    """check, show-config, versions, settings, plan, dvc-yaml."""
+    """check, show-config, versions, settings, plan, dvc-yaml, verify."""
     verb("check", cmd_check, "validate params.yaml (schema, cross-field rules, dataset roots) and exit")
     verb("show-config", cmd_show_config, "print the merged, validated settings of the chosen preset")
     verb("versions", cmd_versions, "print the versions of python, torch, timm, opacus and the device")
@@ -269,6 +295,18 @@ def _settings_verbs(verb) -> None:
                      help="CSV of measured training throughput (benchmarks/throughput.py's output) for the estimate")
     sub = verb("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml from the plan (its stages, deps and outputs)")
     sub.add_argument("--out", default="dvc.yaml", help="where to write it (default: dvc.yaml)")
+
+    sub = verb("verify", cmd_verify, "compare every registered table of a recomputed results folder with the "
+               "reference's (committed) cell by cell; print and write the verdict; exit 1 unless every number is "
+               "identical or within report.verify_tolerance")
+    sub.add_argument("--reference", default="results", help="the results folder compared against (default: results)")
+    sub.add_argument("--candidate", required=True, help="the recomputed results folder, e.g. runs/reproduce/results")
+    sub.add_argument("--out", required=True, help="verdict CSV, one row per table (the printed verdict goes beside "
+                     "it, .txt)")
+    sub.add_argument("--relative-tolerance", type=float, default=None,
+                     help="override report.verify_tolerance.relative")
+    sub.add_argument("--absolute-tolerance", type=float, default=None,
+                     help="override report.verify_tolerance.absolute")
 
 
 def _data_verbs(verb) -> None:

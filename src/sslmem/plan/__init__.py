@@ -48,22 +48,24 @@ def load_settings(path="params.yaml", preset: str | None = None, check_roots: bo
     """The settings every job and the workflow use: params.yaml validated by the config package with the study
     plugins' validators, and the setups the studies derive (privacy's one setup per ε, ...) under
     ``derived_setups``, where :func:`sslmem.config.find_setup` finds them by name."""
-    from sslmem import config, studies
+    from sslmem import config
+    from sslmem.studies import plugins
 
     settings = config.load(path, preset=preset, check_roots=check_roots, read_cache=read_cache,
-                           rules=studies.validators(), study_schemas=studies.settings_schemas())
-    settings["derived_setups"] = studies.derived_setups(settings)
+                           rules=plugins.validators(), study_schemas=plugins.settings_schemas())
+    settings["derived_setups"] = plugins.derived_setups(settings)
     return settings
 
 
 def resolve_settings(raw, preset: str | None = None, check_roots: bool = True) -> dict:
     """:func:`load_settings` for params already read (a mapping with preset/common/presets): validated with the
     study plugins' validators, with the setups the studies derive."""
-    from sslmem import config, studies
+    from sslmem import config
+    from sslmem.studies import plugins
 
-    settings = config.resolve(raw, preset, check_roots=check_roots, rules=studies.validators(),
-                              study_schemas=studies.settings_schemas())
-    settings["derived_setups"] = studies.derived_setups(settings)
+    settings = config.resolve(raw, preset, check_roots=check_roots, rules=plugins.validators(),
+                              study_schemas=plugins.settings_schemas())
+    settings["derived_setups"] = plugins.derived_setups(settings)
     return settings
 
 
@@ -111,7 +113,7 @@ def _targets(settings: Mapping, runs: Runs, input_sets, results, studies) -> dic
 
 def build(settings: Mapping) -> Plan:
     """The plan of validated settings (:func:`sslmem.config.load`)."""
-    from sslmem.studies import input_set_names, load_results, load_studies
+    from sslmem.studies.plugins import input_set_names, load_results, load_studies
 
     results = load_results()
     studies = load_studies()

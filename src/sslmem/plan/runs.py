@@ -48,7 +48,7 @@ class Runs:
         return cfg.RunSpec.for_setup(self.settings, wildcards.dataset, wildcards.setup, seed, wildcards.role)
 
     def training_set_recipe(self, wildcards, study: str | None = None):
-        from sslmem.studies import recipe_for
+        from sslmem.studies.plugins import recipe_for
 
         study = study or getattr(wildcards, "study", None)
         return recipe_for(self.settings, self.spec(wildcards, study), study)

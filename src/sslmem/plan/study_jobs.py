@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from sslmem import artifacts
 from sslmem import studies as study_plugins
+from sslmem.studies import plugins
 from sslmem.config import ConfigError
 from sslmem.jobs.encoders import MODEL_SECTIONS, align_settings, probe_settings, train_kind
 from sslmem.jobs.kinds import JobKind
@@ -23,7 +24,7 @@ def at(pattern: str) -> str:
 
 
 def study_split(settings: Mapping, w) -> str:
-    return study_plugins.split_for(settings, w.dataset, w.setup, w.study)
+    return plugins.split_for(settings, w.dataset, w.setup, w.study)
 
 
 def inout_files(runs: Runs, pattern: str, w) -> list[str]:

@@ -20,7 +20,7 @@ the Snakefile reads it at start-up; builders are imported only when a result is 
 
 Where results are declared: the paper's core results in :mod:`sslmem.report.results` (``RESULTS``); a study
 (removal, coreset, DP, ...) declares its own in its module under :mod:`sslmem.studies` (``RESULTS``), and
-:func:`sslmem.studies.load_results` fills this registry with both, explicitly (this module imports no study).
+:func:`sslmem.studies.plugins.load_results` fills this registry with both, explicitly (this module imports no study).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Mapping
 from sslmem import config
 from sslmem.report.registry import Result
 
-# The core tables and figures (the studies declare theirs in their modules; sslmem.studies.load_results).
+# The core tables and figures (the studies declare theirs in their modules; sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 
 

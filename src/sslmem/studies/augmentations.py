@@ -21,7 +21,7 @@ from sslmem.report.results import identities
 from sslmem.studies import variants
 
 NAME = "augmentations"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 
 

@@ -39,7 +39,7 @@ from sslmem.report.registry import Result
 from sslmem.studies import Study, TrainingSetRecipe
 
 NAME = "dynamics"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 # One folder of snapshots per encoder (the train job's directory output); epoch<e>.pt in it
 # (sslmem.training.snapshots.SNAPSHOT_NAME).

@@ -24,7 +24,7 @@ from sslmem import studies
 from sslmem.studies import Study, TrainingSetRecipe, in_study
 
 NAME = "halves"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 HALVES = {"half_a": 0, "half_b": 1}
 # The ranked half: removal and coreset retrain on half A, as the paper retrains f.

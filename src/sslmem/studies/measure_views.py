@@ -24,7 +24,7 @@ from sslmem.report.results import identities
 from sslmem.studies import Study, TrainingSetRecipe
 
 NAME = "measure_views"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 # The row of the training augmentation itself (read from the core scores), first in the table.
 TRAINING_FAMILY = roles.TRAINING_FAMILY

@@ -39,7 +39,7 @@ from sslmem.report.results import identities
 from sslmem.studies import TrainingSetRecipe, in_study, variants
 
 NAME = "overlap"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 LEVELS_KEY = "overlaps"
 # One split per derived setup (not per dataset as the core's): each level has its own sizes.

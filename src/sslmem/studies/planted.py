@@ -28,7 +28,7 @@ from sslmem.report.registry import Result
 from sslmem.studies import reads_files, Study, TrainingSetRecipe, in_study
 
 NAME = "planted"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 PAIR_ROLES = ("f", "g")
 HALF_ROLES = {"half_a": 0, "half_b": 1}

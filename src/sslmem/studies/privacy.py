@@ -23,7 +23,7 @@ from sslmem.report.results import identities
 from sslmem.studies import variants
 
 NAME = "privacy"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 PRIVACY_KEYS = ("delta", "max_grad_norm", "accountant", "noise_seed", "max_physical_batch_size")
 

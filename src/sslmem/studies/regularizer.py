@@ -19,7 +19,7 @@ from sslmem.report.registry import Result
 from sslmem.studies import variants
 
 NAME = "regularizer"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 
 

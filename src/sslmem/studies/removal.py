@@ -23,7 +23,7 @@ from sslmem.studies import Study, TrainingSetRecipe
 from sslmem.studies import halves
 
 NAME = "removal"
-# The tables and figures this study adds to the one registry (sslmem.studies.load_results).
+# The tables and figures this study adds to the one registry (sslmem.studies.plugins.load_results).
 RESULTS: list[Result] = []
 SELECTIONS = ("top", "random")
 ROLE = roles.REMOVAL_ROLE
