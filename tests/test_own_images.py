@@ -1,5 +1,5 @@
-"""The README's path for a researcher's own images: its `own_images` preset, read from the README itself, runs on a
-tiny image folder (fewer epochs and rounds) and ranks every image with an interval, with galleries."""
+"""The documented path for a researcher's own images: the `own_images` preset, read from docs/running.md itself,
+runs on a tiny image folder (fewer epochs and rounds) and ranks every image with an interval, with galleries."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ MARKER = "<!-- own-images-preset:"
 
 
 def readme_preset() -> dict:
-    """The YAML block after the README's marker: `own_images: {...}` as a preset."""
-    text = (REPO / "README.md").read_text()
+    """The YAML block after the marker in docs/running.md: `own_images: {...}` as a preset."""
+    text = (REPO / "docs/running.md").read_text()
     start = text.index(MARKER)
     block = re.search(r"```yaml\n(.*?)```", text[start:], re.S).group(1)
     return yaml.safe_load(block)["own_images"]
@@ -45,7 +45,7 @@ def write_folder(root: Path, train: int = 40, test: int = 12) -> Path:
 
 
 def quick(preset: dict, root: Path) -> dict:
-    """The README's preset on `root`, with minutes cut to seconds (one epoch, two rounds, tiny probe)."""
+    """The documented preset on `root`, with minutes cut to seconds (one epoch, two rounds, tiny probe)."""
     preset = yaml.safe_load(yaml.safe_dump(preset))
     preset["data"]["roots"]["image_folder"] = str(root)
     preset["data"]["image_folder_size"] = 16

@@ -1,5 +1,5 @@
 """The registry of results is the one place a table or figure is declared: the CLI, the Snakemake targets and
-rules, the report's captions, DVC's outputs and the README follow it."""
+rules, the report's captions, DVC's outputs and the list of results (docs/results.md) follow it."""
 
 from __future__ import annotations
 
@@ -66,10 +66,10 @@ def test_dvc_report_stage_outputs_are_the_registered_results():
     assert metrics == [result.path for result in load_results().values() if result.kind == "metrics"]
 
 
-def test_readme_lists_every_result():
-    readme = (REPO / "README.md").read_text()
-    missing = [result.path for result in load_results().values() if f"`{Path(result.path).name}`" not in readme]
-    assert not missing, f"README.md does not describe {missing} (section 'What each file in results/ means')"
+def test_the_results_page_lists_every_result():
+    page = (REPO / "docs/results.md").read_text()
+    missing = [result.path for result in load_results().values() if f"`{Path(result.path).name}`" not in page]
+    assert not missing, f"docs/results.md does not describe {missing} (section 'What each file in results/ means')"
 
 
 # --- one toy study with one table: its module and its name in the plugin list ---------------------------------------------------------
