@@ -220,29 +220,19 @@ def cmd_dvc_yaml(args) -> None:
 
 
 def cmd_verify(args) -> None:
-    from sslmem.artifacts import RESULTS
-    from sslmem.io import atomic_to_csv, atomic_write_text
-    from sslmem.report.verify import Tolerance, comparisons_frame, verdict_lines, verify
+    from sslmem.report.verify import Tolerance, run_verify
     from sslmem.studies.plugins import load_results
 
-    configured = _settings(args, check_roots=False)["report"].get("verify_tolerance", {})
-    tolerance = Tolerance(
-        relative=args.relative_tolerance if args.relative_tolerance is not None else configured.get("relative", 1e-6),
-        absolute=args.absolute_tolerance if args.absolute_tolerance is not None else configured.get("absolute", 1e-12))
-    tables = [str(Path(r.path).relative_to(RESULTS)) for r in load_results().values() if r.kind == "table"]
-    comparisons = verify(Path(args.reference), Path(args.candidate), tables, tolerance)
-    if not any(c.status == "compared" for c in comparisons):
-        print(f"sslmem verify: error: no registered table of {args.reference} is in {args.candidate}: nothing was "
-              "recomputed there (build the targets first)", file=sys.stderr)
-        raise SystemExit(2)
-    lines = verdict_lines(comparisons, tolerance, args.reference, args.candidate)
-    out = Path(args.out)
-    atomic_to_csv(comparisons_frame(comparisons, tolerance), out)
-    atomic_write_text(out.with_suffix(".txt"), "\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written: {out} (one row per table), {out.with_suffix('.txt')} (this verdict)")
-    if not all(c.reproduced for c in comparisons if c.status == "compared"):
-        raise SystemExit(1)
+    configured = _settings(args, check_roots=False)["report"].get("verify_tolerance")
+    if configured is None:
+        from sslmem.config import ConfigError
+
+        raise ConfigError("report.verify_tolerance: missing; e.g. {relative: 1.0e-6, absolute: 1.0e-12}")
+    tolerance = Tolerance.from_settings(configured, relative=args.relative_tolerance, absolute=args.absolute_tolerance)
+    tables = [result.path for result in load_results().values() if result.kind == "table"]
+    status = run_verify(Path(args.reference), Path(args.candidate), tables, tolerance, Path(args.out))
+    if status:
+        raise SystemExit(status)
 
 
 def cmd_versions(args) -> None:
@@ -297,16 +287,13 @@ def _settings_verbs(verb) -> None:
     sub.add_argument("--out", default="dvc.yaml", help="where to write it (default: dvc.yaml)")
 
     sub = verb("verify", cmd_verify, "compare every registered table of a recomputed results folder with the "
-               "reference's (committed) cell by cell; print and write the verdict; exit 1 unless every number is "
-               "identical or within report.verify_tolerance")
+               "reference's cell by cell, print the verdict and write it (--out, and .txt beside it); exit 1 unless "
+               "every number is identical or within report.verify_tolerance")
     sub.add_argument("--reference", default="results", help="the results folder compared against (default: results)")
     sub.add_argument("--candidate", required=True, help="the recomputed results folder, e.g. runs/reproduce/results")
-    sub.add_argument("--out", required=True, help="verdict CSV, one row per table (the printed verdict goes beside "
-                     "it, .txt)")
-    sub.add_argument("--relative-tolerance", type=float, default=None,
-                     help="override report.verify_tolerance.relative")
-    sub.add_argument("--absolute-tolerance", type=float, default=None,
-                     help="override report.verify_tolerance.absolute")
+    sub.add_argument("--out", required=True, help="the verdict as CSV, one row per table")
+    sub.add_argument("--relative-tolerance", type=float, help="instead of report.verify_tolerance.relative")
+    sub.add_argument("--absolute-tolerance", type=float, help="instead of report.verify_tolerance.absolute")
 
 
 def _data_verbs(verb) -> None:

@@ -38,6 +38,12 @@ class Tolerance:
     relative: float
     absolute: float
 
+    @classmethod
+    def from_settings(cls, configured: dict, relative: float | None = None, absolute: float | None = None):
+        """params.yaml's report.verify_tolerance, with either part replaced where given."""
+        return cls(relative=configured["relative"] if relative is None else relative,
+                   absolute=configured["absolute"] if absolute is None else absolute)
+
     def allows(self, a: float, b: float) -> bool:
         return abs(a - b) <= max(self.relative * max(abs(a), abs(b)), self.absolute)
 
@@ -294,10 +300,10 @@ def _bigger(difference: Difference, than: Difference | None) -> bool:
 
 
 def verify(reference_dir: Path, candidate_dir: Path, tables: Iterable[str], tolerance: Tolerance) -> list:
-    """Compare every table file name of `tables` that the reference folder holds; a table the candidate folder
-    lacks is reported as not recomputed, never as reproduced."""
+    """Compare every table of `tables` (file names, or registered paths results/<name>.csv) that the reference folder
+    holds; a table the candidate folder lacks is reported as not recomputed, never as reproduced."""
     comparisons = []
-    for name in tables:
+    for name in (Path(table).name for table in tables):
         reference_path, candidate_path = Path(reference_dir) / name, Path(candidate_dir) / name
         if not reference_path.is_file():
             continue
@@ -392,3 +398,24 @@ def comparisons_frame(comparisons: Sequence[TableComparison], tolerance: Toleran
             "relative_tolerance": tolerance.relative, "absolute_tolerance": tolerance.absolute,
         })
     return pd.DataFrame(rows)
+
+
+def run_verify(reference: Path, candidate: Path, tables: Iterable[str], tolerance: Tolerance, out: Path) -> int:
+    """`sslmem verify`: compare, print the verdict, write it (`out`: one row per table; beside it, .txt: the printed
+    verdict) and return the exit status: 0 when every compared table is reproduced, 1 when one is not, 2 when the
+    candidate folder has none of the reference's tables."""
+    import sys
+
+    from sslmem.io import atomic_to_csv, atomic_write_text
+
+    comparisons = verify(reference, candidate, tables, tolerance)
+    if not any(c.status == "compared" for c in comparisons):
+        print(f"sslmem verify: error: no registered table of {reference} is in {candidate}: nothing was recomputed "
+              "there (build the targets first)", file=sys.stderr)
+        return 2
+    lines = verdict_lines(comparisons, tolerance, str(reference), str(candidate))
+    atomic_to_csv(comparisons_frame(comparisons, tolerance), out)
+    atomic_write_text(out.with_suffix(".txt"), "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written: {out} (one row per table), {out.with_suffix('.txt')} (this verdict)")
+    return 0 if all(c.reproduced for c in comparisons if c.status == "compared") else 1
