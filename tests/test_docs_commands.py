@@ -183,6 +183,16 @@ def test_every_documented_sslmem_verb_exists():
         assert done.returncode == 0, f"sslmem {verb} --help: {done.stderr[-1000:]}"
 
 
+@pytest.mark.parametrize("command", sorted(c for c in COMMANDS if c.startswith("sslmem")
+                                            and sslmem_verb(shlex.split(c)) == "plan"))
+def test_every_documented_cost_estimate_finds_the_jobs_of_its_targets(command):
+    """`sslmem plan` reads only params.yaml: run as documented, each target it prints has jobs to cost."""
+    done = run(shlex.split(command), REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line.split() for line in done.stdout.splitlines()[2:] if line.strip()]
+    assert rows and all(int(row[1]) > 0 for row in rows), f"{command}: a target without jobs:\n{done.stdout}"
+
+
 def inline_spans() -> list[tuple[str, str]]:
     """(page, code) of every inline code span outside the fenced blocks."""
     spans = []
