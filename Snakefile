@@ -13,7 +13,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "params.yaml"
+# By its full path: a preset other than the root one runs in runs/<preset>/ (the report reads the file again there).
+configfile: os.path.join(workflow.basedir, "params.yaml")
 
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # a source checkout works without `pip install -e`
@@ -23,7 +24,7 @@ from sslmem import plan as sslmem_plan  # noqa: E402
 from sslmem.jobs import DEFAULT_CONSTRAINTS  # noqa: E402
 
 # Jobs re-read params.yaml (with the preset), so other --config overrides would be planned but not used.
-_on_disk = yaml.safe_load(Path("params.yaml").read_text())
+_on_disk = yaml.safe_load((Path(workflow.basedir) / "params.yaml").read_text())
 _overridden = [key for key in config if key != "preset" and config[key] != _on_disk.get(key)]
 if _overridden:
     raise WorkflowError(
@@ -32,14 +33,15 @@ if _overridden:
 try:
     # Validated once and cached, so the jobs start without re-validating. Dataset roots are checked by each job
     # that reads images and by `sslmem check`: planning, `--report` and rebuilding tables need no data.
-    SETTINGS = sslmem_plan.load_settings("params.yaml", preset=config["preset"], check_roots=False)
+    SETTINGS = sslmem_plan.load_settings(Path(workflow.basedir) / "params.yaml", preset=config["preset"],
+                                         check_roots=False)
     PLAN = sslmem_plan.build(SETTINGS)
 except sslmem_config.ConfigError as error:
     raise WorkflowError(f"params.yaml: {error}") from None
 
 # Every preset works in a folder of its own (sslmem.artifacts.preset_root): the default preset at the root, any
 # other in runs/<preset>/, so targets such as results/table1.csv are that preset's and presets never share files.
-PARAMS = Path("params.yaml").resolve()
+PARAMS = (Path(workflow.basedir) / "params.yaml").resolve()
 PRESET_ROOT = sslmem_artifacts.preset_root(PLAN.preset, SETTINGS["root_preset"])
 if PRESET_ROOT != ".":
     workflow.workdir(str(PARAMS.parent / PRESET_ROOT))

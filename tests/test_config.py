@@ -627,9 +627,9 @@ def validations(monkeypatch) -> list:
     module = sys.modules["sslmem.config.load"]  # `config.load` is the function; the module is sslmem.config.load
     real, calls = module.resolve, []
 
-    def counting(raw, preset=None, check_roots=True, rules=()):
+    def counting(raw, preset=None, check_roots=True, **extra):
         calls.append(preset)
-        return real(raw, preset, check_roots, rules=rules)
+        return real(raw, preset, check_roots, **extra)
 
     monkeypatch.setattr(module, "resolve", counting)
     return calls

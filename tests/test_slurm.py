@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sslmem.artifacts import preset_root
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -321,14 +322,16 @@ def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
     ).stdout.split()
     assert len(jobs) == 4 and all(line.endswith(f"|COMPLETED|{PARTITION}") for line in jobs), jobs
 
+    built = workdir / preset_root("test")  # the test preset works in runs/test/
     for target in TARGETS:
-        assert (workdir / target).is_file() and (workdir / target).stat().st_size > 0, target
-    assert (workdir / "results/checkpoints/fashion_mnist/simclr-resnet18/f0.pt").is_file()
+        assert (built / target).is_file() and (built / target).stat().st_size > 0, target
+    assert (built / "results/checkpoints/fashion_mnist/simclr-resnet18/f0.pt").is_file()
+    assert not (workdir / "results/checkpoints").exists()  # nothing of the test preset at the top
     import pandas as pd
 
-    align = pd.read_parquet(workdir / TARGETS[0])
+    align = pd.read_parquet(built / TARGETS[0])
     assert len(align) == 80 and align["align"].between(0, 2).all()  # 20 points of each of S_C, S_S, S_I, S_E
-    probe = pd.read_csv(workdir / TARGETS[1])
+    probe = pd.read_csv(built / TARGETS[1])
     assert probe.top1.between(0, 1).all()
 
     again = run_on_slurm([*command, "-n"], workdir, slurm_cluster)
@@ -341,7 +344,7 @@ def test_workflow_runs_through_sbatch(slurm_cluster, tmp_path):
     settings = yaml.safe_load((workdir / "slurm" / "config.yaml").read_text())
     settings.update(yaml.safe_load(TEST_PROFILE))
     (combined / "config.yaml").write_text(yaml.safe_dump(settings))
-    (workdir / TARGETS[1]).unlink()
+    (built / TARGETS[1]).unlink()
     out = run_on_slurm(["bash", "scripts/snake.sh", TARGETS[1]], workdir, slurm_cluster, SSLMEM_PROFILE=str(combined))
     assert out.count("has been submitted with SLURM jobid") == 1 and "rule probe:" in out, out[-4000:]
-    assert (workdir / TARGETS[1]).is_file()
+    assert (built / TARGETS[1]).is_file()

@@ -44,6 +44,10 @@ def load_schema(study_schemas: Mapping[str, dict] | None = None) -> dict:
 
     schema = yaml.safe_load(schema_path().read_text())
     studies = schema["$defs"]["settings"]["properties"]["studies"]
+    if study_schemas is None:
+        # Validated without the plugins (the config package alone): a section of a plugin that declares its own
+        # schema is an object here; sslmem.plan.load_settings validates it, and refuses unknown study names.
+        studies["additionalProperties"] = {"type": "object"}
     for name, section in (study_schemas or {}).items():
         if name in studies["properties"]:
             raise ValueError(f"study {name!r} declares the schema of studies.{name}, which params.schema.yaml has too")

@@ -116,10 +116,12 @@ class JobKind:
     def log_pattern(self, root: str = "results") -> str:
         if self.log:
             return self.log
-        keys = self.wildcards
+        keys = [key for key in self.wildcards if key != "study"]
         tail = "/".join(f"{{{key}}}" for key in keys) if keys else "job"
         # {role}{seed} stay one path element, as the encoders' own files name them.
         tail = tail.replace("{role}/{seed}", "{role}{seed}")
+        if "study" in self.wildcards:  # a study's jobs log under its own folder: logs/studies/<study>/<kind>/...
+            return f"{root}/logs/studies/{{study}}/{self.name.removeprefix('study_')}/{tail}.log"
         return f"{root}/logs/{self.name}/{tail}.log"
 
     def benchmark_pattern(self) -> str:

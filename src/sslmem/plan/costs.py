@@ -76,7 +76,8 @@ def read_throughput(path: str | None) -> dict[tuple[str, str], float]:
 def target_cost(plan, resolver: Resolver, target: str, throughput: Mapping) -> TargetCost:
     from sslmem.config import find_setup
 
-    files = plan.targets.get(target, [target])
+    # A named target, a registered result by its name (also a Snakemake rule), or a file.
+    files = plan.targets.get(target) or ([plan.results[target].path] if target in plan.results else [target])
     jobs = resolver.jobs(files)
     trains = [job for job in jobs if job.kind.verb == TRAIN_VERB]
     images, seconds = 0, 0.0
@@ -100,6 +101,13 @@ def print_plan(settings: Mapping, targets: Sequence[str], throughput_csv: str | 
     resolver = Resolver(plan.kinds)
     throughput = read_throughput(throughput_csv)
     names = list(targets) or list(plan.targets)
+    unknown = [name for name in names
+               if name not in plan.targets and name not in plan.results and resolver.producer(name) is None]
+    if unknown:
+        from sslmem.config import ConfigError
+
+        raise ConfigError(f"sslmem plan: {unknown} is neither a target ({sorted(plan.targets)}) nor a result "
+                          f"(e.g. table1) nor a file a job of preset {plan.preset!r} makes (e.g. results/table1.csv)")
     print(f"preset {plan.preset!r}: {'throughput from ' + throughput_csv if throughput else 'no throughput file'}")
     print(f"{'target':<24} {'jobs':>6} {'encoders':>9} {'training images':>16} {'device-hours':>13}")
     for name in names:

@@ -151,8 +151,9 @@ def _entry(stage: Stage, jobs, results, owned_outs: Mapping[str, str], plan: Pla
     entry["deps"] = deps
     kept = {"persist": True, "cache": False}
     outs = [{folder: {"persist": True}} for folder in stage.folders]
-    outs += [{result.path: dict(kept)} for result in results if result.kind == "table"]
-    plots = [{result.path: dict(kept)} for result in results if result.kind == "figure"]
+    outs += [{result.path: dict(kept)} for result in results if result.kind == "table" and not result.plot]
+    plots = [{result.path: {**kept, **dict(result.plot)}} for result in results if result.plot]
+    plots += [{result.path: dict(kept)} for result in results if result.kind == "figure"]
     metrics = [{result.path: dict(kept)} for result in results if result.kind == "metrics"]
     entry.update({"outs": outs} if outs else {})
     entry.update({"metrics": metrics} if metrics else {})

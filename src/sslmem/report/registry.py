@@ -72,6 +72,7 @@ class Result:
         options: settings → the builder's other keyword arguments (JSON-able: it is also the rerun fingerprint).
         category: the report's section.
         default: built by the default target (``snakemake`` with no target, ``dvc repro``).
+        plot: for a table DVC should draw (``dvc plots show``): its plot properties (x, y, template, title).
     """
 
     name: str
@@ -83,6 +84,7 @@ class Result:
     options: Callable[[Mapping], dict] = _no_options
     category: str = "Tables"
     default: bool = True
+    plot: Mapping | None = None
 
     def __post_init__(self):
         if not _NAME.match(self.name):

@@ -46,7 +46,7 @@ def _image_data(settings: Mapping, setup_names) -> dict:
     datasets = sorted({run.dataset for run in config.experiment_runs(settings) if run.setup in names})
     data = settings["data"]
     return {"roots": {dataset: data["roots"][dataset] for dataset in datasets},
-            **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images")}}
+            **{key: data[key] for key in ("download", "image_folder_size", "skip_bad_images", "loader_workers")}}
 
 
 def _table4_options(settings: Mapping) -> dict:
@@ -364,6 +364,7 @@ RESULTS.append(Result(
     ),
     builder="sslmem.report.training:training_curves",
     inputs={"log_paths": "train_logs"},
+    plot={"x": "epoch", "y": "loss", "template": "scatter", "title": "training loss per epoch (every encoder)"},
 ))
 RESULTS.append(Result(
     name="training_fig", kind="figure", title="Training loss per epoch", category="Training",
