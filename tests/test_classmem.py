@@ -24,7 +24,7 @@ from sslmem.report.classmem import CLASSMEM_TABLE_COLUMNS, classmem_fig, classme
 from sslmem.stats import wilcoxon_signed_rank
 from sslmem.plan import resolve_settings
 
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -333,8 +333,8 @@ def test_the_presets_plan_classmem_on_their_resnet18_setups():
 # About a minute on 2 CPU cores (2 f encoders trained for 2 epochs, then 100 points x 3 views each): in the default
 # run, unlike Déjà Vu's, which trains and probes a pair first.
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_classmem_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_classmem_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "classmem", "--cores", "1")
     table = pd.read_csv(tmp_path / "results/classmem_vs_unitmem.csv")
     assert list(table.columns) == CLASSMEM_TABLE_COLUMNS
@@ -352,7 +352,12 @@ def test_snakemake_builds_classmem_on_the_test_preset(tmp_path):
     shared = set(split.loc[split["subset"] == "S_S", "point_id"])
     assert set(units["argmax_point_id"]) <= shared  # every unit's top point is one of the sample's (S_S) points
     assert (tmp_path / "results/classmem_fig.png").stat().st_size > 0
-    # Only what it needs: the f encoders of the two setups, no g, no MAE.
-    checkpoints = sorted(p.relative_to(tmp_path / "results/checkpoints").as_posix()
-                         for p in (tmp_path / "results/checkpoints").rglob("*.pt"))
-    assert checkpoints == ["fashion_mnist/simclr-resnet18/f0.pt", "fashion_mnist/supervised-resnet18-e1/f0.pt"]
+    # Only what it needs: the plan of the target trains the f encoders of the two setups, no g, no MAE.
+    from sslmem.plan import build, load_settings
+    from sslmem.plan.resolve import Resolver
+
+    plan = build(load_settings(tmp_path / "params.yaml", preset="test", check_roots=False))
+    trains = Resolver(plan.kinds).jobs(plan.targets["classmem"])
+    assert sorted(job.outputs[0] for job in trains if job.kind.verb == "train") == [
+        "results/checkpoints/fashion_mnist/simclr-resnet18/f0.pt",
+        "results/checkpoints/fashion_mnist/supervised-resnet18-e1/f0.pt"]

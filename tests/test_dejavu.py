@@ -31,7 +31,7 @@ from sslmem.report.dejavu import TABLE4_COLUMNS, pair_gaps, table4
 from sslmem.report.readers import load_paper_values, matches_paper_row
 from sslmem.plan import resolve_settings
 
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -337,8 +337,8 @@ def test_the_presets_plan_table4_rows_and_the_paper_preset_its_paper_runs():
 # run like the other workflow runs (`pytest -m slow`).
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_table4_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_table4_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "dejavu")
     table = pd.read_csv(tmp_path / "results/table4.csv")
     assert list(table.columns) == TABLE4_COLUMNS

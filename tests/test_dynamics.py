@@ -26,7 +26,7 @@ from sslmem.training.snapshots import SnapshotHook, publish_snapshots, snapshot_
 from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -270,8 +270,8 @@ def test_every_preset_plans_snapshots_up_to_the_last_epoch(raw):
 # About 2 minutes on 2 CPU cores (16 jobs, each starting torch): left out of the default run (`pytest -m slow`).
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_fig2b_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_fig2b_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "study_dynamics")
     table = pd.read_csv(tmp_path / "results/fig2b_values.csv")
     assert list(table.columns) == list(FIG2B_COLUMNS)

@@ -24,7 +24,7 @@ from sslmem.report.feldman import TABLE12_COLUMNS, fig8, table12
 from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -288,8 +288,8 @@ def test_every_preset_compares_supervised_setups_only(raw):
 # About 2 minutes on 2 CPU cores (ten jobs, each starting torch): left out of the default run (`pytest -m slow`).
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_table12_and_fig8_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_table12_and_fig8_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "feldman")
     table = pd.read_csv(tmp_path / "results/table12.csv")
     # The test preset: one supervised pair, |S_C| = 20, so k = 10 and 20 only (20: all of S_C, overlap 100 %).

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 from fakedata import write_tiny_fashion_mnist
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 from PIL import Image
 
 from sslmem import cli, config
@@ -240,8 +240,8 @@ def test_snakemake_plans_in_out_where_the_halves_rank_and_the_ensemble_elsewhere
 # Trains the test preset's core encoders and its halves (about 3 minutes on 2 CPU cores): `pytest -m slow`.
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_the_galleries_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_the_galleries_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "galleries")
     ranked = pd.read_parquet(tmp_path / "results/allpoints/fashion_mnist/simclr-resnet18.parquet")
     assert list(ranked.columns) == list(ALLPOINTS_COLUMNS) and set(ranked["estimator"]) == {"in_out"}

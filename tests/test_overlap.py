@@ -22,7 +22,7 @@ from sslmem.studies.plugins import load_studies
 from sslmem.plan import resolve_settings, load_settings
 
 from fakedata import write_tiny_fashion_mnist
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 # Every study registered in the package's order, as config.load does, before this one is used: the validation
 # cache's key follows the order the cross-field rules were registered in (importing one study first would change it
@@ -184,8 +184,8 @@ def test_the_paper_preset_plans_the_85_percent_row_as_the_papers_run():
 # --- end to end -----------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_table7_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_table7_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "study_overlap")
     table = pd.read_csv(tmp_path / "results/table7.csv")
     assert list(table.columns) == list(TABLE7_COLUMNS)

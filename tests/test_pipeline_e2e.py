@@ -16,7 +16,7 @@ import pytest
 from sslmem.data.splits import read_split
 from sslmem.io import load_checkpoint
 
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -25,10 +25,10 @@ pytestmark = pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIS
 
 
 @pytest.fixture(scope="module")
-def workflow_run(tmp_path_factory) -> Path:
+def workflow_run(tmp_path_factory, built_test_workflow) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
-    copy_workflow(workdir)
-    snakemake(workdir)
+    copy_built_workflow(built_test_workflow, workdir)  # the default targets built once per session (conftest.py)
+    snakemake(workdir)  # nothing left to do; a test below checks that a second run does nothing
     return workdir
 
 

@@ -19,7 +19,7 @@ from sslmem.report.planted import planted_statistics
 from sslmem.plan import resolve_settings
 
 from fakedata import write_tiny_fashion_mnist
-from workflow_copy import copy_workflow, snakemake
+from workflow_copy import copy_built_workflow, copy_workflow, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -110,8 +110,8 @@ def test_a_planted_source_without_its_files_is_named(raw, tmp_path):
 # --- end to end -----------------------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not FASHION_MNIST.exists(), reason="Fashion-MNIST not installed (scripts/setup.sh)")
-def test_snakemake_builds_the_planted_table_on_the_test_preset(tmp_path):
-    copy_workflow(tmp_path)
+def test_snakemake_builds_the_planted_table_on_the_test_preset(tmp_path, built_test_workflow):
+    copy_built_workflow(built_test_workflow, tmp_path)
     snakemake(tmp_path, "study_planted")
     table = pd.read_csv(tmp_path / "results/planted.csv")
     assert list(table["estimator"]) == ["f_g_ensemble", "f_g_ensemble", "in_out"]

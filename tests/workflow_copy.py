@@ -37,3 +37,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result
+
+
+def copy_built_workflow(built: Path, workdir: Path) -> None:
+    """A copy of a workflow copy in which the test preset's default targets are built (its encoders, scores and
+    Snakemake's records), so that a test of one more target trains only what that target adds. The copy keeps
+    the files' times and the relative `results` link."""
+    shutil.copytree(built, workdir, symlinks=True, dirs_exist_ok=True)
