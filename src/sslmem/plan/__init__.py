@@ -69,28 +69,14 @@ def resolve_settings(raw, preset: str | None = None, check_roots: bool = True) -
     return settings
 
 
-def _data_inputs(source: str, input_sets: Mapping[str, list[str]], results: Mapping) -> list[str]:
-    """The input-set files a result reads, through the results it reads (transitively)."""
-    if source not in results:
-        return list(input_sets[source])
-    return [file for upstream in results[source].inputs.values() for file in _data_inputs(upstream, input_sets, results)]
-
-
 def result_kind(result, input_sets: Mapping[str, list[str]], results: Mapping, settings: Mapping) -> JobKind:
-    """The job building one registered result from its input sets (or other results).
-
-    A result read by another result is an `ancient` input of it: in a fresh clone git writes the committed results
-    in name order, so metrics.json may be older than the tables it reads, which must not rerun it. The data those
-    results are made from are its inputs too (hidden from the builder), so new data still reruns it."""
+    """The job building one registered result from its input sets (or other results)."""
     inputs = {argument: results[source].path if source in results else input_sets[source]
               for argument, source in result.inputs.items()}
-    via = {f"via_{argument}": _data_inputs(source, input_sets, results)
-           for argument, source in result.inputs.items() if source in results}
     arguments = " ".join(f"--input {argument} {{input.{argument}}}" for argument in result.inputs)
     options = result.options(settings)
     return JobKind(
-        name=result.name, outputs={"out": result.path}, inputs=lambda w: {**inputs, **via}, local=True,
-        profile="table_long",
+        name=result.name, outputs={"out": result.path}, inputs=lambda w: inputs, local=True, profile="table_long",
         ancient=tuple(argument for argument, source in result.inputs.items() if source in results),
         settings=lambda w: options, sections=("stats", "report", "studies"), log=f"results/logs/report/{result.name}.log",
         report=(result.category, result.caption_rst()),
