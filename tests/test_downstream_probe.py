@@ -22,7 +22,7 @@ from sslmem.config import ConfigError, RunSpec
 from sslmem.data.catalog import dataset_info
 from sslmem.data.datasets import resize_images
 from sslmem.pipeline.common import load_images_at
-from sslmem.report.metrics import metrics
+from sslmem.report.metrics import metrics_from_tables
 from sslmem.report.readers import read_probes
 from sslmem.report.significance import table2
 from sslmem.report.summaries import subset_summary, table1
@@ -268,7 +268,7 @@ def test_table1_and_the_metrics_read_the_own_dataset_rows(inputs):  # noqa: F811
     assert list(after["n_probe_encoders"]) == list(before["n_probe_encoders"])
     table2(scores, root / "table2.csv", identities=IDENTITIES)
     subset_summary(scores, root / "subsets.csv", n_boot=50, identities=IDENTITIES)
-    tree = metrics(root / "table1.csv", root / "table2.csv", root / "subsets.csv", probes, root / "metrics.json")
+    tree = metrics_from_tables(root / "table1.csv", root / "table2.csv", root / "subsets.csv", probes, root / "metrics.json")
     mae = json.loads((root / "metrics.json").read_text())["cifar10"]["mae-vit_tiny"]
     assert mae == tree["cifar10"]["mae-vit_tiny"]
     assert mae["probe_top1"] == pytest.approx(65.0)  # own dataset, f encoders: 60 % and 70 %

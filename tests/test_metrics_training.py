@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sslmem.artifacts import TRAIN_LOG_COLUMNS
-from sslmem.report.metrics import metrics
+from sslmem.report.metrics import metrics_from_tables
 from sslmem.report.significance import table2
 from sslmem.report.summaries import subset_summary, table1
 from sslmem.report.training import fig_training, training_curves
@@ -21,7 +21,7 @@ def test_metrics_hold_each_setups_headline_numbers(inputs):  # noqa: F811
     table2(scores, root / "table2.csv", identities=IDENTITIES)
     subset_summary(scores, root / "subsets.csv", n_boot=50, identities=IDENTITIES)
     out = root / "metrics.json"
-    tree = metrics(root / "table1.csv", root / "table2.csv", root / "subsets.csv", probes, out)
+    tree = metrics_from_tables(root / "table1.csv", root / "table2.csv", root / "subsets.csv", probes, out)
     assert json.loads(out.read_text()) == tree
     mae = tree["cifar10"]["mae-vit_tiny"]
     assert mae["sslmem"] == pytest.approx(ENSEMBLE_MEANS["S_C"])

@@ -77,7 +77,6 @@ def result_kind(result, input_sets: Mapping[str, list[str]], results: Mapping, s
     options = result.options(settings)
     return JobKind(
         name=result.name, outputs={"out": result.path}, inputs=lambda w: inputs, local=True, profile="table_long",
-        ancient=tuple(argument for argument, source in result.inputs.items() if source in results),
         settings=lambda w: options, sections=("stats", "report", "studies"), log=f"results/logs/report/{result.name}.log",
         report=(result.category, result.caption_rst()),
         command=f"report {result.name} {arguments} --out {{output.out}}",

@@ -92,9 +92,32 @@ def collect_metrics(table1: pd.DataFrame, table2: pd.DataFrame, subsets: pd.Data
     return tree
 
 
-def metrics(table1_csv, table2_csv, subsets_csv, probe_paths, out) -> Mapping:
-    """Write the metrics JSON (sorted keys, stable bytes) from table1, table2, the subset summary and the
-    probe files; returns the nested dictionary."""
+def metrics(score_paths, probe_paths, out, n_boot: int, seed: int, level: float, alpha: float,
+            identities: Mapping | None = None) -> Mapping:
+    """Write the metrics JSON (sorted keys, stable bytes) from the score and probe files, through Table 1, Table 2
+    and the subset summary built here, in a scratch folder (with the options those results are built with).
+
+    Not from the committed tables: in a fresh clone git writes results/ in name order, so metrics.json would be
+    older than table1.csv, and Snakemake would rebuild it (and all it reads) at random. Returns the nested
+    dictionary."""
+    import tempfile
+    from pathlib import Path
+
+    from sslmem.report.significance import table2
+    from sslmem.report.summaries import subset_summary, table1
+
+    bootstrap = {"n_boot": n_boot, "seed": seed, "level": level, "identities": identities}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        table1(score_paths, probe_paths, scratch / "table1.csv", **bootstrap)
+        table2(score_paths, scratch / "table2.csv", alpha=alpha, identities=identities)
+        subset_summary(score_paths, scratch / "subsets.csv", **bootstrap)
+        return metrics_from_tables(scratch / "table1.csv", scratch / "table2.csv", scratch / "subsets.csv",
+                                   probe_paths, out)
+
+
+def metrics_from_tables(table1_csv, table2_csv, subsets_csv, probe_paths, out) -> Mapping:
+    """The metrics JSON from table1, table2, the subset summary and the probe files (sorted keys, stable bytes)."""
     probes = _probe_means(probe_paths) if probe_paths else None
     tree = collect_metrics(read_table(table1_csv, "table1"), read_table(table2_csv, "table2"),
                            read_table(subsets_csv, "subsets"), probes)

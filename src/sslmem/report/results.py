@@ -383,5 +383,7 @@ RESULTS.append(Result(
         "show` and `dvc exp show` compare between runs."
     ),
     builder="sslmem.report.metrics:metrics",
-    inputs={"table1_csv": "table1", "table2_csv": "table2", "subsets_csv": "subsets", "probe_paths": "probes"},
+    # From the scores and probes, not from table1/table2/subsets: see sslmem.report.metrics.metrics.
+    inputs={"score_paths": "scores", "probe_paths": "probes"},
+    options=lambda settings: {**_bootstrap(settings), "alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
