@@ -16,18 +16,6 @@ def _outputs(kind):
     return marked
 
 
-def _inputs(kind):
-    """The kind's input function, its `ancient` inputs marked (their times alone never rerun the job)."""
-    if not kind.ancient:
-        return kind.input_files
-
-    def inputs(wildcards):
-        files = kind.input_files(wildcards)
-        return {name: ancient(path) if name in kind.ancient else path for name, path in files.items()}
-
-    return inputs
-
-
 def _params(kind):
     params = {"settings": kind.fingerprint, **kind.params}
     if kind.report:
@@ -43,7 +31,7 @@ def _job_rule(kind):
         name:
             kind.name
         input:
-            unpack(_inputs(kind)),
+            unpack(kind.input_files),
         output:
             **_outputs(kind),
         log:

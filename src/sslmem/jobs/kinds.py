@@ -74,9 +74,6 @@ class JobKind:
             job with snapshots over the generic one).
         log: the log pattern (default: results/logs/<name>/ + the first output's wildcards).
         report: (category, caption) when the output is a registered result shown by ``snakemake --report``.
-        ancient: input names whose modification time does not make the job rerun (a result read by another
-            result: in a fresh clone git writes the committed results in name order, so metrics.json may be older
-            than the tables it reads; the job still reruns when the job making that input runs).
     """
 
     name: str
@@ -94,7 +91,6 @@ class JobKind:
     wins_over: tuple[str, ...] = ()
     log: str | None = None
     report: tuple[str, str] | None = None
-    ancient: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.outputs:
