@@ -53,8 +53,8 @@ _REPOSITORY = os.path.relpath(PARAMS.parent, PARAMS.parent / PRESET_ROOT)
 SSLMEM = ("" if PRESET_ROOT == "." else f"SSLMEM_PROJECT_DIR={_REPOSITORY} ") + (
     f"sslmem --params {os.path.relpath(PARAMS, PARAMS.parent / PRESET_ROOT)} --preset {PLAN.preset}")
 # The software every job runs with (`snakemake --sdm conda`); without --sdm, jobs use the environment Snakemake
-# runs in. Relative to the rule files.
-SOFTWARE_ENV = "../envs/sslmem.yaml"
+# runs in. Relative to the rule files; environment.post-deploy.sh beside it puts `sslmem` on the env's PATH.
+SOFTWARE_ENV = "../../environment.yml"
 
 
 wildcard_constraints:
