@@ -14,9 +14,14 @@ from torch import nn
 
 
 class LARS(torch.optim.Optimizer):
-    """LARS (You et al., 2017) as used by SimCLR: SGD with momentum whose step for each weight tensor is scaled
-    by the trust ratio η·‖w‖ / (‖∇w‖ + wd·‖w‖). Parameter groups with ``lars_exclude=True`` (biases and
-    normalisation weights) take plain SGD steps without weight decay, as in SimCLR's implementation.
+    """LARS (You et al., 2017) as SimCLR implements it: SGD with momentum whose step for each weight tensor is
+    the decayed gradient g + wd·w scaled by the trust ratio η·‖w‖ / ‖g + wd·w‖. Parameter groups with
+    ``lars_exclude=True`` (biases and normalisation weights) take plain SGD steps without weight decay, as in
+    SimCLR's implementation.
+
+    Why not ``timm.optim.Lars``: it takes the same steps without weight decay, but divides by ‖g‖ + wd·‖w‖ (You et
+    al.'s formula) where SimCLR divides by ‖g + wd·w‖, so with weight decay its steps differ
+    (tests/test_lars.py shows both).
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 0.001):
