@@ -128,6 +128,8 @@ BAD_PARAMS = [
      {"presets.test.splits.pool_size": 205,
       "presets.test.splits.fractions": {"shared": 0.7, "candidate": 0.15, "independent": 0.15}},
      ["splits.pool_size", "205", "|S_C|=31", "|S_I|=30"]),
+    ("an odd pool halved by the studies", {"presets.test.splits.pool_size": 201},
+     ["studies.halves", "'fashion_mnist' has 201 points, an odd number", "no in/out score"]),
     ("CRN with |S_C| != |S_I| on a whole training split",
      {"presets.test.experiment.datasets": ["svhn"], "presets.test.splits.pool_size": None,
       "presets.test.experiment.setups": [{"method": "simclr", "arch": "resnet18"}]},

@@ -63,12 +63,17 @@ def test_protocol_sets_put_shared_points_first_and_align_slots():
     assert ts.pool_ids(split).tolist() == list(range(10))
 
 
-def test_random_halves_are_disjoint_equal_and_seeded():
-    ids = np.arange(11)
+def test_random_halves_are_disjoint_equal_cover_every_point_and_are_seeded():
+    ids = np.arange(10)
     a, b = ts.random_halves(ids, seed=3)
-    assert len(a) == len(b) == 5 and not set(a) & set(b)
+    assert len(a) == len(b) == 5 and not set(a) & set(b) and set(a) | set(b) == set(ids.tolist())
     assert [x.tolist() for x in ts.random_halves(ids, seed=3)] == [a.tolist(), b.tolist()]
     assert ts.random_halves(ids, seed=4)[0].tolist() != a.tolist()
+
+
+def test_an_odd_pool_is_refused_rather_than_losing_a_point():
+    with pytest.raises(ts.TrainingSetError, match="cannot halve 11 points"):
+        ts.random_halves(np.arange(11), seed=3)
 
 
 def test_top_k_breaks_ties_by_the_smaller_point_id():

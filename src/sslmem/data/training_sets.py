@@ -135,8 +135,12 @@ def pool_ids(split: pd.DataFrame) -> np.ndarray:
 
 
 def random_halves(ids: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint halves of equal size (an odd point out is left out), each in a random slot order; `seed` is
-    an int or a sequence of ints."""
+    """Two disjoint halves of equal size, each in a random slot order; `seed` is an int or a sequence of ints.
+    An odd number of points is refused: the odd point out would be in neither half of any round, so it would get
+    no in/out score and silently drop out of every ranking."""
+    if len(ids) % 2:
+        raise TrainingSetError(f"cannot halve {len(ids)} points: an odd pool leaves one point out of both halves "
+                               "(no in/out score); make the pool even (splits.pool_size or splits.counts)")
     seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
     order = np.random.default_rng([*seeds, len(ids)]).permutation(len(ids))
     half = len(ids) // 2

@@ -164,9 +164,13 @@ def _validators() -> tuple:
             if not rounds:
                 raise ConfigError(f"studies.halves.runs: {setup!r} on {dataset!r} has no round of halves; list the "
                                   "rounds' seeds in studies.halves.seeds (K = 2 x rounds encoders)")
-            size = half_size(settings, dataset)
+            size, points = half_size(settings, dataset), pool_points(settings, dataset)
             if size is not None and size < 1:
-                raise ConfigError(f"studies: the pool of {dataset!r} is too small to halve ({pool_points(settings, dataset)} points)")
+                raise ConfigError(f"studies: the pool of {dataset!r} is too small to halve ({points} points)")
+            if points is not None and points % 2:
+                raise ConfigError(f"studies.halves: the pool of {dataset!r} has {points} points, an odd number: one "
+                                  "point would be in neither half of any round and get no in/out score; make it even "
+                                  "(splits.pool_size or splits.counts)")
 
     return (check_halves,)
 
