@@ -85,7 +85,8 @@ def test_opacus_clips_every_samples_gradient_to_the_clipping_norm():
         assert clipped == pytest.approx(min(0.1, raw_norms[index].item()), rel=1e-3)
 
 
-def train(tmp_path, name: str, privacy: dict | None = PRIVACY, method="mae", recipe=None, arch="vit_tiny"):
+def train(tmp_path, name: str, privacy: dict | None = PRIVACY, method="mae", recipe=None, arch="vit_tiny",
+          accumulate_steps: int = 1):
     recipe = dict(recipe or MAE_RECIPE)
     if privacy is None:
         recipe.pop("privacy", None)
@@ -100,7 +101,8 @@ def train(tmp_path, name: str, privacy: dict | None = PRIVACY, method="mae", rec
     data = TrainData(images, np.arange(40), labels=torch.arange(40) % 10)
     options = TrainingOptions(device=torch.device("cpu"), out_path=tmp_path / f"{name}.pt",
                               resume_path=tmp_path / f"{name}.resume.pt",
-                              meta={"params_hash": name, "split_hash": "y"}, progress=False)
+                              meta={"params_hash": name, "split_hash": "y"}, progress=False,
+                              accumulate_steps=accumulate_steps)
     hooks = [PrivacyHook(PrivacySettings.from_recipe(privacy), num_samples=40)] if privacy else []
     train_encoder(spec, data, options, hooks=hooks)
     return sio.load_checkpoint(tmp_path / f"{name}.pt")
@@ -118,6 +120,24 @@ def test_private_training_spends_at_most_the_target_and_noise_is_added(tmp_path)
     weights = "encoder.backbone.blocks.0.mlp.fc1.weight"
     assert torch.equal(first["model"][weights], again["model"][weights])  # deterministic
     assert not torch.allclose(first["model"][weights], other_noise["model"][weights])  # the noise seed matters
+
+
+def test_chunked_steps_clip_whole_samples_and_take_the_same_step(tmp_path):
+    """accumulate_steps > 1 under DP: each chunk appends its samples' own gradients, the optimiser clips each
+    whole sample's gradient once per step, so the encoder is that of unchunked steps (up to summation order)."""
+    whole = train(tmp_path, "whole")
+    chunked = train(tmp_path, "chunked", accumulate_steps=3)
+    assert chunked["meta"]["privacy"]["steps"] == whole["meta"]["privacy"]["steps"]
+    for name, value in whole["model"].items():
+        torch.testing.assert_close(chunked["model"][name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_secure_mode_draws_fresh_noise_and_is_recorded(tmp_path):
+    first = train(tmp_path, "secure_a", privacy={**PRIVACY, "secure_mode": True})
+    second = train(tmp_path, "secure_b", privacy={**PRIVACY, "secure_mode": True})
+    assert first["meta"]["privacy"]["secure_mode"] is True
+    weights = "encoder.backbone.blocks.0.mlp.fc1.weight"
+    assert not torch.allclose(first["model"][weights], second["model"][weights])  # OS entropy, not the seeds
 
 
 def test_a_smaller_epsilon_needs_more_noise(tmp_path):

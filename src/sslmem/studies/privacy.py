@@ -34,7 +34,10 @@ def private_setup_name(setup: str, epsilon: float) -> str:
 
 def privacy_block(settings: Mapping, epsilon: float) -> dict:
     study = settings["studies"][NAME]
-    return {"privacy": {"epsilon": float(epsilon), **{key: study[key] for key in PRIVACY_KEYS}}}
+    block = {"epsilon": float(epsilon), **{key: study[key] for key in PRIVACY_KEYS}}
+    if study.get("secure_mode"):  # only when on: the recipes (and hashes) of existing private encoders stay as they are
+        block["secure_mode"] = True
+    return {"privacy": block}
 
 
 def private_setups(settings: Mapping) -> list[dict]:

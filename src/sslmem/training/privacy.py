@@ -17,6 +17,9 @@ Then, for every step of the training loop:
   adds Gaussian noise of std noise_multiplier · max_grad_norm (its generator reseeded every step from the run's
   streams and ``noise_seed``) and divides by the expected batch size; the noise multiplier comes from opacus'
   accountant for the target (ε, δ) over all steps, and the accountant records ε spent as training goes.
+  ``secure_mode`` (off by default): opacus' noise hardened against floating-point attacks (each coordinate the
+  sum of four Gaussian draws, halved) from a generator seeded each step from the OS's entropy instead of the
+  run's seeds — what a release of a private encoder needs, at the price of reproducibility.
 
 ε = ∞ is the same recipe without any of this (the setup's ordinary encoders). Methods whose loss couples the
 samples of a batch (contrastive negatives, batch statistics; ``SSLMethod.couples_samples``) are refused: clipping
@@ -57,6 +60,7 @@ class PrivacySettings:
     accountant: str = "rdp"
     noise_seed: int = 0
     max_physical_batch_size: int = 64
+    secure_mode: bool = False
 
     @classmethod
     def from_recipe(cls, privacy: Mapping) -> "PrivacySettings":
@@ -197,7 +201,8 @@ class PrivacyHook(TrainingHook):
         self.noise_generator = torch.Generator(device=context.options.device)
         context.optimizer = DPOptimizer(
             context.optimizer, noise_multiplier=self.noise_multiplier, max_grad_norm=self.settings.max_grad_norm,
-            expected_batch_size=batch_size, loss_reduction="mean", generator=self.noise_generator)
+            expected_batch_size=batch_size, loss_reduction="mean", generator=self.noise_generator,
+            secure_mode=self.settings.secure_mode)
         self.accountant = create_accountant(mechanism=self.settings.accountant)
         self.steps = context.start_epoch * context.batches.steps_per_epoch
         if self.steps:  # resumed: the steps already taken spent their share
@@ -207,8 +212,7 @@ class PrivacyHook(TrainingHook):
     def backward(self, context: TrainingContext, inputs, views, slots, chunk, generator) -> torch.Tensor:
         """Per-sample gradients of one chunk into ``p.grad_sample`` (appended to earlier chunks of the step);
         returns the chunk's share of the batch's mean loss, for the log."""
-        step_seed = sub_seed(context.spec.streams, NOISE_STREAM, self.settings.noise_seed, context.step)
-        self.noise_generator.manual_seed(step_seed)  # reseeded per step: a resumed run adds the same noise
+        self.noise_generator.manual_seed(self.noise_seed_for(context))
         method = context.method
         parameters = dict((name, p) for name, p in method.named_parameters() if p.requires_grad)
         chunk_views = [view[chunk] for view in views]
@@ -235,6 +239,16 @@ class PrivacyHook(TrainingHook):
                 p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
         return total / max(1, len(slots))
 
+    def noise_seed_for(self, context: TrainingContext) -> int:
+        """The step's noise seed: by default from the run's streams, noise_seed and the step (a resumed run adds the
+        same noise, and the encoder is reproducible); in secure mode from the OS's entropy, so that nobody who
+        knows the settings can predict the noise (the encoder is then not reproducible)."""
+        if self.settings.secure_mode:
+            import secrets
+
+            return secrets.randbits(63)
+        return sub_seed(context.spec.streams, NOISE_STREAM, self.settings.noise_seed, context.step)
+
     def after_step(self, context: TrainingContext) -> None:
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
         self.steps += 1
@@ -254,6 +268,7 @@ class PrivacyHook(TrainingHook):
                 "steps": self.steps,
                 "accountant": self.settings.accountant,
                 "noise_seed": self.settings.noise_seed,
+                "secure_mode": self.settings.secure_mode,
                 "replaced_modules": self.replaced_modules,
             }
         }
