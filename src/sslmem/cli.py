@@ -1,8 +1,6 @@
-"""`sslmem <verb>`: the command every Snakemake rule calls. `sslmem <verb> --help` documents each verb.
-
-Every verb reads params.yaml (``--params``, default ./params.yaml) with the preset chosen there or by
-``--preset``, validates it, and only then touches data.
-"""
+"""`sslmem <verb>`: the command every Snakemake rule calls (`sslmem <verb> --help` documents each verb). Every verb
+reads params.yaml (``--params``, default ./params.yaml) with the preset chosen there or by ``--preset``, validates
+it, pins the CPU kernels it names (:mod:`sslmem.cpu_kernels`), and only then touches data."""
 
 from __future__ import annotations
 
@@ -12,6 +10,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from sslmem import cpu_kernels
 
 
 def _settings(args, check_roots: bool = True) -> dict:
@@ -432,6 +432,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        cpu_kernels.pin_for_params(args.params, args.preset, sys.argv[1:] if argv is None else argv)
         args.func(args)
     except Exception as error:  # noqa: BLE001 — re-raised unless it is one of the user errors
         if not isinstance(error, _user_errors()):

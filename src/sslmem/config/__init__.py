@@ -18,6 +18,7 @@ from sslmem.config.load import load, resolve
 from sslmem.config.plan import (
     RunSpec,
     arch_options,
+    cpu_kernels_entry,
     experiment_runs,
     fingerprint,
     paper_identities,
@@ -40,6 +41,7 @@ __all__ = [
     "RunSpec",
     "arch_options",
     "check_rules",
+    "cpu_kernels_entry",
     "cross_field_rule",
     "deep_merge",
     "experiment_runs",

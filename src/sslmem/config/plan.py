@@ -105,6 +105,13 @@ def pool_size_for(settings: Mapping, dataset: str) -> int | None:
     return pool.get(dataset) if isinstance(pool, Mapping) else pool
 
 
+def cpu_kernels_entry(settings: Mapping) -> dict:
+    """{"cpu_kernels": mode} when training.cpu_kernels pins the CPU kernels (they change the numbers of every job
+    that runs a model), {} for native (absent from older params files too), so native hashes stay as they were."""
+    mode = settings["training"].get("cpu_kernels", "native")
+    return {} if mode == "native" else {"cpu_kernels": mode}
+
+
 def probe_recipe(settings: Mapping, method: str) -> dict:
     """The probe settings for encoders trained with `method`: `probe` with probe.per_method.<method> merged over
     it (Table 6 probes SimCLR with another learning rate than the other methods). probe.downstream says on which
@@ -213,6 +220,8 @@ class RunSpec:
                 if settings["training"]["accumulate_steps"] != 1
                 else {}
             ),
+            # Only when pinned: native kernels leave the hashes of runs made before the knob existed unchanged.
+            **cpu_kernels_entry(settings),
             "seed": self.seed,
             "role": self.role,
         }

@@ -35,7 +35,7 @@ def align_settings(settings: Mapping, runs, wildcards, study: str | None = None)
     measure = {key: value for key, value in settings["measure"].items()
                if key not in ("representation", "view_families", "table8")}
     representation = cfg.setup_representation(settings, wildcards.setup)
-    return {"measure": measure, "representation": representation, "augment": augment}
+    return {"measure": measure, "representation": representation, "augment": augment, **cfg.cpu_kernels_entry(settings)}
 
 
 def probe_settings(settings: Mapping, runs, wildcards, study: str | None = None) -> dict:
@@ -44,7 +44,8 @@ def probe_settings(settings: Mapping, runs, wildcards, study: str | None = None)
     recipe = cfg.probe_recipe(settings, runs.spec(wildcards, study).method)
     probe = {key: value for key, value in recipe.items() if key != "roles"}
     downstream = cfg.probe_downstream(settings, wildcards.dataset)
-    return {"probe": probe, "downstream": downstream, "batch": settings["measure"]["batch_size"]}
+    return {"probe": probe, "downstream": downstream, "batch": settings["measure"]["batch_size"],
+            **cfg.cpu_kernels_entry(settings)}
 
 
 def train_kind(tree: Mapping, runs, name: str, root: str, study: str | None, **extra) -> JobKind:
