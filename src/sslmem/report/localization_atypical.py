@@ -173,3 +173,31 @@ def atypical_table(score_paths, layer_score_paths, unit_paths, planted_score_pat
     table = pd.DataFrame(rows, columns=ATYPICAL_COLUMNS)
     atomic_to_csv(table, out)
     return table
+
+
+def atypical_figure(score_paths, unit_paths, out) -> None:
+    """Fig. 1b: per dataset and setup, every candidate's SSLMem (the ranking score of each pair: the other pairs'
+    mean m, or its own with one pair) against its UnitMem in the last layer of that pair's f encoder, one colour per
+    seed, with Kendall's τ per seed in the legend."""
+    from matplotlib.figure import Figure
+
+    from sslmem.report.figures import save_figure
+
+    scores, units = read_scores(score_paths), _f_units(unit_paths)
+    panels = list(scores.groupby(["dataset", "setup"], sort=True))
+    figure = Figure(figsize=(4 * max(1, len(panels)), 3.6), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(1, max(1, len(panels))))
+    for axis, ((dataset, setup), group) in zip(axes, panels):
+        candidates = group[(group["estimate"] == "pair") & (group["subset"] == "S_C")]
+        pair_m = candidates.pivot_table(index="point_id", columns="seed", values="m")
+        own = units[(units["dataset"] == dataset) & (units["setup"] == setup)]
+        if own.empty:
+            continue
+        last = own.loc[own["layer_index"] == own["layer_index"].max(), "layer"].iloc[0]
+        for seed in [s for s in pair_m.columns if not own[own["seed"] == s].empty]:
+            score, _ = ranking_scores(pair_m, seed)
+            unitmem = point_unitmem(own[(own["seed"] == seed) & (own["layer"] == last)], pair_m.index)
+            axis.scatter(score, unitmem, s=10, alpha=0.6, label=f"seed {seed}: τ = {_tau(score, unitmem):.2f}")
+        axis.set(title=f"{dataset} {setup}", xlabel="SSLMem (ranking score)", ylabel=f"UnitMem of the point ({last})")
+        axis.legend(fontsize=7)
+    save_figure(figure, out)

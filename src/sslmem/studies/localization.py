@@ -231,7 +231,7 @@ STUDY = Study(
         "localization_planted_units": planted_files(UNITS, encoders=True),
     },
     results=("localization_resnet9", "localization_resnet9_fig", "localization_vit_parts",
-             "localization_vit_parts_test", "localization_atypical"),
+             "localization_vit_parts_test", "localization_atypical", "localization_atypical_fig"),
 )
 
 
@@ -366,4 +366,13 @@ RESULTS.append(Result(
             "planted_layer_score_paths": "localization_planted_layer_scores",
             "planted_unit_paths": "localization_planted_units"},
     options=lambda settings: {"n": config(settings)["atypical"]["n"], **_alpha(settings)},
+))
+RESULTS.append(Result(
+    name="localization_atypical_fig", kind="figure", title="Localization — SSLMem against UnitMem (Fig. 1b)",
+    category="Studies", default=False,
+    caption=("Per dataset and setup of studies.localization.atypical.setups: every candidate's SSLMem (the score its "
+             "groups are ranked by) against its UnitMem in the last layer (the highest UnitMem of the f encoder's "
+             "units whose argmax it is, 0 for none), one colour per seed, Kendall's τ per seed in the legend."),
+    builder="sslmem.report.localization_atypical:atypical_figure",
+    inputs={"score_paths": "localization_atypical_scores", "unit_paths": "localization_atypical_units"},
 ))
