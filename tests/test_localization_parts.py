@@ -5,6 +5,7 @@ run of `study_localization` on the test preset."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from sslmem.pipeline.align import measured_modules
 from sslmem.report.localization_atypical import extremes, point_unitmem, ranking_scores
 from sslmem.report.localization_parts import part_of, top_unit_shares
 
+REPO = Path(__file__).resolve().parents[1]
 PAPER_LAYERS = ["conv1", "conv2", "conv2_1", "conv2_2", "conv3", "conv4", "conv4_1", "conv4_2"]
 
 
@@ -156,6 +158,33 @@ def test_top_unit_shares_count_where_an_encoders_most_memorising_units_sit():
     assert shares["top_unit_share"].tolist() == pytest.approx([1 / 3, 2 / 3])
     assert shares["unit_share"].tolist() == pytest.approx([3 / 7, 4 / 7])
     assert math.isclose(shares["top_unit_share"].sum(), 1.0)
+
+
+@pytest.mark.parametrize("change, needles", [
+    ({"vit_parts": {"setups": ["simclr-resnet18"]}}, ["studies.localization.vit_parts.setups", "not a ViT"]),
+    ({"atypical": {"setups": ["simclr-resnet9"], "n": 11, "planted": False}}, ["studies.localization.atypical.n"]),
+    ({"atypical": {"setups": ["nope"], "n": 2, "planted": False}}, ["studies.localization.atypical.setups", "nope"]),
+    ({"setups": [{"method": "simclr", "arch": "resnet18", "datasets": ["digits"]}]},
+     ["studies.localization.setups[0]", "experiment.setups"]),
+    ({"setups": [{"method": "simclr", "arch": "resnet9", "datasets": ["digits"]}]}, []),
+])
+def test_bad_localization_settings_are_named_before_any_job(tmp_path, change, needles):
+    import yaml
+
+    from fakedata import write_tiny_fashion_mnist
+    from sslmem.config import ConfigError
+    from sslmem.plan import resolve_settings
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["common"]["data"]["roots"]["fashion_mnist"] = str(write_tiny_fashion_mnist(tmp_path))
+    raw["presets"]["test"]["studies"]["localization"].update(change)
+    if not needles:  # a valid change: the study's own setup is found by name
+        settings = resolve_settings(raw, "test")
+        assert any(entry["name"] == "simclr-resnet9" for entry in settings["derived_setups"])
+        return
+    with pytest.raises(ConfigError) as error:
+        resolve_settings(raw, "test")
+    assert all(needle in str(error.value) for needle in needles), str(error.value)
 
 
 @pytest.mark.slow

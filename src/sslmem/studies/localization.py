@@ -259,6 +259,7 @@ def _validators() -> tuple:
             unknown = [d for d in entry["datasets"] if d not in settings["data"]["roots"]]
             if unknown:
                 raise ConfigError(f"{where}.datasets: {unknown} have no data.roots entry")
+            _check_pool(settings, entry["datasets"], where)
         for name in study["vit_parts"]["setups"]:
             entry = _find(settings, name, f"studies.{NAME}.vit_parts.setups")
             if not str(entry["arch"]).startswith("vit"):
@@ -269,6 +270,20 @@ def _validators() -> tuple:
         if study["atypical"]["planted"] and not _planted_pairs(settings):
             raise ConfigError(f"studies.{NAME}.atypical.planted: true, but studies.planted.runs is empty")
         _check_group_size(settings, study["atypical"])
+
+    def _check_pool(settings, datasets, where) -> None:
+        """A dataset outside experiment.datasets (digits) gets its split from the core split job, which the core's
+        size rules do not check: the pool must fit in its pool split."""
+        from sslmem.config import pool_size_for
+        from sslmem.data.catalog import dataset_info
+
+        for dataset in datasets:
+            info = dataset_info(dataset)
+            available = info.train_size if info.pool_split == "train" else info.unlabeled_size
+            pool = pool_size_for(settings, dataset)
+            if pool and available and pool > available:
+                raise ConfigError(f"{where}.datasets: splits.pool_size {pool} exceeds the {available} images of "
+                                  f"{dataset!r}'s {info.pool_split} split")
 
     def _find(settings, name, where):
         from sslmem.config import find_setup
