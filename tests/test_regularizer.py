@@ -14,22 +14,31 @@ from sslmem.training.regularizer import AlignmentRegularizer, regularised_loss, 
 
 
 def test_the_term_equals_a_hand_computation():
-    first = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
-    second = torch.tensor([[3.0, 4.0], [1.0, 1.0]])  # distances 5 and 0, mean 2.5
+    first = torch.tensor([[3.0, 4.0], [1.0, 1.0], [1.0, 0.0]])
+    second = torch.tensor([[0.0, 5.0], [2.0, 2.0], [-3.0, 0.0]])
+    # Normalised: (0.6, 0.8) vs (0, 1): √(0.36 + 0.04) = √0.4; parallel rows: 0 (scale does not count);
+    # opposite rows: 2, the largest distance.
     distances = view_distance(first, second)
-    assert distances.tolist() == [5.0, 0.0]
-    # (1 − 0.2) · 1.5 − 0.2 · 2.5 = 1.2 − 0.5
-    assert regularised_loss(torch.tensor(1.5), distances, 0.2).item() == pytest.approx(0.7)
+    assert distances.tolist() == pytest.approx([0.4 ** 0.5, 0.0, 2.0])
+    mean = (0.4 ** 0.5 + 2.0) / 3
+    assert regularised_loss(torch.tensor(1.5), distances, 0.2).item() == pytest.approx(0.8 * 1.5 - 0.2 * mean)
     assert regularised_loss(torch.tensor(1.5), distances, 0.0).item() == pytest.approx(1.5)
 
 
+def test_scaling_a_representation_up_does_not_lower_the_loss():
+    """The failure of an unnormalised d: the regulariser rewarded ever larger representations."""
+    first, second = torch.tensor([[1.0, 2.0]]), torch.tensor([[2.0, 1.0]])
+    assert view_distance(10 * first, 10 * second).item() == pytest.approx(view_distance(first, second).item())
+
+
 def test_its_gradient_pushes_the_views_apart():
-    first = torch.tensor([[0.0, 0.0]], requires_grad=True)
-    second = torch.tensor([[3.0, 4.0]])
+    first = torch.tensor([[1.0, 0.2]], requires_grad=True)
+    second = torch.tensor([[0.0, 1.0]])
     regularised_loss(torch.tensor(0.0), view_distance(first, second), 0.5).backward()
-    # A gradient step (−grad) moves `first` away from `second`: the loss falls as the distance grows.
-    step = -first.grad
-    assert torch.dot(step[0], (first - second).detach()[0]) > 0
+    # A small gradient step (−grad) turns `first` away from `second`: their cosine falls, the distance grows.
+    moved = (first - 0.1 * first.grad).detach()
+    cosine = torch.nn.functional.cosine_similarity
+    assert cosine(moved, second).item() < cosine(first.detach(), second).item()
 
 
 @pytest.mark.parametrize("weight", [-0.1, 1.0])

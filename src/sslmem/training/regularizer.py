@@ -2,10 +2,13 @@
 
     L_total(f, x) = (1 − λ) · L_SSL(f, x) − λ · E_{x', x'' ∈ Aug(x)} d(f(x'), f(x''))
 
-d is the ℓ2 distance between the encoder's representations (not the projection head's or the decoder's output:
-the paper's point is to act on the representation itself), the expectation is over two augmentations of each
-image, and both terms are means over the whole mini-batch, as the paper computed them. The second term rewards
-views that lie apart, so it limits alignment and, the paper finds, memorisation and downstream accuracy with it.
+d is the paper's distance (the one SSLMem measures with): the ℓ2 distance between the ℓ2-normalised
+representations of the encoder (not the projection head's or the decoder's output: the paper's point is to act
+on the representation itself), so 0 ≤ d ≤ 2 and the term cannot grow without bound by scaling the
+representation up (an unnormalised d let training collapse into ever larger representations at λ 0.1–0.3). The
+expectation is over two augmentations of each image, and both terms are means over the whole mini-batch, as the
+paper computed them. The second term rewards views that lie apart, so it limits alignment and, the paper finds,
+memorisation and downstream accuracy with it.
 
 The two augmentations: the method's first two views where it makes two or more (SimCLR, VICReg, SimSiam: its
 pair; DINO: its two global crops); for a one-view method (MAE, supervised) the hook asks the loop for one extra
@@ -15,6 +18,7 @@ view of every image (same augmentation family), which the method's loss ignores 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from sslmem.augment import make_generator
 from sslmem.training.hooks import TrainingContext, TrainingHook
@@ -24,8 +28,10 @@ EXTRA_VIEW_STREAM = 17
 
 
 def view_distance(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """ℓ2 distance between two views' representations, per sample: [B, D] × [B, D] → [B]."""
-    return (first.flatten(1) - second.flatten(1)).norm(dim=1)
+    """ℓ2 distance between two views' ℓ2-normalised representations, per sample: [B, ...] × [B, ...] → [B], in
+    [0, 2] (the distance SSLMem measures alignment with, sslmem.measures.alignment)."""
+    first, second = F.normalize(first.flatten(1), dim=1), F.normalize(second.flatten(1), dim=1)
+    return (first - second).norm(dim=1)
 
 
 def regularised_loss(ssl_loss: torch.Tensor, distances: torch.Tensor, weight: float) -> torch.Tensor:
@@ -65,4 +71,5 @@ class AlignmentRegularizer(TrainingHook):
         return regularised_loss(loss, distances, self.weight)
 
     def metadata(self) -> dict:
-        return {"alignment_regularizer": {"weight": self.weight, "last_view_distance": self.last_distance}}
+        return {"alignment_regularizer": {"weight": self.weight, "distance": "l2 of l2-normalised representations",
+                                          "last_view_distance": self.last_distance}}
