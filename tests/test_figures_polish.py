@@ -39,7 +39,7 @@ def overlaps(a, b) -> bool:
 
 
 @pytest.mark.parametrize("n_setups", [1, 4])  # one panel, and two rows of panels
-def test_fig2c_legends_do_not_cover_the_histograms(tmp_path, n_setups):
+def test_fig2c_legends_do_not_cover_the_curves(tmp_path, n_setups):
     paths = [write_scores(tmp_path / f"setup{i}.parquet", f"simclr-resnet18-{i}", seed=i) for i in range(n_setups)]
     figure = fig2c_figure(read_scores(paths, require_estimate="ensemble"))
     figure.canvas.draw()  # constrained layout places the axes and legends at draw time
@@ -47,14 +47,14 @@ def test_fig2c_legends_do_not_cover_the_histograms(tmp_path, n_setups):
     figure_box = figure.bbox
     axes = [ax for ax in figure.axes if ax.get_visible()]
     assert len(axes) == n_setups
-    bars = [patch.get_window_extent(renderer) for ax in axes for patch in ax.patches]
-    assert len(bars) == 4 * n_setups  # one step histogram per subset and panel
+    bars = [line.get_window_extent(renderer) for ax in axes for line in ax.lines if line.get_label()[:2] == "S_"]
+    assert len(bars) == 4 * n_setups  # one ECDF per subset and panel
     for ax in axes:
         legend = ax.get_legend()
         assert legend is not None and len(legend.get_texts()) == 4
         box = legend.get_window_extent(renderer)
         covered = [bar for bar in bars if overlaps(box, bar)]
-        assert not covered, f"the legend of {ax.get_title()!r} at {box} covers histogram(s) {covered}"
+        assert not covered, f"the legend of {ax.get_title()!r} at {box} covers curve(s) {covered}"
         assert not overlaps(box, ax.get_window_extent(renderer)), "the legend stands inside the data area"
         # and it is drawn whole, inside the figure
         assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1 and figure_box.y0 <= box.y0 and box.y1 <= figure_box.y1

@@ -328,12 +328,11 @@ RESULTS.append(Result(
     name="fig2c", kind="figure", title="Fig. 2c — score distributions per subset", category="Figures",
     caption=(
         "Distribution of the normalised memorisation score m (ensemble estimate) for the candidates S_C, "
-        "shared S_S, independent S_I and extra S_E points per dataset and setup, with each subset's mean in "
-        "the legend."
+        "shared S_S, independent S_I and extra S_E points per dataset and setup, as empirical cumulative "
+        "distribution functions (a curve further right: higher scores), with each subset's n and mean in the legend."
     ),
     builder="sslmem.report.figures:fig2c",
     inputs={"score_paths": "scores"},
-    options=lambda settings: {"bins": settings["report"]["histogram_bins"]},
 ))
 RESULTS.append(Result(
     name="above_threshold", kind="table", title="Points above a score threshold (the numbers behind Fig. 5)",
