@@ -174,6 +174,9 @@ def _validators() -> tuple:
 
     def check_dense(settings: Mapping) -> None:
         """Each run is a removal run's setup and datasets with k among its k; each task's dataset fits the task."""
+        from sslmem.studies import halves
+
+        halves.check_study_runs(settings, "removal")  # the removal runs first: this study's are named from them
         removal = settings["studies"]["removal"]["runs"]
         for index, run in enumerate(config_of(settings)["runs"]):
             where = f"studies.dense.runs[{index}]"
@@ -191,8 +194,12 @@ def _validators() -> tuple:
             if config[task]["dataset"] not in TASK_DATASETS[task]:
                 raise ConfigError(f"studies.dense.{task}.dataset: {config[task]['dataset']!r} is not a {task} "
                                   f"dataset; one of {list(TASK_DATASETS[task])}")
-        if config["runs"] and config["scenes"]["items"][0] > config["scenes"]["items"][1]:
+        uses_scenes = config["runs"] and any(config[task]["dataset"] == "scenes" for task in TASKS)
+        if uses_scenes and config["scenes"]["items"][0] > config["scenes"]["items"][1]:
             raise ConfigError(f"studies.dense.scenes.items: {config['scenes']['items']} is not [min, max]")
+        if uses_scenes and config["scenes"]["source"] not in settings["data"]["roots"]:
+            raise ConfigError(f"studies.dense.scenes.source: {config['scenes']['source']!r} has no root in data.roots "
+                              f"({sorted(settings['data']['roots'])})")
 
     return (check_dense,)
 
