@@ -90,7 +90,11 @@ def test_vit_part_hooks_read_the_branches_of_a_manual_block_forward():
 
 
 def test_vit_part_units_read_positive_parts_through_taps_that_release():
+    import copy
+
     encoder = _vit()
+    plain = copy.deepcopy(encoder)  # the same weights without hooks: the reference forward
+    images = torch.randn(3, 3, 8, 8)
     layers, units, release = measured_modules(encoder, "parts", out_layers="l.parquet", out_units="u.parquet")
     assert list(layers) == list(encoder.named_parts())
     assert list(units) == ["block0.attn", "block0.mlp", "block0.mlp.fc1", "block0.mlp.act",
@@ -98,17 +102,19 @@ def test_vit_part_units_read_positive_parts_through_taps_that_release():
     captured, block_io = {}, {}
     for name, module in units.items():
         module.register_forward_hook(lambda _m, _i, out, name=name: captured.__setitem__(name, out))
-    block = encoder.backbone.blocks[0]
+    block = plain.backbone.blocks[0]
     block.register_forward_pre_hook(lambda _m, args: block_io.__setitem__("x", args[0]))
     with torch.no_grad():
-        encoder.forward_features(torch.randn(3, 3, 8, 8))
+        tapped = encoder.forward_features(images)
+        reference = plain.forward_features(images)
         x = block_io["x"]
         attn = block.attn(block.norm1(x))
         hidden = block.mlp.fc1(block.norm2(x + attn))
+    assert torch.equal(tapped, reference)  # the taps read; they change nothing the network computes
     assert torch.allclose(captured["block0.attn"], attn.clamp_min(0))
     assert torch.allclose(captured["block0.mlp.fc1"], hidden.clamp_min(0))
     assert torch.allclose(captured["block0.mlp.act"], nn.functional.gelu(hidden))  # raw GELU, as the core reads
-    assert units["block0.mlp.act"] is block.mlp.act
+    assert units["block0.mlp.act"] is encoder.backbone.blocks[0].mlp.act
     release()
     captured.clear()
     with torch.no_grad():
