@@ -54,7 +54,7 @@ SSLMEM = ("" if PRESET_ROOT == "." else f"SSLMEM_PROJECT_DIR={_REPOSITORY} ") + 
     f"sslmem --params {os.path.relpath(PARAMS, PARAMS.parent / PRESET_ROOT)} --preset {PLAN.preset}")
 # The software every job runs with (`snakemake --sdm conda`); without --sdm, jobs use the environment Snakemake
 # runs in. Relative to the rule files; environment.post-deploy.sh beside it puts `sslmem` on the env's PATH.
-SOFTWARE_ENV = "../../environment.yml"
+SOFTWARE_ENV = "../../environment.yml" if (Path(workflow.basedir) / "environment.yml").is_file() else None
 
 
 wildcard_constraints:

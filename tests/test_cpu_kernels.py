@@ -81,3 +81,14 @@ def test_training_repeats_bit_for_bit_and_pinned_kernels_are_the_ones_torch_runs
     assert pinned[0][0] == "AVX2"
     if native[0][0] != "AVX2":  # a CPU with more than AVX2: its own kernels, hence other numbers than pinned ones
         assert native[0][1] != pinned[0][1]
+
+
+def test_the_mode_is_read_from_the_preset_over_common_without_validating(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("preset: a\ncommon: {training: {cpu_kernels: avx2}}\n"
+                      "presets: {a: {}, b: {training: {cpu_kernels: compatible}}}\n")
+    assert cpu_kernels.mode_in_params(str(params), None) == "avx2"
+    assert cpu_kernels.mode_in_params(str(params), "b") == "compatible"
+    params.write_text("preset: a\ncommon: {}\npresets: {a: {}}\n")
+    assert cpu_kernels.mode_in_params(str(params), None) == "native"
+    assert cpu_kernels.mode_in_params(str(tmp_path / "missing.yaml"), None) == "native"

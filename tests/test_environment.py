@@ -54,6 +54,7 @@ def test_conda_environment_pins_the_locked_version_of_every_declared_package():
 def test_the_rules_use_the_top_level_environment_file():
     snakefile = (REPO / "Snakefile").read_text()
     assert 'SOFTWARE_ENV = "../../environment.yml"' in snakefile  # relative to workflow/rules/jobs.smk
+    # (None only in a copy of the workflow without the file, e.g. the tests' copies: Snakemake would fail on it.)
     assert (REPO / "workflow/rules" / "../../environment.yml").resolve() == REPO / "environment.yml"
 
 

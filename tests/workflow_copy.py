@@ -17,9 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def copy_workflow(workdir: Path) -> dict:
-    """Snakefile, params.yaml and workflow/ into `workdir`; returns the environment whose PATH finds this venv's
+    """Snakefile, params.yaml, the environment file and workflow/ into `workdir`; returns the environment whose PATH finds this venv's
     snakemake and sslmem."""
-    for name in ("Snakefile", "params.yaml"):
+    # environment.yml: every rule's `conda:` names it (Snakemake reads it even without --sdm conda).
+    for name in ("Snakefile", "params.yaml", "environment.yml", "environment.post-deploy.sh"):
         shutil.copy(REPO / name, workdir / name)
     shutil.copytree(REPO / "workflow", workdir / "workflow")
     (workdir / "runs/test/results").mkdir(parents=True, exist_ok=True)

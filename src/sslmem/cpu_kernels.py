@@ -52,14 +52,27 @@ def restart_with_kernels(mode: str, argv: Sequence[str]) -> None:
     os.execve(sys.executable, [sys.executable, "-m", "sslmem.cli", *argv], environment)
 
 
+def mode_in_params(params: str, preset: str | None) -> str:
+    """training.cpu_kernels of `preset` (params.yaml's own `preset` if None): the preset's value over `common`'s,
+    native when neither sets it or the file is not one the verb can read. Read from the YAML alone: validating
+    is the verb's job, and the restart must come before anything heavy."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(open(params, encoding="utf-8"))
+        chosen = (raw.get("presets") or {}).get(preset or raw.get("preset")) or {}
+        for section in (chosen, raw.get("common") or {}):
+            training = section.get("training") or {}
+            if "cpu_kernels" in training:
+                return training["cpu_kernels"]
+    except (OSError, AttributeError, yaml.YAMLError):
+        pass
+    return "native"
+
+
 def pin_for_params(params: str, preset: str | None, argv: Sequence[str]) -> None:
-    """What the CLI calls before any verb: the mode of `params` (with `preset`) pinned by a restart when needed.
-    Without a params file there is nothing to read (the verb names the problem)."""
-    from pathlib import Path
-
-    if not Path(params).is_file():
-        return
-    from sslmem.plan import load_settings
-
-    mode = load_settings(params, preset=preset, check_roots=False)["training"].get("cpu_kernels", "native")
-    restart_with_kernels(mode, argv)
+    """What the CLI calls before any verb: the mode params.yaml names pinned by a restart when needed (an unknown
+    mode is left to the verb's validation to name)."""
+    mode = mode_in_params(params, preset)
+    if mode in CPU_KERNELS:
+        restart_with_kernels(mode, argv)
