@@ -257,7 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
         return sub
 
-    for add_verbs in (_settings_verbs, _data_verbs, _training_verbs, _measure_verbs, _table_verbs, _report_verbs):
+    from sslmem.pipeline.dense_verbs import add_verbs as _dense_verbs
+    from sslmem.pipeline.localization_verbs import add_verbs as _localization_verbs
+    from sslmem.pipeline.uses_verbs import add_verbs as _uses_verbs
+    for add_verbs in (_settings_verbs, _data_verbs, _training_verbs, _measure_verbs, _table_verbs, _report_verbs,
+                      _localization_verbs, _dense_verbs, _uses_verbs):
         add_verbs(verb)
     return parser
 

@@ -6,7 +6,8 @@ Every backbone is wrapped in :class:`Encoder`, which gives three views of one fo
 - ``representation(x)``: the *full* representation SSLMem is measured on (App. A, "Measuring Memorization"):
   ResNet: the last feature map flattened (e.g. 2048×7×7 for ResNet50 at 224px); ViT: every token after the
   final norm, concatenated (257×192 for ViT-tiny with patch 2 on 32px);
-- ``named_layers()``: the modules whose outputs LayerMem/UnitMem read through forward hooks.
+- ``named_layers()``: the modules whose outputs LayerMem/UnitMem read through forward hooks;
+- ``named_parts()`` (ViT): each block's attention and MLP residual branches, read separately (localization study).
 """
 
 from __future__ import annotations
@@ -65,15 +66,61 @@ def _build_vit(image_size: int, patch_size: int = 16, embed_dim: int = 192, dept
     )
 
 
+def _conv_block(in_channels: int, out_channels: int, pool: bool) -> nn.Sequential:
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+              nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
+
+
+class ResNet9(nn.Module):
+    """The localization paper's ResNet9 (its authors' public SimCLR code; Page's DAWNBench net with a pooled prep
+    layer): 8 conv-BN-ReLU layers of width w, 2w, 2w, 2w, 4w, 8w, 8w, 8w (w = 32 there), a max-pool after conv1,
+    conv2, conv3 and conv4, and two residual pairs (conv2 + conv2_2(conv2_1(conv2)), likewise conv4). Named by
+    stage: conv4_2 is the last convolution (the authors' ``layer3_residual2``, the layer their UnitMem reads for
+    Fig. 1a). Each named layer's output is post-ReLU (non-negative: UnitMem's ratio is defined), taken before the
+    residual addition, as the authors' intermediate-layer getter reads it."""
+
+    LAYERS = ("conv1", "conv2", "conv2_1", "conv2_2", "conv3", "conv4", "conv4_1", "conv4_2")
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        channels = (width, 2 * width, 2 * width, 2 * width, 4 * width, 8 * width, 8 * width, 8 * width)
+        inputs = (3, *channels[:-1])
+        pooled = {"conv1", "conv2", "conv3", "conv4"}
+        for name, cin, cout in zip(self.LAYERS, inputs, channels):
+            self.add_module(name, _conv_block(cin, cout, name in pooled))
+        self.num_features = channels[-1]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv2(self.conv1(x))
+        x = x + self.conv2_2(self.conv2_1(x))
+        x = self.conv4(self.conv3(x))
+        return x + self.conv4_2(self.conv4_1(x))
+
+    def named_layers(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in self.LAYERS}
+
+
+def _build_resnet9(image_size: int, width: int = 32, **_) -> nn.Module:
+    if image_size < 16:
+        raise ValueError(f"resnet9 pools four times: images of {image_size} px are too small (at least 16)")
+    return ResNet9(width)
+
+
 ARCHS: dict[str, ArchSpec] = {
     "resnet18": ArchSpec("resnet18", False, lambda **kw: _build_resnet("resnet18", **kw), {"width": 64}),
     "resnet50": ArchSpec("resnet50", False, lambda **kw: _build_resnet("resnet50", **kw), {"width": 64}),
     "wide_resnet50_2": ArchSpec(
         "wide_resnet50_2", False, lambda **kw: _build_resnet("wide_resnet50_2", **kw), {"width": 64}
     ),
+    "resnet9": ArchSpec("resnet9", False, _build_resnet9, {"width": 32}),
     "vit_tiny": ArchSpec("vit_tiny", True, _build_vit, {"embed_dim": 192, "depth": 12, "heads": 3}),
     "vit_base": ArchSpec("vit_base", True, _build_vit, {"embed_dim": 768, "depth": 12, "heads": 12}),
 }
+
+
+# How a unit's activation is read before its per-point mean (Encoder.part_units): as it is, or its positive part.
+PART_UNIT_READINGS = ("raw", "positive")
 
 
 class Encoder(nn.Module):
@@ -108,6 +155,8 @@ class Encoder(nn.Module):
         """Modules whose outputs LayerMem reads, in forward order."""
         if self.is_vit:
             return {f"block{i}": block for i, block in enumerate(self.backbone.blocks)}
+        if hasattr(self.backbone, "named_layers"):  # a backbone of our own (ResNet9) names its layers itself
+            return self.backbone.named_layers()
         layers = {}
         for stage in ("layer1", "layer2", "layer3", "layer4"):
             for i, block in enumerate(getattr(self.backbone, stage)):
@@ -121,6 +170,36 @@ class Encoder(nn.Module):
         if self.is_vit:
             return {f"block{i}.mlp": block.mlp.act for i, block in enumerate(self.backbone.blocks)}
         return self.named_layers()
+
+    def named_parts(self) -> dict[str, nn.Module]:
+        """ViT: each block's two residual branches, in forward order: ``block<i>.attn`` (its output is
+        attn(norm1(x)), what the block adds to x) and ``block<i>.mlp`` (mlp(norm2(x + attn(...)))). Layer scale and
+        stochastic depth must be identities (timm's default), else a branch's output would not be what is added."""
+        if not self.is_vit:
+            raise ValueError(f"named_parts: {self.arch} is not a ViT (its blocks have no attention/MLP branches)")
+        parts = {}
+        for i, block in enumerate(self.backbone.blocks):
+            for wrapper in ("ls1", "ls2", "drop_path1", "drop_path2"):
+                if not isinstance(getattr(block, wrapper), nn.Identity):
+                    raise ValueError(f"named_parts: block{i}.{wrapper} is not an identity; the branch output "
+                                     "hooked would differ from what the block adds")
+            parts[f"block{i}.attn"] = block.attn
+            parts[f"block{i}.mlp"] = block.mlp
+        return parts
+
+    def part_units(self) -> dict[str, tuple[nn.Module, str]]:
+        """ViT: the units UnitMem reads per block, name → (module, reading), reading one of
+        :data:`PART_UNIT_READINGS`: the attention and MLP branch outputs' channels (``positive``: max(0, ·), as a
+        branch output is signed), the MLP's hidden units as the positive part of fc1's pre-activation
+        (``block<i>.mlp.fc1``; ReLU-like: GELU(z) − max(0, z) is within [−0.17, 0]) and, as the core reads them,
+        their GELU outputs (``block<i>.mlp.act``, ``raw``: units negative on average get no UnitMem)."""
+        units = {}
+        for name, module in self.named_parts().items():
+            units[name] = (module, "positive")
+            if name.endswith(".mlp"):
+                units[f"{name}.fc1"] = (module.fc1, "positive")
+                units[f"{name}.act"] = (module.act, "raw")
+        return units
 
     def representation_shape(self) -> tuple[int, ...]:
         with torch.no_grad():

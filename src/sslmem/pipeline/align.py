@@ -71,13 +71,17 @@ def run_align(
     out_units: Path | None = None,
     points: str = "protocol",
     view_family: str | None = None,
+    augment_family: str | None = None,
+    layer_view: str = "layers",
 ) -> None:
     """Alignment of one encoder on every scored point (`out_parquet`) and, in the same forward passes, when
     `out_layers` is given, on the output of each of its layers (``Encoder.named_layers()``; LayerMem), and
     when `out_units` is given, the UnitMem of every unit (``Encoder.named_units()``) over the points of
     measure.unitmem.subset. `points`: "protocol" scores :func:`measurement_set`, "pool" every point of the
     training pool (:func:`pool_set`). `view_family`: a name of measure.view_families whose views replace the
-    encoder's training augmentation (Table 8); None: the training augmentation."""
+    encoder's training augmentation (Table 8); None: the training augmentation. `augment_family`: a family of
+    `augmentations` instead of the training one (the same views for encoders trained with and without it).
+    `layer_view`: "layers" or "parts" (a ViT's attention and MLP branches; :func:`measured_modules`)."""
     from sslmem.device import resolve_device
 
     started = time.perf_counter()
@@ -93,28 +97,30 @@ def run_align(
         )
     points = pool_set(table) if points == "pool" else measurement_set(settings, table)
     images = measurement_images(settings, meta["dataset"], points)
-    augment = measurement_augment(settings, meta, view_family)
+    augment = measurement_augment(settings, meta, view_family, augment_family)
     measure = settings["measure"]
     representation = setup_representation(settings, meta["setup"])
     represent = method.representation_fn(representation)
-    layers = method.scoring_encoder.named_layers() if out_layers is not None else {}
-    unit_layers = method.scoring_encoder.named_units() if out_units is not None else {}
+    layers, unit_layers, release = measured_modules(method.scoring_encoder, layer_view, out_layers, out_units)
     label = job_label(meta)
     print(f"{label} align: {len(points)} images ({subset_counts(points)}), {measure['num_views']} views, "
           f"batch {measure['batch_size']}, {len(layers)} layers, {len(unit_layers)} unit layers, on {device}", flush=True)
-    measured = measure_layer_alignment(
-        represent,
-        layers,
-        images,
-        augment,
-        num_views=measure["num_views"],
-        pairing=measure["pairing"],
-        batch_size=measure["batch_size"],
-        seed=measure["seed"],
-        device=device,
-        unit_layers=unit_layers,
-        progress=batch_progress(label, len(points), measure["batch_size"]),
-    )
+    try:
+        measured = measure_layer_alignment(
+            represent,
+            layers,
+            images,
+            augment,
+            num_views=measure["num_views"],
+            pairing=measure["pairing"],
+            batch_size=measure["batch_size"],
+            seed=measure["seed"],
+            device=device,
+            unit_layers=unit_layers,
+            progress=batch_progress(label, len(points), measure["batch_size"]),
+        )
+    finally:
+        release()
     if out_layers is not None:
         per_layer = [
             points.assign(layer_index=index, layer=name, align=values.numpy().astype(np.float64))
@@ -131,11 +137,52 @@ def run_align(
     print(f"{label} align: done, {len(points)} images in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def measurement_augment(settings: Mapping, meta: Mapping, view_family: str | None) -> BatchAugment:
+def measured_modules(encoder, layer_view: str, out_layers, out_units):
+    """(layers, unit layers, release) an align job hooks: the encoder's layers (LayerMem) and units (UnitMem) of
+    `layer_view` ("layers": named_layers/named_units; "parts": a ViT's branches, ``Encoder.named_parts`` and
+    ``part_units``), each only when its file is asked for. A unit read as its positive part is hooked through a
+    tap, an identity outside the network that a hook on the unit's module calls with max(0, output), so the
+    measurement code reads it like any module; `release` removes those hooks."""
+    if layer_view not in ("layers", "parts"):
+        raise ValueError(f"layer_view {layer_view!r}: use 'layers' or 'parts'")
+    if layer_view == "layers":
+        layers = encoder.named_layers() if out_layers is not None else {}
+        return layers, (encoder.named_units() if out_units is not None else {}), lambda: None
+    layers = encoder.named_parts() if out_layers is not None else {}
+    units, handles = {}, []
+    for name, (module, reading) in (encoder.part_units() if out_units is not None else {}).items():
+        if reading == "raw":
+            units[name] = module
+            continue
+        tap = units[name] = torch.nn.Identity()
+        handles.append(module.register_forward_hook(_feeder(tap)))
+
+    def release() -> None:
+        for handle in handles:
+            handle.remove()
+
+    return layers, units, release
+
+
+def _feeder(tap):
+    """A forward hook calling `tap` with the positive part of its module's output. It returns None: a hook that
+    returns a value replaces the module's output, and the network must run unchanged."""
+    def feed(_module, _inputs, output) -> None:
+        tap(torch.relu(output))
+    return feed
+
+
+def measurement_augment(settings: Mapping, meta: Mapping, view_family: str | None,
+                        augment_family: str | None = None) -> BatchAugment:
     """The views an encoder is measured with: by default the augmentation it was trained with, as recorded in its
     checkpoint (one source of truth: the model is rebuilt from the checkpoint too); with `view_family`, that
     family of measure.view_families instead (:class:`~sslmem.augment.MeasurementViews`)."""
     info = datasets.dataset_info(meta["dataset"])
+    if augment_family is not None:
+        if augment_family not in settings["augmentations"]:
+            raise ConfigError(f"--family {augment_family!r}: not a family of `augmentations`")
+        return BatchAugment(AugmentSpec.from_settings(settings["augmentations"][augment_family]), meta["image_size"],
+                            info.mean, info.std)
     if view_family is None:
         trained_with = json.loads(meta["training_settings"])
         return BatchAugment(AugmentSpec.from_settings(trained_with["augment"]), meta["image_size"], info.mean, info.std)

@@ -18,11 +18,12 @@ def plugin_modules() -> tuple:
     name here. Each module declares ``STUDY`` (a :class:`Study`), ``RESULTS`` (its tables and figures) and,
     optionally, ``VALIDATORS`` (functions of the settings that raise ConfigError) and ``SETTINGS_SCHEMA`` (the JSON
     schema of its section, studies.<name>)."""
-    from sslmem.studies import (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy,
-                                regularizer, removal, replication)
+    from sslmem.studies import (augmentations, coreset, dense, dynamics, halves, localization, localization_uses,
+                                measure_views, overlap, planted, privacy, regularizer, removal, replication,
+                                unitmem_conditions)
 
-    return (augmentations, coreset, dynamics, halves, measure_views, overlap, planted, privacy, regularizer, removal,
-            replication)
+    return (augmentations, coreset, dense, dynamics, halves, measure_views, overlap, planted, privacy, regularizer,
+            removal, replication, unitmem_conditions, localization_uses, localization)
 
 
 def settings_schemas() -> dict[str, dict]:

@@ -26,7 +26,8 @@ def check_setups(settings: Mapping) -> None:
 
 
 # The studies that train a studies_only setup's encoders themselves (they need no f/g pairs of the core).
-STUDIES_FOR_STUDIES_ONLY = ("removal", "coreset", "halves")
+# dense: fine-tunes the removal study's encoders (its runs name removal runs).
+STUDIES_FOR_STUDIES_ONLY = ("removal", "coreset", "halves", "dense")
 
 
 @cross_field_rule
