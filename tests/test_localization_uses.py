@@ -18,7 +18,8 @@ from sslmem.config import ConfigError
 from sslmem.plan import resolve_settings
 from sslmem.pipeline.localization_uses import choose_units, rank_layers, unfreeze_only, zero_units
 from sslmem.report.localization_uses import paired_test
-from sslmem.report.unitmem_conditions import CONDITION_COLUMNS, TESTS_COLUMNS, condition_tests_table, layer_summary
+from sslmem.report.unitmem_conditions import (CONDITION_COLUMNS, TESTS_COLUMNS, condition_tests_table, layer_summary,
+                                              spearman_exact)
 from workflow_copy import REPO, copy_built_workflow, snakemake
 
 
@@ -143,6 +144,14 @@ def test_the_conditions_are_tested_in_the_papers_direction(tmp_path):
     assert with_without["mean_difference"] == pytest.approx(0.10)
     assert tests.iloc[4]["mean_difference"] == pytest.approx(0.20)  # epoch 3 − epoch 1: 2 × the mean rise
     assert tests.iloc[3]["statistic"] == pytest.approx(1.0) and tests.iloc[5]["statistic"] == pytest.approx(1.0)
+    # Three levels in order: 2 of the 6 orderings have |rho| = 1, so the exact two-sided p is 1/3, not 0.
+    assert tests.iloc[3]["p_value"] == pytest.approx(1 / 3) and not tests.iloc[3]["significant"]
+
+
+def test_the_exact_spearman_p_counts_the_orderings():
+    assert spearman_exact([0.1, 0.2, 0.3, 0.4]) == (pytest.approx(1.0), pytest.approx(2 / 24))
+    rho, p_value = spearman_exact([0.2, 0.1, 0.4, 0.3])  # rho = 0.6: orderings with |rho| >= 0.6
+    assert rho == pytest.approx(0.6) and p_value == pytest.approx(10 / 24)
 
 
 # ------------------------------------------------------------------------------------------ settings

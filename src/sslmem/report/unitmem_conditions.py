@@ -94,19 +94,36 @@ PAPER = {
 }
 
 
-def _spearman(group: pd.DataFrame, alpha: float, paper: str) -> dict:
-    """Spearman's rho of the mean over seeds against the level (∞ ranks last), p two-sided (scipy)."""
+def spearman_exact(values) -> tuple[float, float]:
+    """Spearman's rho of `values` against their order and its two-sided p-value: exact over all orderings for at
+    most 8 values (the t approximation is wrong for so few: 3 values in order would give p = 0, the exact p is
+    1/3), else scipy's."""
+    import itertools
+
     from scipy.stats import spearmanr
 
-    curve = group.groupby("level_value")["unitmem_mean"].mean().sort_index()
-    n_seeds = int(group["seed"].nunique())
-    if len(curve) < 3:
+    values = np.asarray(values, dtype=float)
+    rho = float(spearmanr(np.arange(values.size), values).statistic)
+    if values.size > 8:
+        return rho, float(spearmanr(np.arange(values.size), values).pvalue)
+    ranks = pd.Series(values).rank().to_numpy()
+    rhos = [spearmanr(order, ranks).statistic for order in itertools.permutations(range(values.size))]
+    return rho, float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+
+
+def _spearman(group: pd.DataFrame, alpha: float, paper: str) -> dict:
+    """Spearman's rho of the mean over the seeds present at every level against the level (∞ ranks last)."""
+    levels = group["level_value"].nunique()
+    common = group.groupby("seed")["level_value"].nunique()
+    seeds = common.index[common == levels]
+    curve = group[group["seed"].isin(seeds)].groupby("level_value")["unitmem_mean"].mean().sort_index()
+    if len(curve) < 3 or len(seeds) == 0:
         rho, p_value = math.nan, math.nan
     else:
-        result = spearmanr(np.arange(len(curve)), curve.to_numpy())
-        rho, p_value = float(result.statistic), float(result.pvalue)
-    return {"statistic": rho, "p_value": p_value, "n_seeds": n_seeds, "mean_difference": math.nan,
-            "test": f"Spearman rho of the mean over seeds against the level ({len(curve)} levels), two-sided",
+        rho, p_value = spearman_exact(curve.to_numpy())
+    return {"statistic": rho, "p_value": p_value, "n_seeds": int(len(seeds)), "mean_difference": math.nan,
+            "test": (f"Spearman rho of the mean over the {len(seeds)} seed(s) at every level against the level "
+                     f"({len(curve)} levels), two-sided, exact"),
             "paper_direction": paper, "direction_holds": bool(rho > 0) if not math.isnan(rho) else None,
             "significant": bool(p_value < alpha) if not math.isnan(p_value) else False, "alpha": alpha}
 
