@@ -79,10 +79,11 @@ def _test_row(keys, comparison, ranking, measure, layer_index, layer, per_seed, 
             "holds": bool(test.p_value < alpha) if np.isfinite(test.p_value) else False, "note": test.note}
 
 
-def _layers(layer_scores: pd.DataFrame, units: pd.DataFrame):
-    names = layer_scores[["layer_index", "layer"]].drop_duplicates().sort_values("layer_index")
-    return [(int(i), str(name)) for i, name in names.itertuples(index=False)] or [
-        (int(i), str(name)) for i, name in units[["layer_index", "layer"]].drop_duplicates().itertuples(index=False)]
+def _layers(frame: pd.DataFrame) -> list[tuple[int, str]]:
+    """(layer_index, layer) of a per-layer score or unit frame, in order (a ViT's unit layers, its MLPs, are not
+    its score layers, its blocks)."""
+    names = frame[["layer_index", "layer"]].drop_duplicates().sort_values("layer_index")
+    return [(int(i), str(name)) for i, name in names.itertuples(index=False)]
 
 
 def _pair_means(frame: pd.DataFrame, seed, high, low) -> tuple[float, float]:
@@ -114,10 +115,10 @@ def compare_groups(keys, scores, layer_scores, units, n: int, alpha: float, plan
     row = lambda *args: _test_row(keys, comparison, ranking, *args, alpha, n_high, n_low)  # noqa: E731
     rows = [row("sslmem", -1, "representation",
                 {s: _pair_means(candidates, s, *groups[s]) for s in seeds})]
-    for layer_index, layer in _layers(layer_pairs, units):
+    for layer_index, layer in _layers(layer_pairs):
         in_layer = layer_pairs[layer_pairs["layer"] == layer]
-        if not in_layer.empty:
-            rows.append(row("layermem", layer_index, layer, {s: _pair_means(in_layer, s, *groups[s]) for s in seeds}))
+        rows.append(row("layermem", layer_index, layer, {s: _pair_means(in_layer, s, *groups[s]) for s in seeds}))
+    for layer_index, layer in _layers(units):
         per_point = {s: point_unitmem(units[(units["seed"] == s) & (units["layer"] == layer)], pair_m.index)
                      for s in seeds}
         rows.append(row("unitmem", layer_index, layer, {s: (float(per_point[s].reindex(groups[s][0]).mean()),
