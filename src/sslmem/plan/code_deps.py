@@ -59,7 +59,43 @@ def verb_entry_modules(verb: str, builders: frozenset[str] = frozenset()) -> set
     top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     wanted = [functions[name] for name in (*CLI_SHARED, f"cmd_{verb.replace('-', '_')}") if name in functions]
     # cli.py itself is read through the verb's functions only (each verb imports its own stage lazily).
-    return (imported_modules(top_level + wanted) - {"sslmem.cli"}) | set(builders)
+    own = set() if f"cmd_{verb.replace('-', '_')}" in functions else verb_modules_naming(verb)
+    # build_parser imports every study's verbs module (argparse only; their bodies import the work lazily): a
+    # verb depends on its own verbs module, not on the others' work.
+    shared = {name for name in imported_modules(top_level + wanted) if not _is_verbs_module(name)}
+    return (shared - {"sslmem.cli"}) | own | set(builders)
+
+
+def _is_verbs_module(name: str) -> bool:
+    return name.startswith("sslmem.pipeline.") and name.endswith("_verbs")
+
+
+def verb_modules_naming(verb: str) -> set[str]:
+    """A study's verbs live in modules of their own (``sslmem/pipeline/*_verbs.py``, whose ``add_verbs`` the CLI
+    calls): the module that names `verb` as a string is its entry, with everything it imports (also inside
+    functions, e.g. a study module's verb bodies)."""
+    found = set()
+    for path in sorted((SRC / "sslmem/pipeline").glob("*_verbs.py")):
+        names = {node.value for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        if verb in names or any(verb == name for name in _verb_names_declared_by_imports(path)):
+            found.add(f"sslmem.pipeline.{path.stem}")
+    if not found:
+        raise ValueError(f"verb {verb!r}: no cmd_{verb.replace('-', '_')} in cli.py and no *_verbs.py module names it")
+    return found
+
+
+def _verb_names_declared_by_imports(path: Path) -> set[str]:
+    """Verb names declared by the study modules a verbs module imports (their ``VERBS`` tuples' first strings)."""
+    names = set()
+    for module in imported_modules([ast.parse(path.read_text())]):
+        file = module_file(module)
+        if file is None or not module.startswith("sslmem.studies."):
+            continue
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.add(node.value)
+    return names
 
 
 def files_run_by(verbs, builders: frozenset[str] = frozenset()) -> set[Path]:
