@@ -386,3 +386,21 @@ RESULTS.append(Result(
     inputs={"score_paths": "scores", "probe_paths": "probes"},
     options=lambda settings: {**_bootstrap(settings), "alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
+# The localization paper's findings beside ours: made from the localization studies' results (and ClassMem), so
+# `snakemake localization_findings` builds those studies first.
+RESULTS.append(Result(
+    name="localization_findings", kind="table", title="Localization paper — its findings beside ours",
+    category="Studies", default=False,
+    caption=(
+        "Each finding of Localizing Memorization in SSL Vision Encoders (findings 1-4, Figs. 1c, 4, 5, the "
+        "fine-tuning and pruning uses) per dataset and setup: the paper's statement, the result it is measured in, "
+        "our numbers, and a verdict from the tests over seeds of that result (holds, holds in part, direction only, "
+        "does not hold, untested with one seed; descriptive for statements without a test)."
+    ),
+    builder="sslmem.report.localization_findings:findings_table",
+    inputs={"resnet9_csv": "localization_resnet9", "vit_test_csv": "localization_vit_parts_test",
+            "atypical_csv": "localization_atypical", "classmem_csv": "classmem_vs_unitmem",
+            "conditions_csv": "unitmem_condition_tests", "finetune_csv": "finetune_by_layermem",
+            "pruning_csv": "pruning_by_unitmem"},
+    options=lambda settings: {"alpha": settings["stats"]["alpha"]},
+))
