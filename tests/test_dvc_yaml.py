@@ -94,8 +94,10 @@ def test_default_trains_each_distinct_encoder_once(default_plan):
                           "set": [recipe.kind, dict(recipe.options), dict(recipe.inputs)]})] += 1
     assert max(keys.values()) == 1
     # 22 core encoders (12 of them keep the dynamics study's snapshots), 12 of the halves, 18 removal, 18 coreset,
-    # 12 overlap, 18 planted, 4 + 12 + 14 recipe variants (privacy, regularizer, augmentations), 24 replication.
-    assert len(trains) == 154
+    # 12 overlap, 18 planted, 4 + 12 + 20 recipe variants (privacy, regularizer, augmentations with no_aug),
+    # 24 replication, 12 ResNet9 of the localization study (2 datasets x 3 pairs). The dense, localization-uses
+    # and UnitMem-conditions studies train none: they read other studies' encoders.
+    assert len(trains) == 172
     assert sum(job.name == "dynamics_train" for job in trains) == 12
 
 

@@ -105,6 +105,8 @@ def _targets(settings: Mapping, runs: Runs, input_sets, results, studies) -> dic
         "classmem": [results["classmem_vs_unitmem"].path, results["classmem_fig"].path],
         "allpoints": input_sets["allpoints"],
         "galleries": input_sets["allpoints"] + [results["fig1"].path, results["fig9"].path],
+        # Made from the localization studies' results and ClassMem: builds them first.
+        "localization_paper": [results["localization_findings"].path],
     }
     in_all = [file for files in study_targets.values() for file in files] if settings["studies"]["in_all"] else []
     targets["all"] = default + in_all

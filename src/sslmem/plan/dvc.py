@@ -62,6 +62,7 @@ CORE_STAGES = (
     Stage("dejavu", "dejavu", ("results/dejavu",), "Déjà Vu memorisation (Table 4)"),
     Stage("classmem", "classmem", ("results/classmem",), "ClassMem beside UnitMem (localization Fig. 3)"),
     Stage("galleries", "galleries", ("results/allpoints",), "every scored point ranked; Figs. 1 and 9"),
+    Stage("localization_paper", "localization_paper", (), "the localization paper's findings beside ours"),
 )
 
 

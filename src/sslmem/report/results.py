@@ -387,7 +387,7 @@ RESULTS.append(Result(
     options=lambda settings: {**_bootstrap(settings), "alpha": settings["stats"]["alpha"], **identities(settings)},
 ))
 # The localization paper's findings beside ours: made from the localization studies' results (and ClassMem), so
-# `snakemake localization_findings` builds those studies first.
+# `snakemake localization_paper` builds those studies first.
 RESULTS.append(Result(
     name="localization_findings", kind="table", title="Localization paper — its findings beside ours",
     category="Studies", default=False,
