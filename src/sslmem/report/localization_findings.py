@@ -67,12 +67,15 @@ def depth_and_spread_rows(resnet9: pd.DataFrame, alpha: float) -> list[dict]:
     rows = []
     for (dataset, setup), group in resnet9.groupby(["dataset", "setup"], sort=True):
         group = group.sort_values("layer_index")
-        rho, p_value = spearman_exact(group["layermem"].to_numpy())
         n_seeds = int(group["n_pairs"].max())
-        rows.append(_row("depth", "localization_resnet9", dataset, setup, "LayerMem against depth (Spearman ρ)",
-                         f"ρ = {rho:.2f} over {len(group)} layers (p = {p_value:.2g}); LayerMem "
-                         f"{group['layermem'].iloc[0]:.3f} (first) → {group['layermem'].iloc[-1]:.3f} (last)",
-                         n_seeds, [p_value < alpha], [rho > 0], [p_value], alpha))
+        for column, name in (("layermem", "LayerMem"), ("unitmem_mean", "mean UnitMem")):
+            if column not in group:
+                continue
+            rho, p_value = spearman_exact(group[column].to_numpy())
+            rows.append(_row("depth", "localization_resnet9", dataset, setup, f"{name} against depth (Spearman ρ)",
+                             f"ρ = {rho:.2f} over {len(group)} layers (p = {p_value:.2g}); {name} "
+                             f"{group[column].iloc[0]:.3f} (first) → {group[column].iloc[-1]:.3f} (last)",
+                             n_seeds, [p_value < alpha], [rho > 0], [p_value], alpha))
         with_top = int((group["top_unit_share"] > 0).sum())
         spread = _row("spread", "localization_resnet9", dataset, setup,
                                  "layers holding some of the encoder's top UnitMem units",
