@@ -179,6 +179,20 @@ def studies_run(workflow_run) -> Path:
     return workflow_run
 
 
+def test_study_dense_fine_tunes_the_removal_encoders_into_both_tables(studies_run):
+    """The dense study (Tables 3, 10) on the removal encoders the studies above trained: only its own jobs run."""
+    result = snakemake(studies_run, "study_dense")
+    assert "study_train" not in result.stdout  # nothing retrained
+    results = studies_run / "results"
+    for table, metric in (("table3", "miou_mean"), ("table10", "rmse_mean")):
+        frame = pd.read_csv(results / f"{table}.csv")
+        assert sorted(frame["selection"]) == ["none", "random", "top"] and frame[metric].notna().all()
+        assert (results / f"{table}_fig.png").read_bytes()[:4] == b"\x89PNG"
+    assert frame.loc[frame["selection"] == "top", "n_pairs"].item() == 1  # one seed on the test preset
+    segmentation = pd.read_csv(results / "table3.csv")
+    assert segmentation["miou_mean"].between(0, 100).all() and (pd.read_csv(results / "table10.csv")["rmse_mean"] > 0).all()
+
+
 def test_halves_are_disjoint_and_every_pool_point_is_scored_once_in_once_out(studies_run):
     from sslmem.data.training_sets import read_training_set
 
