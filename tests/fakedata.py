@@ -38,5 +38,7 @@ NAMES_NO_OTHER_SETUP = {
     "measure": {"table8": {"runs": []}},
     "report": {"table11": [], "table12": {"setups": []}, "table4": {"setups": []}, "classmem": {"setups": []},
                "galleries": {"setups": []}},
-    "studies": {study: {"runs": []} for study in STUDIES_WITH_RUNS},
+    "studies": {**{study: {"runs": []} for study in STUDIES_WITH_RUNS},
+                # the localization study names its setups in three lists of its own
+                "localization": {"setups": [], "vit_parts": {"setups": []}, "atypical": {"setups": [], "planted": False}}},
 }
