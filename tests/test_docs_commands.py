@@ -76,7 +76,7 @@ def workspace(tmp_path_factory) -> Path:
     committed results), with the documented own_images preset added to params.yaml as docs/running.md says, and
     scripts/setup.sh replaced by a stub: the environment is this one, never installed into."""
     root = tmp_path_factory.mktemp("docs_workspace")
-    for name in ("Snakefile", "params.yaml", "pyproject.toml"):
+    for name in ("Snakefile", "params.yaml", "pyproject.toml", "environment.yml", "environment.post-deploy.sh"):
         shutil.copy(REPO / name, root / name)
     for name in ("workflow", "scripts"):
         shutil.copytree(REPO / name, root / name, symlinks=True)

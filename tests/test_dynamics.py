@@ -258,7 +258,7 @@ def test_every_preset_plans_snapshots_up_to_the_last_epoch(raw):
     assert dynamics.snapshot_epochs(default, "mae-vit_tiny") == list(range(5, 41, 5))
     assert len(dynamics.runs(default)) == 12  # three f/g pairs per setup, the setups' own seeds
     paper = resolve_settings(raw, "paper", check_roots=False)
-    assert dynamics.planned(paper) == [("cifar10", "mae-vit_tiny")]
+    assert dynamics.planned(paper) == [("cifar10", "mae-vit_tiny"), ("cifar10", "simclr-resnet18")]
     assert dynamics.snapshot_epochs(paper, "mae-vit_tiny")[-1] == 600
     test = resolve_settings(raw, "test", check_roots=False)
     assert dynamics.score_files(test) == [

@@ -28,7 +28,7 @@ def project_copy(tmp_path: Path) -> Path:
     """The workflow's files (not results/) in a fresh folder; jobs import sslmem from this checkout's src."""
     work = tmp_path / "project"
     work.mkdir()
-    for name in ("Snakefile", "params.yaml"):
+    for name in ("Snakefile", "params.yaml", "environment.yml", "environment.post-deploy.sh"):
         shutil.copy(REPO / name, work / name)
     shutil.copytree(REPO / "workflow", work / "workflow", symlinks=True)
     (work / "profiles").symlink_to("workflow/profiles")

@@ -284,6 +284,10 @@ def split_edits(dataset: str, root: Path) -> dict:
         # The test preset's downstream probe and studies name fashion_mnist and its setups.
         "probe.downstream": {},
         **{f"studies.{study}.runs": [] for study in STUDIES_WITH_RUNS},
+        "studies.localization.setups": [],
+        "studies.localization.vit_parts.setups": [],
+        "studies.localization.atypical.setups": [],
+        "studies.localization.atypical.planted": False,
         "report.table12.setups": [],
         "report.classmem.setups": [],
         "report.galleries.setups": [],

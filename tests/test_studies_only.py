@@ -39,6 +39,7 @@ def raw(tiny_root) -> dict:
     test = loaded["presets"]["test"]
     test["experiment"]["setups"] = [*test["experiment"]["setups"], STUDY_SETUP]
     test["studies"]["removal"]["runs"] = [{"setup": "simclr-resnet18-e4", "datasets": ["fashion_mnist"], "k": [10]}]
+    test["studies"]["dense"]["runs"] = [{"setup": "simclr-resnet18-e4", "datasets": ["fashion_mnist"], "k": [10]}]
     return loaded
 
 
@@ -75,6 +76,7 @@ def test_a_core_consumer_naming_a_studies_only_setup_is_refused(raw, where, edit
 def test_galleries_of_a_studies_only_setup_no_study_ranks_is_refused(raw):
     raw["presets"]["test"]["studies"]["removal"]["runs"] = []
     raw["presets"]["test"]["studies"]["coreset"]["runs"] = []
+    raw["presets"]["test"]["studies"]["dense"]["runs"] = []
     raw["presets"]["test"].setdefault("report", {})["galleries"] = {"setups": ["simclr-resnet18-e4"]}
     with pytest.raises(ConfigError, match="report.galleries.setups: 'simclr-resnet18-e4' is studies_only"):
         resolve_settings(raw, "test")
