@@ -50,7 +50,7 @@ RESULTS.append(Result(
              "(mean m over S_C per f/g pair, mean ± std over pairs) and linear-probe top-1 (%) of the f encoders; "
              "the paper's Table 9 beside the rows of its runs (SimCLR ResNet50 and MAE ViT-tiny, CIFAR10)."),
     builder="sslmem.report.variants:table9",
-    inputs={"score_paths": "scores", "probe_paths": "probes", "variant_score_paths": "augmentations_scores",
+    inputs={"score_paths": "augmentations_base_scores", "probe_paths": "augmentations_base_probes", "variant_score_paths": "augmentations_scores",
             "variant_probe_paths": "augmentations_probes"},
     options=table9_options,
 ))

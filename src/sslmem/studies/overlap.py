@@ -147,7 +147,7 @@ RESULTS.append(Result(
              "offset removed) and linear-probe top-1 (%) of f; the paper's Table 7 beside a row only where it is the "
              "paper's run (SimCLR ResNet50, CIFAR10, 600 epochs) with the paper's sizes."),
     builder="sslmem.report.overlap:table7",
-    inputs={"score_paths": "scores", "probe_paths": "probes", "level_score_paths": "overlap_scores",
+    inputs={"score_paths": "overlap_base_scores", "probe_paths": "overlap_base_probes", "level_score_paths": "overlap_scores",
             "level_probe_paths": "overlap_probes", "split_paths": "overlap_splits"},
     options=table7_options,
 ))

@@ -67,7 +67,8 @@ RESULTS.append(Result(
         "(MAE ViT-tiny, CIFAR10, 1000 epochs)."
     ),
     builder="sslmem.report.privacy:table5",
-    inputs={"score_paths": "scores", "probe_paths": "probes", "unit_paths": "units",
+    inputs={"score_paths": "privacy_base_scores", "probe_paths": "privacy_base_probes",
+            "unit_paths": "privacy_base_units",
             "private_score_paths": "privacy_scores", "private_probe_paths": "privacy_probes",
             "private_unit_paths": "privacy_units", "checkpoint_paths": "privacy_checkpoints"},
     options=table5_options,

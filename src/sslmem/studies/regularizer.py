@@ -46,7 +46,7 @@ RESULTS.append(Result(
     caption=("Per dataset, setup and regularisation strength λ of Eq. 3 (0: the setup's own encoders): SSLMem (mean "
              "m over S_C per f/g pair, mean ± std over pairs) and linear-probe top-1 (%) of the f encoders."),
     builder="sslmem.report.variants:variant_table",
-    inputs={"score_paths": "scores", "probe_paths": "probes", "variant_score_paths": "regularizer_scores",
+    inputs={"score_paths": "regularizer_base_scores", "probe_paths": "regularizer_base_probes", "variant_score_paths": "regularizer_scores",
             "variant_probe_paths": "regularizer_probes"},
     options=fig4_options,
 ))

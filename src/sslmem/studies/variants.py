@@ -57,7 +57,8 @@ def derived_setups(settings: Mapping, study: str, levels_key: str, name_of: Call
 def variant_study(name: str, setups: Callable[[Mapping], list[dict]], results: tuple[str, ...],
                   extra_input_sets: Mapping | None = None) -> Study:
     """The Study of a variants study: f/g encoders of every derived setup on the protocol's training sets, and
-    the input sets its results read: ``<name>_scores``, ``_probes``, ``_checkpoints``, ``_units``,
+    the input sets its results read: ``<name>_base_scores``, ``_base_probes``, ``_base_units`` (the core files of
+    the setups the levels derive from: the level "none"), ``<name>_scores``, ``_probes``, ``_checkpoints``, ``_units``,
     ``_layer_scores``."""
     from sslmem.config import RunSpec, setup_name, setup_seeds
 
@@ -83,7 +84,28 @@ def variant_study(name: str, setups: Callable[[Mapping], list[dict]], results: t
             return [in_study(pattern, name).format(dataset=dataset, setup=setup) for dataset, setup in pairs]
         return files
 
+    def base_pairs(settings: Mapping) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((dataset, entry["variant_of"]) for entry in setups(settings)
+                                  for dataset in entry["datasets"]))
+
+    def base_scores(settings: Mapping) -> list[str]:
+        return [artifacts.SCORES.format(dataset=dataset, setup=setup) for dataset, setup in base_pairs(settings)]
+
+    def base_encoder_files(pattern: str, probed_only: bool):
+        def files(settings: Mapping) -> list[str]:
+            from sslmem.config import find_setup
+
+            roles = settings["probe"]["roles"] if probed_only else ("f", "g")
+            return [pattern.format(dataset=dataset, setup=setup, role=role, seed=seed)
+                    for dataset, setup in base_pairs(settings)
+                    for seed in setup_seeds(settings, find_setup(settings, setup)) for role in roles]
+        return files
+
     input_sets = {
+        # The level "none": the core files of the setups the levels derive from (not every core setup's).
+        f"{name}_base_scores": base_scores,
+        f"{name}_base_probes": base_encoder_files(artifacts.PROBE, probed_only=True),
+        f"{name}_base_units": base_encoder_files(artifacts.UNITS, probed_only=False),
         f"{name}_scores": setup_files(artifacts.SCORES),
         f"{name}_probes": encoder_files(artifacts.PROBE, probed_only=True),
         f"{name}_checkpoints": encoder_files(artifacts.CHECKPOINT),
