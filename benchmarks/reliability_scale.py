@@ -3,7 +3,7 @@
 Each setting is the default preset with a few keys changed (pool size, epochs, width, views, representation,
 rounds of halves, coupling); for each, the halves study (K = 2 x rounds encoders on random halves of the pool,
 every pool point in half of them) runs in a temporary copy of the workflow, and the script prints from its
-results/reliability.csv the split-half reliability of the trained points and of the unseen control, the mean
+results/reliability.csv the split-half reliability of the trained points and of the placebo control, the mean
 correlation between two single rounds, the rounds Spearman–Brown says would reach 0.7, and the CPU minutes the
 jobs took (Snakemake's benchmark files): reliability per CPU-minute is the ratio to compare. A CSV with one row
 per setting goes to --out.
@@ -110,8 +110,8 @@ def reliability_row(work: Path, name: str, changes: dict, wall: float) -> dict:
         "setting": name, "changes": ";".join(f"{k}={v}" for k, v in changes.items()),
         "encoders": int(table.loc["trained", "encoders"]), "n_points": int(table.loc["trained", "n_points"]),
         "r_one_round": table.loc["trained", "r_one_round"], "split_half_full": table.loc["trained", "split_half_full"],
-        "control_r_one_round": table.loc["unseen", "r_one_round"],
-        "control_split_half_full": table.loc["unseen", "split_half_full"],
+        "control_r_one_round": table.loc["placebo", "r_one_round"],
+        "control_split_half_full": table.loc["placebo", "split_half_full"],
         "rounds_for_0_7": table.loc["trained", "rounds_for_0_7"], "cpu_minutes": cpu_minutes(work / "results"),
         "wall_minutes": wall,
     }

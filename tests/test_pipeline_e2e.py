@@ -210,8 +210,12 @@ def test_halves_are_disjoint_and_every_pool_point_is_scored_once_in_once_out(stu
     np.testing.assert_allclose(scores.m_raw, scores.align_out - scores.align_in)
     assert (scores.m_ci_low <= scores.m_ci_high).all() and (scores.m_ci_high > scores.m_ci_low).any()
     table = pd.read_csv(studies_run / "results/reliability.csv")
-    assert list(table.points) == ["trained", "unseen"] and set(table.rounds) == {2} and set(table.encoders) == {4}
-    assert list(table.n_points) == [200, 20] and table.split_half.between(-1, 1).all()
+    assert list(table.points) == ["trained", "within_class", "placebo"] and set(table.rounds) == {2}
+    assert set(table.encoders) == {4} and list(table.n_points) == [200, 200, 220]  # placebo: the pool and S_E
+    assert table.split_half.between(-1, 1).all() and (table.null_sd > 0).all()
+    curve = pd.read_csv(studies_run / "results/ranking_curve.csv")  # 2 rounds: one point of the curve per kind
+    assert list(curve.rounds) == [2, 2] and (curve.train_minutes > 0).all()
+    assert pd.read_csv(studies_run / "results/canaries.csv").empty  # the test preset repeats no points
     payload = load_checkpoint(root / "checkpoints/fashion_mnist/simclr-resnet18/half_a0.pt")
     assert payload["meta"]["training_set_hash"] == meta_a["sha256"]
 

@@ -53,8 +53,9 @@ def as_table(point_ids, source) -> pd.DataFrame:
     return pd.DataFrame({"slot": np.arange(len(ids), dtype=np.int64), "point_id": ids, "source": sources})
 
 
-def check_training_set(table: pd.DataFrame, what: str = "training set") -> None:
-    """Columns, slots 0..n-1 in order, one source split, no point twice, at least one point."""
+def check_training_set(table: pd.DataFrame, what: str = "training set", repeats: bool = False) -> None:
+    """Columns, slots 0..n-1 in order, one source split, no point twice (unless `repeats`: a set that repeats
+    canaries on purpose, :func:`halves_with_repeats`), at least one point."""
     missing = [column for column in TRAINING_SET_COLUMNS if column not in table.columns]
     if missing:
         raise TrainingSetError(f"{what}: missing column(s) {missing}; expected {list(TRAINING_SET_COLUMNS)}")
@@ -68,14 +69,14 @@ def check_training_set(table: pd.DataFrame, what: str = "training set") -> None:
     if len(own) > 1:
         raise TrainingSetError(f"{what}: points from several splits {own}")
     duplicated = table[table.duplicated(["source", "point_id"], keep=False)]
-    if len(duplicated):
+    if len(duplicated) and not repeats:
         examples = sorted(set(zip(duplicated["source"], duplicated["point_id"])))[:5]
         raise TrainingSetError(f"{what}: point(s) {examples} appear more than once")
 
 
 def write_training_set(table: pd.DataFrame, csv_path, meta: Mapping) -> str:
     """Write the training set and its sidecar (hash, size, `meta`: the split hash and how it was made)."""
-    check_training_set(table, str(csv_path))
+    check_training_set(table, str(csv_path), repeats=bool(meta.get("repeats")))
     csv_bytes = table[list(TRAINING_SET_COLUMNS)].to_csv(index=False).encode()
     digest = training_set_hash(csv_bytes)
     sidecar = {**meta, "sha256": digest, "size": int(len(table))}
@@ -104,7 +105,7 @@ def read_training_set(csv_path) -> tuple[pd.DataFrame, dict]:
             "edited or truncated — delete it and let the workflow write it again"
         )
     table = pd.read_csv(io.BytesIO(csv_bytes))
-    check_training_set(table, str(csv_path))
+    check_training_set(table, str(csv_path), repeats=bool(meta.get("repeats")))
     return table, meta
 
 
@@ -145,6 +146,33 @@ def random_halves(ids: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng([*seeds, len(ids)]).permutation(len(ids))
     half = len(ids) // 2
     return ids[order[:half]], ids[order[half: 2 * half]]
+
+
+def repeated_points(size: int, count: int, seed) -> np.ndarray:
+    """Positions (0..size-1, sorted) of the `count` pool points a study repeats as canaries: drawn once per pool
+    with `seed`, the same in every round."""
+    if count % 2 or not 0 <= count <= size:
+        raise TrainingSetError(f"repeats.count={count}: need an even number (half of them in each half of a round) "
+                               f"of at most the pool's {size} points")
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    return np.sort(np.random.default_rng([*seeds, size, count]).choice(size, size=count, replace=False))
+
+
+def halves_with_repeats(size: int, seed, canaries: np.ndarray, copies: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of positions 0..size-1 in which the `canaries` (positions) are split evenly and each
+    appears `copies` times in its half (the known answer of the reliability study: a point seen `copies` times
+    per epoch should be more memorised than a point seen once). The other points are halved by
+    :func:`random_halves`; the canaries by a draw of their own with the round's `seed`. Both halves have the same
+    length and put their canaries' repeats in the same slots at the end (coupled slot by slot)."""
+    canaries = np.asarray(canaries, dtype=np.int64)
+    if copies < 1:
+        raise TrainingSetError(f"repeats.copies={copies}: a canary appears at least once")
+    others = np.setdiff1d(np.arange(size, dtype=np.int64), canaries)
+    seeds = list(seed) if isinstance(seed, (list, tuple)) else [seed]
+    first, second = random_halves(others, seeds)
+    order = np.random.default_rng([*seeds, size, len(canaries), 1]).permutation(canaries)
+    mine = order[: len(order) // 2], order[len(order) // 2:]
+    return tuple(np.concatenate([base, own, np.repeat(own, copies - 1)]) for base, own in zip((first, second), mine))
 
 
 def rank_by_score(point_ids, scores) -> np.ndarray:

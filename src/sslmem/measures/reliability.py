@@ -7,8 +7,11 @@ correlation is the split-half reliability, and Spearman–Brown projects it to m
 
     rho(k · n rounds) = k · rho(n) / (1 + (k − 1) · rho(n)).
 
-A score with no signal (pure training noise) has reliability near 0 however many rounds it averages; the
-unseen points (S_E) under a random pseudo-membership are that control.
+A score with no signal (pure training noise) has reliability near 0 however many rounds it averages. The control
+is a placebo: the same encoders and points under a random balanced pseudo-membership, which flips the sign of
+each point's round score at random (:func:`placebo_membership`), so its split-half correlation is zero in
+expectation; its spread over many draws (:func:`placebo_split_halves`) is the null against which a measured
+reliability is read.
 """
 
 from __future__ import annotations
@@ -56,7 +59,28 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.spearmanr(a, b).statistic) if len(a) > 2 else math.nan
 
 
-def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int]) -> dict:
+def class_centred(scores: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    """Each score less the mean score of its class (unchanged when `classes` is None): ranking the result ranks
+    points within their class, without the part of the score that only says which class a point is of."""
+    if classes is None:
+        return scores
+    classes = np.asarray(classes)
+    codes, inverse = np.unique(classes, return_inverse=True)
+    means = np.bincount(inverse, weights=scores, minlength=len(codes)) / np.bincount(inverse, minlength=len(codes))
+    return scores - means[inverse]
+
+
+def split_half(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], classes=None) -> float:
+    """Spearman correlation between the scores of the first ⌊R/2⌋ rounds (in sorted order) and of the others."""
+    unique = sorted(set(rounds))
+    if len(unique) < 2:
+        return math.nan
+    half = len(unique) // 2
+    first, second = round_scores(align, member, rounds, [unique[:half], unique[half:]])
+    return spearman(class_centred(first, classes), class_centred(second, classes))
+
+
+def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], classes=None) -> dict:
     """The reliability numbers of one set of points scored by encoders of several rounds.
 
     * ``r_one_round``: mean Spearman correlation between the scores of two single rounds (over all pairs);
@@ -64,6 +88,9 @@ def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int]) ->
       (R ≥ 2), and ``split_half_full``: that projected to all R rounds (factor R / ⌈R/2⌉);
     * ``predicted_full``: Spearman–Brown from ``r_one_round`` to all R rounds;
     * ``rounds_for_0_7``: rounds whose average would reach 0.7.
+
+    With `classes` ([N]), every score is centred on its class mean before ranking (:func:`class_centred`): the
+    reliability of a ranking within classes.
     """
     unique = sorted(set(rounds))
     result = {"rounds": len(unique), "encoders": int(len(rounds)), "n_points": int(align.shape[1]),
@@ -71,12 +98,11 @@ def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int]) ->
               "predicted_full": math.nan, "rounds_for_0_7": math.nan}
     if len(unique) < 2:
         return result
-    singles = round_scores(align, member, rounds, [[r] for r in unique])
+    singles = [class_centred(score, classes) for score in round_scores(align, member, rounds, [[r] for r in unique])]
     pairs = [spearman(singles[i], singles[j]) for i, j in combinations(range(len(unique)), 2)]
     r_one = float(np.mean(pairs))
     half = len(unique) // 2
-    first, second = round_scores(align, member, rounds, [unique[:half], unique[half:]])
-    split = spearman(first, second)
+    split = split_half(align, member, rounds, classes)
     result.update(r_one_round=r_one, split_half=split,
                   split_half_full=spearman_brown(split, len(unique) / (len(unique) - half)),
                   predicted_full=spearman_brown(r_one, len(unique)),
@@ -97,6 +123,25 @@ def placebo_membership(n_points: int, rounds: Sequence[int], roles: Sequence[str
             if encoder_round == r:
                 member[k] = in_a if role.endswith("a") else ~in_a
     return member
+
+
+def placebo_split_halves(align: np.ndarray, rounds: Sequence[int], roles: Sequence[str], seed: int, draws: int,
+                         classes=None) -> np.ndarray:
+    """The split-half correlation of `draws` placebo memberships (:func:`placebo_membership`, seeds
+    [seed, draw]) of the same encoders and points: the null distribution of :func:`split_half` ([draws])."""
+    return np.array([split_half(align, placebo_membership(align.shape[1], rounds, roles, [seed, draw]), rounds,
+                                classes) for draw in range(draws)])
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """The probability that a positive point scores above a negative one (ties count half: Mann–Whitney U over
+    n+ n−) and the one-sided Mann–Whitney p of "positives score higher"."""
+    scores, positive = np.asarray(scores, dtype=float), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"need positive and negative points, got {n_pos} and {n_neg}")
+    test = stats.mannwhitneyu(scores[positive], scores[~positive], alternative="greater")
+    return float(test.statistic) / (n_pos * n_neg), float(test.pvalue)
 
 
 def round_bootstrap_interval(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], n_boot: int, seed: int,

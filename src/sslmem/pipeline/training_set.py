@@ -3,7 +3,8 @@
 Kinds (each a pure function of its input files and options, see sslmem.data.training_sets):
 
 * ``protocol``: the SSLMem protocol's f (S_S then S_C) or g (S_S then S_I), from the split;
-* ``half``: one of two disjoint random halves of the split's pool (options: half 0/1, seed);
+* ``half``: one of two disjoint random halves of the split's pool (options: half 0/1, seed; optionally
+  ``repeats: {count, copies, seed}``: canaries repeated in their half, :func:`training_sets.halves_with_repeats`);
 * ``drop``: a base training set less `count` of its points, the highest-scored (``top``) or random ones;
 * ``keep``: a base training set restricted to a `fraction` of its points, the highest-scored or random ones.
 
@@ -37,9 +38,15 @@ def half(inputs: Mapping, options: Mapping) -> tuple[pd.DataFrame, dict]:
     rows = ts.pool_rows(split)
     # The draw is over row positions (the same permutation as over the ids), so that a pool mixing sources halves
     # like a single-source one.
-    positions = ts.random_halves(np.arange(len(rows), dtype=np.int64), options["seed"])[options["half"]]
+    repeats = options.get("repeats")
+    if repeats:
+        canaries = ts.repeated_points(len(rows), repeats["count"], repeats["seed"])
+        positions = ts.halves_with_repeats(len(rows), options["seed"], canaries, repeats["copies"])[options["half"]]
+    else:
+        positions = ts.random_halves(np.arange(len(rows), dtype=np.int64), options["seed"])[options["half"]]
     chosen = rows.iloc[positions]
-    return ts.as_table(chosen["point_id"], chosen["source"]), {"split_hash": split_hash}
+    return ts.as_table(chosen["point_id"], chosen["source"]), {"split_hash": split_hash,
+                                                               **({"repeats": dict(repeats)} if repeats else {})}
 
 
 def _base_and_scores(inputs: Mapping) -> tuple[pd.DataFrame, dict, np.ndarray]:

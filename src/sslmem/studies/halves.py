@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sslmem.artifacts import CHECKPOINT, PROBE, SPLIT, TRAINING_SET
+from sslmem.artifacts import CHECKPOINT, PROBE, SPLIT, TRAIN_LOG, TRAINING_SET
 from sslmem.report import roles
 from sslmem.report.registry import Result
 from sslmem import studies
@@ -63,11 +63,15 @@ def runs(settings: Mapping) -> list:
 
 
 def training_set(settings: Mapping, run) -> TrainingSetRecipe:
+    config = settings["studies"][NAME]
+    repeats = config.get("repeats") or {}
     return TrainingSetRecipe(
         kind="half",
         inputs={"split": SPLIT.format(dataset=run.dataset)},
-        # A new pair of halves per seed (round): [studies.halves.seed, seed] seeds the draw.
-        options={"half": HALVES[run.role], "seed": [settings["studies"][NAME]["seed"], run.seed]},
+        # A new pair of halves per seed (round): [studies.halves.seed, seed] seeds the draw. The canaries enter the
+        # options only when there are any, so a study without them keeps its training-set fingerprints.
+        options={"half": HALVES[run.role], "seed": [config["seed"], run.seed],
+                 **({"repeats": dict(repeats)} if repeats.get("count") else {})},
     )
 
 
@@ -103,6 +107,11 @@ def training_sets(settings: Mapping) -> list[str]:
             for file in encoder_files(settings, in_study(TRAINING_SET, NAME), dataset, setup)]
 
 
+def train_logs(settings: Mapping) -> list[str]:
+    return [file for dataset, setup in ranked_pairs(settings)
+            for file in encoder_files(settings, in_study(TRAIN_LOG, NAME), dataset, setup)]
+
+
 def all_reference_probes(settings: Mapping) -> list[str]:
     return [file for dataset, setup in ranked_pairs(settings) for file in reference_probes(settings, dataset, setup)]
 
@@ -113,8 +122,9 @@ STUDY = Study(
     training_set=training_set,
     # The halves stage builds the in/out scores and half A's probes (the reference of removal and coreset).
     input_sets={"inout_scores": inout_scores, "half_a_probes": all_reference_probes,
-                "halves_pool_aligns": pool_aligns, "halves_training_sets": training_sets},
-    results=("reliability", "reliability_fig"),
+                "halves_pool_aligns": pool_aligns, "halves_training_sets": training_sets,
+                "halves_train_logs": train_logs},
+    results=("reliability", "ranking_curve", "canaries", "reliability_fig"),
     in_out_roles=tuple(HALVES),
 )
 
@@ -171,6 +181,20 @@ def _validators() -> tuple:
                 raise ConfigError(f"studies.halves: the pool of {dataset!r} has {points} points, an odd number: one "
                                   "point would be in neither half of any round and get no in/out score; make it even "
                                   "(splits.pool_size or splits.counts)")
+        repeats = settings["studies"][NAME].get("repeats") or {}
+        if repeats.get("count"):
+            if repeats["count"] % 2:
+                raise ConfigError(f"studies.halves.repeats.count: {repeats['count']} is odd; the canaries are split "
+                                  "evenly between the two halves of every round")
+            for dataset, setup in ranked_pairs(settings):
+                points = pool_points(settings, dataset)
+                if points is not None and repeats["count"] > points:
+                    raise ConfigError(f"studies.halves.repeats.count: {repeats['count']} canaries in a pool of "
+                                      f"{points} points ({dataset})")
+            retrained = [study for study in ("removal", "coreset") if settings["studies"][study]["runs"]]
+            if retrained:
+                raise ConfigError(f"studies.halves.repeats: canaries change the halves that {retrained} retrain; "
+                                  "use them in a preset without removal or coreset runs (e.g. `ranking`)")
 
     return (check_halves,)
 
@@ -226,21 +250,51 @@ RESULTS.append(Result(
     caption=(
         "Split-half reliability of every pool point's in/out SSLMem: the Spearman correlation between the scores "
         "from two disjoint groups of rounds (pairs of halves), Spearman–Brown projected to all rounds, the mean "
-        "correlation between two single rounds and the rounds that would reach 0.7; the control: points no "
-        "encoder saw (S_E) under a random balanced pseudo-membership, which must show none."
+        "correlation between two single rounds and the rounds that would reach 0.7; for the trained points as "
+        "ranked (`trained`), ranked within their class (`within_class`), and the control (`placebo`: every aligned "
+        "point under a random balanced pseudo-membership, which must show none). `null_sd`: the spread of the "
+        "split-half value over `null_draws` placebo draws of the row's own points; `p_null`: the fraction at or "
+        "above the row's value. Canaries (studies.halves.repeats) are left out."
     ),
     builder="sslmem.report.reliability:reliability_table",
     inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets"},
-    options=lambda settings: {"placebo_seed": settings["studies"][NAME]["seed"]},
+    options=lambda settings: {"placebo_seed": settings["studies"][NAME]["seed"],
+                              "placebo_draws": settings["studies"][NAME]["placebo_draws"]},
 ))
 RESULTS.append(Result(
-    name="reliability_fig", kind="figure", title="Reliability against the number of encoders",
+    name="ranking_curve", kind="table", title="Reliability of the per-point ranking against its cost",
     category="Studies", default=False,
     caption=(
-        "Split-half reliability of the in/out per-point scores against the number of encoders K: Spearman–Brown "
-        "from one round (lines) and the measured split-half value projected to all rounds (markers), for the "
-        "trained pool points (red) and the unseen control (grey); the dotted line is 0.7."
+        "The reliability numbers of `reliability` for the trained points (as ranked and within class), measured on "
+        "the first 2, 3, ... rounds (seed order), with the training minutes those rounds' encoders took (their "
+        "train logs' seconds: one thread each): what a ranking of a given reliability costs."
+    ),
+    builder="sslmem.report.reliability:ranking_curve",
+    inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
+            "train_log_paths": "halves_train_logs"},
+))
+RESULTS.append(Result(
+    name="canaries", kind="table", title="Known answer: repeated canaries against the other pool points",
+    category="Studies", default=False,
+    caption=(
+        "Where studies.halves.repeats plants canaries (pool points repeated `copies` times in whichever half holds "
+        "them), their AUC against the other pool points under the in/out score of the first 1, 2, ... rounds, the "
+        "one-sided Mann–Whitney p and how many are in the top decile (chance: `chance_in_top`). Empty without "
+        "canaries."
+    ),
+    builder="sslmem.report.reliability:canaries_table",
+    inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
+            "train_log_paths": "halves_train_logs"},
+))
+RESULTS.append(Result(
+    name="reliability_fig", kind="figure", title="Reliability of the per-point ranking against its cost",
+    category="Studies", default=False,
+    caption=(
+        "Left: split-half reliability of the in/out per-point scores against the training CPU-minutes (dots: "
+        "measured on the first rounds; lines: Spearman–Brown from all rounds' one-round correlation), for the "
+        "trained points as ranked (red) and within their class (blue); grey band: ±2 SD of the placebo; dotted: "
+        "0.7. Right, where there are canaries: their AUC against the number of encoders."
     ),
     builder="sslmem.report.reliability:reliability_figure",
-    inputs={"reliability_csv": "reliability"},
+    inputs={"reliability_csv": "reliability", "curve_csv": "ranking_curve", "canaries_csv": "canaries"},
 ))
