@@ -5,6 +5,8 @@ as the same images held in memory do."""
 
 from __future__ import annotations
 
+import gc
+
 import pickle
 import re
 from pathlib import Path
@@ -153,6 +155,10 @@ def test_a_missing_or_corrupt_file_is_named(folder, num_workers, chunk_images):
     assert len(skipped) == 13 and skipped.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 5
     kept = [path for index, path in enumerate(files) if index not in (2, 6)]
     assert torch.equal(skipped.images[:], old_eager_pixels(kept, SIZE))
+    # Shut the readers' worker processes down now: left to a later garbage collection (another test's), the
+    # DataLoader's shutdown waited out its 5 s join timeout per worker there (20-40 s of CI per run).
+    del caught, skipped, loaded
+    gc.collect()
 
 
 def test_reading_with_workers_leaves_the_global_random_stream_alone(folder):
