@@ -154,3 +154,14 @@ def test_no_canaries_no_rows(tmp_path):
     paths = write_study(tmp_path, 2, np.zeros(50), np.zeros(50, int))
     assert canaries_table(paths["align"], paths["sets"], paths["logs"], tmp_path / "c.csv").empty
     assert math.isnan(reliability(np.zeros((2, 3)), np.array([[1, 0, 1], [0, 1, 0]], bool), [0, 0])["split_half"])
+
+
+def test_the_within_class_ranking_by_hand():
+    from sslmem.report.allpoints import rank_points, within_class
+
+    points = pd.DataFrame({"point_id": [1, 2, 3, 4], "source": "train", "label": [0, 0, 1, 1],
+                           "m": [0.9, 0.1, 0.5, 0.3]})
+    ranked = within_class(rank_points(points)).set_index("point_id")
+    assert ranked["rank"].to_dict() == {1: 1, 3: 2, 4: 3, 2: 4}
+    assert ranked["rank_within_class"].to_dict() == {1: 1, 3: 1, 4: 2, 2: 2}
+    np.testing.assert_allclose(ranked.loc[[1, 2, 3, 4], "m_within_class"], [0.4, -0.4, 0.1, -0.1])

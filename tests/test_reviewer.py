@@ -143,11 +143,19 @@ def snakemake(*args: str, cwd: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def published(tmp_path_factory) -> Path:
-    """tmp/project: git repository after `dvc repro` + commit + `dvc push` to tmp/sslmem-dvc-remote."""
+def published(tmp_path_factory, built_test_workflow) -> Path:
+    """tmp/project: git repository after `dvc repro` + commit + `dvc push` to tmp/sslmem-dvc-remote.
+
+    The project starts with the session's trained test-preset encoders (conftest.built_test_workflow: the same
+    jobs, settings and commands, built by the fixture every end-to-end study test shares), copied with their
+    times: `dvc repro` runs every stage's command, Snakemake finds the training done and computes the rest here,
+    recording each job's settings (which `dvc exp run` below relies on). What this module tests is publishing and
+    pulling, not training again (that cost CI about a minute)."""
     root = tmp_path_factory.mktemp("reviewer")
     project = root / "project"
     copy_project(project)
+    for trained in ("splits", "training_sets", "checkpoints", "train_logs"):
+        shutil.copytree(built_test_workflow / "runs/test/results" / trained, project / "results" / trained)
     run("git", "init", "-q", "-b", "main", cwd=project)
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-q", "-m", "project", cwd=project)

@@ -143,9 +143,11 @@ DEJAVU_COLUMNS = (*SETUP_KEYS, "representation", "seed", "role", *POINT_KEYS, "k
 # halves study's score of every pool point, m_ci_low/m_ci_high its bootstrap interval over rounds) or
 # "f_g_ensemble" (the core ensemble score of the candidates S_C; no interval: NaN). n_in/n_out: encoders with and
 # without the point; n_ranked: points ranked; split_half_reliability: results/reliability.csv's split_half_full of
-# the setup's trained points (NaN where it has none), the same on every row.
+# the setup's trained points (NaN where it has none), the same on every row; m_within_class, rank_within_class and
+# split_half_reliability_within_class: the same ranking within each class (sslmem.report.allpoints).
 ALLPOINTS_COLUMNS = (*SETUP_KEYS, "representation", "estimator", "rank", "n_ranked", *POINT_KEYS, "m", "m_ci_low",
-                     "m_ci_high", "n_in", "n_out", "split_half_reliability")
+                     "m_ci_high", "n_in", "n_out", "split_half_reliability", "m_within_class", "rank_within_class",
+                     "split_half_reliability_within_class")
 # Fig. 2b in numbers (the dynamics study), one row per (dataset, setup, snapshot epoch) of `epochs`: the training
 # loss of that epoch (mean over the f encoders' logs), linear-probe top-1 (%) of the f snapshots (mean, std), and from
 # the snapshots' ensemble scores: mean m over S_C, over its `top_fraction` highest (n_top points; m_final_top: the

@@ -14,6 +14,12 @@ Which score ranks the points: the best per-point estimator the project has for t
 ``split_half_reliability`` is ``split_half_full`` of the setup's trained points in ``results/reliability.csv`` (the
 split-half Spearman correlation of the in/out scores, Spearman–Brown projected to all rounds), the same on every
 row: a rank means little when it is near 0, and the user should see that beside every score.
+
+``m_within_class`` (m less the mean m of the ranked points of its class), ``rank_within_class`` (1 = highest in its
+class) and ``split_half_reliability_within_class`` (reliability.csv's ``within_class`` row) rank the points within
+their class. Read them where the score follows the class (a class that scores high as a whole says which classes
+the encoder learns from least, not which images it memorises; e.g. MAE's scores): which to read is the one whose
+reliability is higher, and a ranking only where its reliability is well above 0.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ IN_OUT = "in_out"
 F_G_ENSEMBLE = "f_g_ensemble"
 ESTIMATORS = (IN_OUT, F_G_ENSEMBLE)
 CANDIDATES = "S_C"
-RELIABILITY_POINTS = "trained"  # reliability.csv's row of the pool points (the other: the unseen control)
+RELIABILITY_POINTS = "trained"  # reliability.csv's row of the pool points as ranked
+WITHIN_CLASS_POINTS = "within_class"  # its row of the same points ranked within their class
 RELIABILITY_COLUMN = "split_half_full"
 
 
@@ -45,6 +52,14 @@ def rank_points(points: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"{int(points['m'].isna().sum())} point(s) have no score m, e.g. {missing}")
     ranked = points.sort_values(["m", "point_id", "source"], ascending=[False, True, True], kind="stable")
     return ranked.assign(rank=np.arange(1, len(ranked) + 1), n_ranked=len(ranked)).reset_index(drop=True)
+
+
+def within_class(ranked: pd.DataFrame) -> pd.DataFrame:
+    """`ranked` (by :func:`rank_points`) with ``m_within_class`` (m less its class's mean m) and
+    ``rank_within_class`` (1 = the highest m of its class; ties as in the overall rank)."""
+    centred = ranked["m"] - ranked.groupby("label")["m"].transform("mean")
+    return ranked.assign(m_within_class=centred,
+                         rank_within_class=ranked.groupby("label")["rank"].rank(method="first").astype(int))
 
 
 def _one_setup(frame: pd.DataFrame, path: Path, dataset: str, setup: str) -> pd.DataFrame:
@@ -77,9 +92,9 @@ def ensemble_points(score_path, dataset: str, setup: str) -> pd.DataFrame:
                              n_out=encoders)
 
 
-def setup_reliability(reliability_csv, dataset: str, setup: str) -> float:
-    """``split_half_full`` of the setup's trained points in reliability.csv (read by column name); NaN when the
-    file has no row for the setup."""
+def setup_reliability(reliability_csv, dataset: str, setup: str, points: str = RELIABILITY_POINTS) -> float:
+    """``split_half_full`` of the setup's `points` row in reliability.csv (read by column name); NaN when the
+    file has no such row."""
     path = Path(reliability_csv)
     if not path.is_file():
         raise FileNotFoundError(f"reliability table not found: {path} (built by `snakemake study_halves`)")
@@ -88,9 +103,9 @@ def setup_reliability(reliability_csv, dataset: str, setup: str) -> float:
     missing = [column for column in needed if column not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
-    rows = table[(table["dataset"] == dataset) & (table["setup"] == setup) & (table["points"] == RELIABILITY_POINTS)]
+    rows = table[(table["dataset"] == dataset) & (table["setup"] == setup) & (table["points"] == points)]
     if len(rows) > 1:
-        raise ValueError(f"{path}: {len(rows)} rows of {setup!r} on {dataset!r} ({RELIABILITY_POINTS} points)")
+        raise ValueError(f"{path}: {len(rows)} rows of {setup!r} on {dataset!r} ({points} points)")
     return float(rows[RELIABILITY_COLUMN].iat[0]) if len(rows) else math.nan
 
 
@@ -104,9 +119,11 @@ def allpoints(dataset: str, setup: str, out, inout=None, scores=None, reliabilit
     if reliability is not None and points["estimator"].iat[0] == F_G_ENSEMBLE:
         # reliability.csv measures the in/out scores; it says nothing about the f/g ensemble's ranking.
         raise ValueError("the split-half reliability belongs to the in/out scores; give it with the in/out file")
-    value = setup_reliability(reliability, dataset, setup) if reliability is not None else math.nan
-    table = ordered(rank_points(points).assign(split_half_reliability=value), ALLPOINTS_COLUMNS,
-                    f"allpoints of {setup!r} on {dataset!r}")
+    value, within = (setup_reliability(reliability, dataset, setup, kind) if reliability is not None else math.nan
+                     for kind in (RELIABILITY_POINTS, WITHIN_CLASS_POINTS))
+    ranked = within_class(rank_points(points))
+    table = ordered(ranked.assign(split_half_reliability=value, split_half_reliability_within_class=within),
+                    ALLPOINTS_COLUMNS, f"allpoints of {setup!r} on {dataset!r}")
     atomic_to_parquet(table, out)
     return table
 
