@@ -165,3 +165,17 @@ def test_the_within_class_ranking_by_hand():
     assert ranked["rank"].to_dict() == {1: 1, 3: 2, 4: 3, 2: 4}
     assert ranked["rank_within_class"].to_dict() == {1: 1, 3: 1, 4: 2, 2: 2}
     np.testing.assert_allclose(ranked.loc[[1, 2, 3, 4], "m_within_class"], [0.4, -0.4, 0.1, -0.1])
+
+
+def test_the_variance_decomposition_recovers_known_parts():
+    from sslmem.measures.reliability import decompose_variance
+
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, 1.0, 20000)  # variance 1
+    training = rng.normal(0, 0.5 ** 0.5, (8, 20000))  # variance 0.5, shared by both draws of views
+    first = signal + training + rng.normal(0, 0.5, (8, 20000))  # views: variance 0.25 per draw
+    second = signal + training + rng.normal(0, 0.5, (8, 20000))
+    parts = decompose_variance(first, second)
+    assert parts["signal"] == pytest.approx(1.0, abs=0.05) and parts["view"] == pytest.approx(0.25, abs=0.01)
+    assert parts["training_and_membership"] == pytest.approx(0.5, abs=0.02)
+    assert parts["implied_r_one_round"] == pytest.approx(1 / 1.75, abs=0.02)

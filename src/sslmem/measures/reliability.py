@@ -133,6 +133,25 @@ def placebo_split_halves(align: np.ndarray, rounds: Sequence[int], roles: Sequen
                                 classes) for draw in range(draws)])
 
 
+def single_round_scores(align: np.ndarray, member: np.ndarray, rounds: Sequence[int]) -> np.ndarray:
+    """[R, N]: each round's own in/out score of every point (:func:`round_scores` of one round at a time)."""
+    return np.stack(round_scores(align, member, rounds, [[r] for r in sorted(set(rounds))]))
+
+
+def decompose_variance(first: np.ndarray, second: np.ndarray) -> dict:
+    """The parts of one round's score variance from two [R, N] single-round score matrices of the same encoders
+    measured with two independent draws of views: ``view`` = mean (first − second)² / 2; ``within`` = the mean
+    over points of the variance over rounds (views, training runs and membership draws); the training part =
+    within − view; ``signal`` = the variance over points of the mean over rounds − within / R (the points' own,
+    reproducible part); ``implied_r_one_round`` = signal / (signal + within)."""
+    rounds = first.shape[0]
+    view = float(np.mean((first - second) ** 2) / 2)
+    within = float(np.mean(first.var(axis=0, ddof=1)))
+    signal = float(first.mean(axis=0).var(ddof=1) - within / rounds)
+    return {"rounds": rounds, "n_points": int(first.shape[1]), "signal": signal, "view": view,
+            "training_and_membership": within - view, "implied_r_one_round": signal / (signal + within)}
+
+
 def auc(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     """The probability that a positive point scores above a negative one (ties count half: Mann–Whitney U over
     n+ n−) and the one-sided Mann–Whitney p of "positives score higher"."""

@@ -42,7 +42,7 @@ POINT_KINDS = ("trained", "within_class", "placebo")
 POINT_COLOURS = {"trained": "tab:red", "within_class": "tab:blue", "placebo": "tab:gray"}
 
 
-def _encoder_matrices(align_paths: Sequence[Path], set_paths: Sequence[Path], log_paths: Sequence[Path] = ()):
+def encoder_matrices(align_paths: Sequence[Path], set_paths: Sequence[Path], log_paths: Sequence[Path] = ()):
     """Per (dataset, setup): the points (point_id, source, subset, label), align [K, N], member [K, N], copies
     [N] (how often a point appears in the training sets that hold it: >1 for canaries), rounds, roles and the
     training seconds of each encoder (NaN without its train log)."""
@@ -92,7 +92,7 @@ def reliability_table(align_paths, training_set_paths, out, placebo_seed: int = 
                       ) -> pd.DataFrame:
     """One row per (dataset, setup) and point kind (POINT_KINDS); see the module docstring."""
     rows = []
-    for key, group in sorted(_encoder_matrices(align_paths, training_set_paths).items()):
+    for key, group in sorted(encoder_matrices(align_paths, training_set_paths).items()):
         for kind, (columns, membership, classes) in _point_sets(group).items():
             align = group["align"][:, columns]
             if kind == "placebo":  # the row itself: one more draw of the seeded placebo, not among the null's
@@ -126,7 +126,7 @@ def ranking_curve(align_paths, training_set_paths, train_log_paths, out) -> pd.D
     """Reliability of the trained points (as ranked, and within class) on the first 2, 3, ..., R rounds, with the
     training minutes of those rounds' encoders."""
     rows = []
-    for key, group in sorted(_encoder_matrices(align_paths, training_set_paths, train_log_paths).items()):
+    for key, group in sorted(encoder_matrices(align_paths, training_set_paths, train_log_paths).items()):
         unique = sorted(set(group["rounds"]))
         for count in range(2, len(unique) + 1):
             encoders = _first_rounds(group, count)
@@ -148,7 +148,7 @@ def canaries_table(align_paths, training_set_paths, train_log_paths, out, top_fr
     under the in/out score of the first R' rounds (one-sided Mann–Whitney p), and how many are in the top
     `top_fraction`. No rows where the study repeats no points."""
     rows = []
-    for key, group in sorted(_encoder_matrices(align_paths, training_set_paths, train_log_paths).items()):
+    for key, group in sorted(encoder_matrices(align_paths, training_set_paths, train_log_paths).items()):
         canary = group["copies"] > 1
         if not canary.any():
             continue
