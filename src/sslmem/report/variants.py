@@ -84,9 +84,13 @@ def variant_figure(table_csv, out, level_name: str) -> None:
                           marker="o", capsize=3, label=f"{setup} ({dataset})")
         left.plot(group[level_name], group["minus_shared_mean"], linestyle="--", marker="x",
                   label=f"{setup} ({dataset}): S_C − S_S")
-    for axis, ylabel in ((left, "SSLMem (dashed: S_C − S_S)"), (right, "linear-probe top-1 (%)")):
-        axis.set_xlabel(level_name)
+    label = {"lambda": "λ (Eq. 3; 0: no regulariser)"}.get(level_name, level_name)
+    for axis, ylabel, title in ((left, "SSLMem (dashed: S_C − S_S)", "memorisation"),
+                                (right, "linear-probe top-1 (%)", "downstream accuracy")):
+        axis.set_xlabel(label)
         axis.set_ylabel(ylabel)
+        axis.set_title(f"{title} against {label.split(' (')[0]} (mean ± std, f/g pairs)", fontsize=9)
+    left.axhline(0.0, color="black", linewidth=0.5, linestyle=":")
     left.legend(fontsize="small")
     save_figure(figure, out)
 
