@@ -6,7 +6,8 @@ to make it reproduce, and whether it finds points of known answer (see :mod:`ssl
   random balanced pseudo-membership); each row with the spread of its own placebo null over many draws
   (``null_sd``) and the fraction of draws at or above it (``p_null``).
 * ``results/ranking_curve.csv``: the same measured on the first 2, 3, ... rounds, with the training time those
-  rounds cost (the train logs' seconds): reliability against CPU-minutes.
+  rounds cost (the train logs' seconds: the wall clock of one-thread jobs, CPU time where each job had a core of
+  its own): reliability against cost.
 * ``results/canaries.csv``: where the study repeats canaries (studies.halves.repeats), their AUC against the
   other pool points after 1, 2, ... rounds: a point seen several times per epoch must rank higher.
 
@@ -175,7 +176,7 @@ def canaries_table(align_paths, training_set_paths, train_log_paths, out, top_fr
 
 
 def reliability_figure(reliability_csv, curve_csv, canaries_csv, out) -> None:
-    """Per (dataset, setup): reliability against training CPU-minutes (dots: measured on the first rounds,
+    """Per (dataset, setup): reliability against training minutes (dots: measured on the first rounds,
     split-half projected to them; line: Spearman–Brown from all rounds' one-round correlation; grey band: the
     placebo's ±2 null SD; dotted: 0.7), and beside it, where there are canaries, their AUC against rounds."""
     table, curve = read_table(reliability_csv, "reliability"), read_table(curve_csv, "ranking_curve")
@@ -217,7 +218,7 @@ def _reliability_panel(ax, rows: pd.DataFrame, curve: pd.DataFrame) -> None:
                 label=f"{kind}: measured split half, first rounds ({row['split_half_full']:.2f} at {int(row['rounds'])})")
     ax.axhline(0.7, color="black", linewidth=0.6, linestyle=":", label="0.7")
     ax.set_ylim(-0.2, 1.0)
-    ax.set_xlabel("training CPU-minutes (the encoders' train logs)" if use_minutes else "encoders K")
+    ax.set_xlabel("training minutes (train logs: wall clock, one thread per job)" if use_minutes else "encoders K")
     ax.set_ylabel("split-half reliability (Spearman), projected")
     ax.legend(fontsize=6, frameon=False, loc="upper left")
 

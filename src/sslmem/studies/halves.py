@@ -267,7 +267,8 @@ RESULTS.append(Result(
     caption=(
         "The reliability numbers of `reliability` for the trained points (as ranked and within class), measured on "
         "the first 2, 3, ... rounds (seed order), with the training minutes those rounds' encoders took (their "
-        "train logs' seconds: one thread each): what a ranking of a given reliability costs."
+        "train logs' seconds: the wall clock of one-thread jobs, their CPU time where each had a core to itself): "
+        "what a ranking of a given reliability costs."
     ),
     builder="sslmem.report.reliability:ranking_curve",
     inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
@@ -290,7 +291,7 @@ RESULTS.append(Result(
     name="reliability_fig", kind="figure", title="Reliability of the per-point ranking against its cost",
     category="Studies", default=False,
     caption=(
-        "Left: split-half reliability of the in/out per-point scores against the training CPU-minutes (dots: "
+        "Left: split-half reliability of the in/out per-point scores against the training minutes (dots: "
         "measured on the first rounds; lines: Spearman–Brown from all rounds' one-round correlation), for the "
         "trained points as ranked (red) and within their class (blue); grey band: ±2 SD of the placebo; dotted: "
         "0.7. Right, where there are canaries: their AUC against the number of encoders."
