@@ -215,7 +215,8 @@ def _reliability_panel(ax, rows: pd.DataFrame, curve: pd.DataFrame) -> None:
         measured = curve[curve["points"] == kind]
         x = measured["train_minutes"] if use_minutes else 2 * measured["rounds"]
         ax.plot(x, measured["split_half_full"], "o", color=colour, markersize=3,
-                label=f"{kind}: measured split half, first rounds ({row['split_half_full']:.2f} at {int(row['rounds'])} rounds)")
+                label=f"{kind}: measured split half, first rounds "
+                      f"({row['split_half_full']:.2f} at {int(row['rounds'])} rounds)")
     ax.axhline(0.7, color="black", linewidth=0.6, linestyle=":", label="0.7")
     ax.set_ylim(-0.2, 1.0)
     ax.set_xlabel("training minutes (train logs: wall clock, one thread per job)" if use_minutes else "encoders K")
