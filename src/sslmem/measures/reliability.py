@@ -98,7 +98,7 @@ def reliability(align: np.ndarray, member: np.ndarray, rounds: Sequence[int], cl
               "predicted_full": math.nan, "rounds_for_0_7": math.nan}
     if len(unique) < 2:
         return result
-    singles = [class_centred(score, classes) for score in round_scores(align, member, rounds, [[r] for r in unique])]
+    singles = [class_centred(score, classes) for score in single_round_scores(align, member, rounds)]
     pairs = [spearman(singles[i], singles[j]) for i, j in combinations(range(len(unique)), 2)]
     r_one = float(np.mean(pairs))
     half = len(unique) // 2

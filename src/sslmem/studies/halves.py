@@ -261,6 +261,9 @@ RESULTS.append(Result(
     options=lambda settings: {"placebo_seed": settings["studies"][NAME]["seed"],
                               "placebo_draws": settings["studies"][NAME]["placebo_draws"]},
 ))
+# What the round-by-round results read: every half encoder's pool alignment, training set and train log.
+ROUND_BY_ROUND_INPUTS = {"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
+                         "train_log_paths": "halves_train_logs"}
 RESULTS.append(Result(
     name="ranking_curve", kind="table", title="Reliability of the per-point ranking against its cost",
     category="Studies", default=False,
@@ -271,8 +274,7 @@ RESULTS.append(Result(
         "what a ranking of a given reliability costs."
     ),
     builder="sslmem.report.reliability:ranking_curve",
-    inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
-            "train_log_paths": "halves_train_logs"},
+    inputs=ROUND_BY_ROUND_INPUTS,
 ))
 RESULTS.append(Result(
     name="canaries", kind="table", title="Known answer: repeated canaries against the other pool points",
@@ -284,8 +286,7 @@ RESULTS.append(Result(
         "canaries."
     ),
     builder="sslmem.report.reliability:canaries_table",
-    inputs={"align_paths": "halves_pool_aligns", "training_set_paths": "halves_training_sets",
-            "train_log_paths": "halves_train_logs"},
+    inputs=ROUND_BY_ROUND_INPUTS,
 ))
 RESULTS.append(Result(
     name="reliability_fig", kind="figure", title="Reliability of the per-point ranking against its cost",
